@@ -1,0 +1,248 @@
+"""A Pipeline wires cost models into a DAG and memoizes each model on its own inputs.
+
+Each *stage* is a model under a namespace. A stage reads input ``x`` from the batch column
+``namespace.x`` unless its ``bind`` maps ``x`` to another column: a shared parameter
+(``sparsity.n``) or another stage's output (``nm.top1_acc``). Outputs are written back as
+``namespace.output``. Stages run in dependency order.
+
+Memoization is per stage and keyed by the stage's input row only, so an expensive proxy training
+runs once per distinct recipe however many hardware points reuse it. The memo lives in memory
+and, optionally, on disk under ``cache_dir``, keyed by a hash of the model name, version, options
+and the input row (a new model version never reads an old result).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from costmodels._protocol import CostModel, EvalContext, ModelError
+from search_spaces import ParamError
+
+
+__all__ = ["Pipeline", "Stage"]
+
+
+@dataclass
+class Stage:
+    """One model in a pipeline.
+
+    Attributes:
+        model: The cost model.
+        namespace: Prefix of its input and output columns.
+        bind: Input name -> batch column, for inputs not read from ``namespace.input``.
+        memoize: Cache results per distinct input row (default: only for expensive models).
+        options: The options the model was built with (part of the disk-cache key).
+    """
+
+    model: CostModel
+    namespace: str
+    bind: Mapping[str, str] = field(default_factory=dict)
+    memoize: bool | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def key(self, input_name: str) -> str:
+        return self.bind.get(input_name, f"{self.namespace}.{input_name}")
+
+    def out(self, output_name: str) -> str:
+        return f"{self.namespace}.{output_name}"
+
+    @property
+    def input_keys(self) -> dict[str, str]:
+        return {p.name: self.key(p.name) for p in self.model.inputs}
+
+    @property
+    def output_keys(self) -> dict[str, str]:
+        return {o.name: self.out(o.name) for o in self.model.outputs}
+
+
+class Pipeline:
+    """Evaluate several models on one batch, in dependency order, with memoization."""
+
+    def __init__(self, stages: list[Stage], cache_dir: str | Path | None = None) -> None:
+        for stage in stages:
+            for name in stage.bind:
+                stage.model.input(name)  # raises ModelError naming the bad binding
+        self.stages = self._ordered(stages)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._memo: dict[str, dict[tuple[Any, ...], tuple[float, ...]]] = {
+            s.namespace: {} for s in self.stages
+        }
+        self.evaluations = {s.namespace: 0 for s in self.stages}
+
+    @staticmethod
+    def _ordered(stages: list[Stage]) -> list[Stage]:
+        producers = {}
+        for s in stages:
+            if s.namespace in {p.namespace for p in producers.values()}:
+                raise ModelError(f"two models share the namespace {s.namespace!r}")
+            for k in s.output_keys.values():
+                producers[k] = s
+        ordered: list[Stage] = []
+        visiting: set[str] = set()
+
+        def visit(s: Stage) -> None:
+            if s in ordered:
+                return
+            if s.namespace in visiting:
+                raise ModelError(f"models form a cycle through {s.namespace!r}")
+            visiting.add(s.namespace)
+            for key in s.input_keys.values():
+                if key in producers and producers[key] is not s:
+                    visit(producers[key])
+            visiting.discard(s.namespace)
+            ordered.append(s)
+
+        for s in stages:
+            visit(s)
+        return ordered
+
+    @property
+    def produced(self) -> dict[str, str]:
+        """Every output column -> the unit of the metric."""
+        return {
+            s.out(o.name): o.unit for s in self.stages for o in s.model.outputs
+        }
+
+    def output(self, key: str) -> Any:
+        """The :class:`Output` declaration behind column ``key``."""
+        for s in self.stages:
+            for o in s.model.outputs:
+                if s.out(o.name) == key:
+                    return o
+        raise ModelError(
+            f"unknown metric {key!r}; expected one of {', '.join(self.produced)}"
+        )
+
+    def constraint_keys(self) -> list[str]:
+        return [s.out(n) for s in self.stages for n in s.model.constraint_names()]
+
+    def free_inputs(self) -> dict[str, Any]:
+        """Batch columns the pipeline reads that no stage produces -> the input Param."""
+        produced = set(self.produced)
+        out = {}
+        for s in self.stages:
+            for p in s.model.inputs:
+                k = s.key(p.name)
+                if k not in produced:
+                    out.setdefault(k, p)
+        return out
+
+    def evaluate(
+        self, batch: Mapping[str, np.ndarray], context: EvalContext | None = None
+    ) -> dict[str, np.ndarray]:
+        """All stages' outputs on ``batch`` as namespaced columns."""
+        cols: dict[str, np.ndarray] = dict(batch)
+        n = len(next(iter(batch.values()))) if batch else 1
+        results: dict[str, np.ndarray] = {}
+        for s in self.stages:
+            local = {}
+            for p in s.model.inputs:
+                key = s.key(p.name)
+                local[p.name] = np.asarray(cols[key]) if key in cols else p.column(p.default, n)
+            out = self._run_stage(s, local, n, context)
+            for name, key in s.output_keys.items():
+                if name not in out:
+                    raise ModelError(f"model {s.model.name!r} did not return output {name!r}")
+                col = np.asarray(out[name])
+                if col.shape != (n,):
+                    raise ModelError(
+                        f"model {s.model.name!r} returned {name!r} with shape {col.shape}, "
+                        f"expected ({n},)"
+                    )
+                cols[key] = col
+                results[key] = col
+        return results
+
+    def _memoizes(self, s: Stage) -> bool:
+        return s.model.expensive if s.memoize is None else s.memoize
+
+    def _run_stage(
+        self, s: Stage, local: dict[str, np.ndarray], n: int, context: EvalContext | None
+    ) -> dict[str, np.ndarray]:
+        if not self._memoizes(s):
+            self.evaluations[s.namespace] += n
+            return s.model.evaluate(local, context)
+        names = [o.name for o in s.model.outputs]
+        rows = [tuple(_py(local[p.name][i]) for p in s.model.inputs) for i in range(n)]
+        memo = self._memo[s.namespace]
+        missing: list[tuple[Any, ...]] = []
+        for row in rows:
+            if row not in memo and row not in missing:
+                cached = self._disk_get(s, row)
+                if cached is not None:
+                    memo[row] = cached
+                else:
+                    missing.append(row)
+        if missing:
+            sub = {
+                p.name: np.asarray([r[j] for r in missing], dtype=local[p.name].dtype)
+                for j, p in enumerate(s.model.inputs)
+            }
+            self.evaluations[s.namespace] += len(missing)
+            res = s.model.evaluate(sub, context)
+            for i, row in enumerate(missing):
+                values = tuple(float(np.asarray(res[k])[i]) for k in names)
+                memo[row] = values
+                if all(np.isfinite(values)):
+                    self._disk_put(s, row, values)
+        return {k: np.asarray([memo[r][j] for r in rows]) for j, k in enumerate(names)}
+
+    # -- disk cache -----------------------------------------------------------------------------
+    def _disk_path(self, s: Stage, row: tuple[Any, ...]) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        key = json.dumps(
+            [s.model.name, s.model.version, dict(s.options), list(row)],
+            sort_keys=True,
+            default=str,
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.cache_dir / s.model.name / digest[:2] / f"{digest}.json"
+
+    def _disk_get(self, s: Stage, row: tuple[Any, ...]) -> tuple[float, ...] | None:
+        path = self._disk_path(s, row)
+        if path is None or not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            return tuple(float(data[o.name]) for o in s.model.outputs)
+        except (OSError, ValueError, KeyError):
+            return None  # a torn or foreign file is a miss, never an error
+
+    def _disk_put(self, s: Stage, row: tuple[Any, ...], values: tuple[float, ...]) -> None:
+        path = self._disk_path(s, row)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({o.name: v for o, v in zip(s.model.outputs, values)}))
+        tmp.replace(path)
+
+
+def _py(value: Any) -> Any:
+    # numpy scalars -> Python scalars so rows hash and serialize alike.
+    return value.item() if hasattr(value, "item") else value
+
+
+def check_batch(model: CostModel, batch: Mapping[str, np.ndarray]) -> None:
+    """Raise :class:`ParamError` for an unknown or out-of-range column of ``model``'s inputs."""
+    known = {p.name: p for p in model.inputs}
+    for name, col in batch.items():
+        if name not in known:
+            raise ParamError(
+                f"model {model.name!r} has no parameter {name!r}; expected one of "
+                f"{', '.join(known)}"
+            )
+        bad = ~known[name].contains(np.asarray(col))
+        if bad.any():
+            raise ParamError(
+                f"{name}={np.asarray(col)[bad][0]!r} is out of range: expected "
+                f"{known[name].describe_range()}"
+            )
