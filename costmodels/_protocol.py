@@ -145,6 +145,14 @@ class CostModel(ABC):
         """Published numbers this model reproduces, with the modeled values."""
         return []
 
+    def breakdown(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Detail rows for one design point, for dashboards' domain views.
+
+        For example one row per layer (``{"layer": ..., "bound": "compute", "utilization": ...}``)
+        or per time component. The default has no detail.
+        """
+        return []
+
     def native_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """A design point in the model's own configuration schema (what export writes).
 
