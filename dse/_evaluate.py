@@ -1,0 +1,113 @@
+"""Evaluating one batch on a worker: failure isolation, pruning context, result packaging.
+
+A model that raises fails only the points it raised for: a failing batch is re-run point by
+point so one bad point does not fail its neighbours. NaN objectives are reported per point with
+the metric's name. The outcome is plain numpy, so it crosses process boundaries cheaply.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from costmodels import PruneRequested
+from dse._problem import Problem
+
+
+__all__ = ["BatchOutcome", "PointContext", "evaluate_batch"]
+
+
+@dataclass
+class BatchOutcome:
+    """Per-point results of one batch (``errors[i]`` / ``pruned[i]`` mark failed points)."""
+
+    n: int
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    values: np.ndarray | None = None
+    G: np.ndarray | None = None
+    errors: list[str | None] = field(default_factory=list)
+    pruned: list[bool] = field(default_factory=list)
+
+
+class PointContext:
+    """The :class:`costmodels.EvalContext` for one point: forwards reports, asks for pruning."""
+
+    def __init__(
+        self,
+        key: int,
+        report: Callable[[int, int, Mapping[str, float]], None],
+        should_prune: Callable[[int], bool],
+    ) -> None:
+        self.key = key
+        self._report = report
+        self._should_prune = should_prune
+
+    def report(self, step: int, values: Mapping[str, float]) -> None:
+        self._report(self.key, step, {k: float(v) for k, v in values.items()})
+
+    def should_prune(self) -> bool:
+        return self._should_prune(self.key)
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    loc = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
+    return f"{type(exc).__name__}: {msg}{loc}"[:500]
+
+
+def evaluate_batch(
+    problem: Problem,
+    batch: Mapping[str, np.ndarray],
+    keys: list[int],
+    contexts: Callable[[int], Any] | None = None,
+) -> BatchOutcome:
+    """Evaluate ``batch`` (one point per entry of ``keys``) with failure isolation."""
+    n = len(keys)
+    context = contexts(keys[0]) if contexts is not None and n == 1 else None
+    try:
+        ev = problem.evaluate(batch, context)
+    except PruneRequested:
+        return BatchOutcome(n, errors=[None] * n, pruned=[True] * n)
+    except Exception as exc:  # a failing model fails its points, not the study
+        if n == 1:
+            return BatchOutcome(n, errors=[_one_line(exc)], pruned=[False])
+        parts = [
+            evaluate_batch(problem, {k: v[i : i + 1] for k, v in batch.items()}, [keys[i]],
+                           contexts)
+            for i in range(n)
+        ]
+        return _concat(parts)
+    errors: list[str | None] = [None] * n
+    ok = ev.ok
+    for i in np.flatnonzero(~ok):
+        errors[i] = ev.nan_reason(int(i), problem.objective_keys)
+    return BatchOutcome(n, ev.metrics, ev.values, ev.G, errors, [False] * n)
+
+
+def _concat(parts: list[BatchOutcome]) -> BatchOutcome:
+    n = sum(p.n for p in parts)
+    good = [p for p in parts if p.values is not None]
+    out = BatchOutcome(n, errors=[e for p in parts for e in p.errors],
+                       pruned=[x for p in parts for x in p.pruned])
+    if not good:
+        return out
+    k = good[0].values.shape[1]  # type: ignore[union-attr]
+    c = good[0].G.shape[1]  # type: ignore[union-attr]
+    out.values = np.full((n, k), np.nan)
+    out.G = np.full((n, c), np.nan)
+    keys = list(good[0].metrics)
+    out.metrics = {key: np.full(n, np.nan) for key in keys}
+    i = 0
+    for p in parts:
+        if p.values is not None:
+            out.values[i : i + p.n] = p.values
+            out.G[i : i + p.n] = p.G  # type: ignore[index]
+            for key in keys:
+                out.metrics[key][i : i + p.n] = p.metrics[key]
+        i += p.n
+    return out

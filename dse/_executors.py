@@ -1,0 +1,253 @@
+"""Executors: where batches are evaluated. Serial (in-process) and Ray.
+
+The driver keeps the Optuna study and sampler; executors only evaluate batches and return
+:class:`~dse._evaluate.BatchOutcome` objects, so workers never touch the storage and a Ray cluster
+spanning machines works with any storage the driver can reach. Intermediate values stream back to
+the driver, which decides pruning and answers the worker's ``should_prune``.
+
+The Ray executor runs one actor per worker; each builds its own :class:`~dse._problem.Problem`
+once (models, caches) and evaluates batches sent to it. An actor that dies has its batch retried
+once on a fresh actor, then the batch's points fail with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from dse._errors import DseError
+from dse._evaluate import BatchOutcome, PointContext, evaluate_batch
+from dse._problem import Problem
+from dse._pruning import NoPruner
+from dse._spec import StudySpec
+
+
+__all__ = ["Executor", "RayExecutor", "SerialExecutor", "make_executor"]
+
+
+class Executor(ABC):
+    """Evaluates batches; at most :attr:`capacity` batches are in flight."""
+
+    capacity: int = 1
+
+    @abstractmethod
+    def submit(self, job: int, batch: Mapping[str, np.ndarray], keys: list[int]) -> None:
+        """Start evaluating ``batch`` (points identified by ``keys``)."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[tuple[int, BatchOutcome]]:
+        """Finished jobs, waiting up to ``timeout`` seconds for at least one."""
+
+    @property
+    @abstractmethod
+    def in_flight(self) -> int: ...
+
+    def cancel(self) -> None:
+        """Abandon in-flight work (Ctrl-C)."""
+
+    def close(self) -> None:
+        """Release resources."""
+
+
+class SerialExecutor(Executor):
+    """Evaluates each batch in the calling process as it is submitted."""
+
+    def __init__(self, problem: Problem, pruner: NoPruner) -> None:
+        self.problem = problem
+        self.pruner = pruner
+        self._done: list[tuple[int, BatchOutcome]] = []
+
+    def submit(self, job: int, batch: Mapping[str, np.ndarray], keys: list[int]) -> None:
+        def ctx(key: int) -> PointContext:
+            return PointContext(key, self.pruner.observe, self.pruner.should_prune)
+
+        self._done.append((job, evaluate_batch(self.problem, batch, keys, ctx)))
+
+    def poll(self, timeout: float) -> list[tuple[int, BatchOutcome]]:
+        done, self._done = self._done, []
+        return done
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._done)
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:  # pragma: no cover - ray is a hard dependency
+        raise DseError("the ray executor needs ray: pip install ray") from None
+    return ray
+
+
+def ensure_ray(workers: int, address: str | None) -> float:
+    """Start or join Ray; returns the seconds it took (0 when already running)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return 0.0
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    t0 = time.perf_counter()
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DseError(f"cannot start or join Ray (address={address!r}): {first[:200]}") from None
+    return time.perf_counter() - t0
+
+
+class _Board:
+    """A Ray actor relaying intermediate values to the driver and prune decisions back."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[int, int, dict[str, float]]] = []
+        self.prune: set[int] = set()
+
+    def report(self, key: int, step: int, values: dict[str, float]) -> None:
+        self.reports.append((key, step, values))
+
+    def drain(self) -> list[tuple[int, int, dict[str, float]]]:
+        out, self.reports = self.reports, []
+        return out
+
+    def set_prune(self, keys: list[int]) -> None:
+        self.prune.update(keys)
+
+    def should_prune(self, key: int) -> bool:
+        return key in self.prune
+
+
+class _Worker:
+    """A Ray actor holding one Problem and evaluating batches on it."""
+
+    def __init__(self, spec: StudySpec, board: Any, cache_dir: str | None) -> None:
+        self.problem = Problem(spec, cache_dir=cache_dir)
+        self.board = board
+
+    def run(self, batch: Mapping[str, np.ndarray], keys: list[int]) -> BatchOutcome:
+        ray = _ray()
+        board = self.board
+
+        def ctx(key: int) -> PointContext:
+            return PointContext(
+                key,
+                lambda k, s, v: board.report.remote(k, s, v),
+                lambda k: bool(ray.get(board.should_prune.remote(k))),
+            )
+
+        return evaluate_batch(self.problem, batch, keys, ctx)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class RayExecutor(Executor):
+    """One Ray actor per worker; batches go to idle actors; dead actors are replaced."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        workers: int,
+        pruner: NoPruner,
+        address: str | None = None,
+        cache_dir: str | None = None,
+        max_attempts: int = 2,
+    ) -> None:
+        self.startup_s = ensure_ray(workers, address)
+        ray = _ray()
+        self._ray = ray
+        self.spec = spec
+        self.pruner = pruner
+        self.cache_dir = cache_dir
+        self.max_attempts = max_attempts
+        self._board = ray.remote(_Board).options(num_cpus=0).remote()
+        self._worker_cls = ray.remote(_Worker).options(num_cpus=1, max_restarts=0)
+        self._actors = [self._new_actor() for _ in range(workers)]
+        self.capacity = workers
+        self._idle = list(self._actors)
+        # ref -> (job, actor, batch, keys, attempt)
+        self._running: dict[Any, tuple[int, Any, Mapping[str, np.ndarray], list[int], int]] = {}
+
+    def _new_actor(self) -> Any:
+        return self._worker_cls.remote(self.spec, self._board, self.cache_dir)
+
+    def submit(self, job: int, batch: Mapping[str, np.ndarray], keys: list[int],
+               attempt: int = 1) -> None:
+        if not self._idle:
+            raise RuntimeError("no idle Ray worker; poll before submitting more")
+        actor = self._idle.pop()
+        ref = actor.run.remote(dict(batch), list(keys))
+        self._running[ref] = (job, actor, batch, keys, attempt)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    def _relay(self) -> None:
+        ray = self._ray
+        reports = ray.get(self._board.drain.remote())
+        for key, step, values in reports:
+            self.pruner.observe(key, step, values)
+        decided = [k for _, _, _, keys, _ in self._running.values() for k in keys
+                   if self.pruner.should_prune(k)]
+        if decided:
+            self._board.set_prune.remote(decided)
+
+    def poll(self, timeout: float) -> list[tuple[int, BatchOutcome]]:
+        ray = self._ray
+        if not self._running:
+            return []
+        ready, _ = ray.wait(list(self._running), num_returns=1, timeout=timeout)
+        self._relay()
+        done = []
+        for ref in ready:
+            job, actor, batch, keys, attempt = self._running.pop(ref)
+            try:
+                done.append((job, ray.get(ref)))
+                self._idle.append(actor)
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
+                self._actors.remove(actor)
+                fresh = self._new_actor()
+                self._actors.append(fresh)
+                self._idle.append(fresh)
+                if attempt < self.max_attempts:
+                    self.submit(job, batch, keys, attempt + 1)
+                else:
+                    reason = f"Ray worker died {attempt} times: {type(exc).__name__}"
+                    done.append((job, BatchOutcome(len(keys), errors=[reason] * len(keys),
+                                                   pruned=[False] * len(keys))))
+            except ray.exceptions.RayTaskError as exc:
+                self._idle.append(actor)
+                reason = f"worker error: {str(exc).strip().splitlines()[-1][:300]}"
+                done.append((job, BatchOutcome(len(keys), errors=[reason] * len(keys),
+                                               pruned=[False] * len(keys))))
+        return done
+
+    def cancel(self) -> None:
+        for ref in list(self._running):
+            self._ray.cancel(ref, force=True)
+        self._running.clear()
+
+    def close(self) -> None:
+        for actor in self._actors:
+            try:
+                self._ray.kill(actor)
+            except Exception:
+                pass
+        self._actors.clear()
+
+
+def make_executor(
+    spec: StudySpec, problem: Problem, pruner: NoPruner, cache_dir: str | None = None
+) -> Executor:
+    ex = spec.executor
+    if ex.kind == "ray":
+        return RayExecutor(spec, ex.workers, pruner, ex.ray_address, cache_dir)
+    return SerialExecutor(problem, pruner)

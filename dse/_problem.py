@@ -1,0 +1,220 @@
+"""The optimization problem of a study: space + pipeline + objectives + constraints.
+
+Like pymoo's ``Problem``, it evaluates whole populations at once: a columnar batch goes in, an
+:class:`Evaluation` comes out with the objective matrix ``F`` (every column oriented for
+minimization), the violation matrix ``G`` (``<= 0`` feasible) and every model output. The
+sampler, the sweep and the executors only ever see this object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from costmodels import CostModel, ModelError, Pipeline, Stage, get_model
+from dse._errors import SpecError
+from dse._spec import StudySpec
+from search_spaces import ParamError, Space, SpaceError, domain, union
+
+
+__all__ = ["Evaluation", "Objective", "Problem"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    key: str
+    direction: str
+    unit: str
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.direction == "minimize" else -1.0
+
+
+@dataclass
+class Evaluation:
+    """Results of one batch.
+
+    Attributes:
+        metrics: every model output column, namespaced.
+        values: ``(n, k)`` objective values as reported (not sign-flipped).
+        F: ``(n, k)`` objectives oriented for minimization.
+        G: ``(n, c)`` constraint violations, ``<= 0`` feasible.
+        constraint_keys: names of the columns of ``G``.
+    """
+
+    metrics: dict[str, np.ndarray]
+    values: np.ndarray
+    F: np.ndarray
+    G: np.ndarray
+    constraint_keys: list[str]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Points whose objectives and violations are all finite."""
+        ok = np.isfinite(self.F).all(axis=1)
+        if self.G.shape[1]:
+            ok &= ~np.isnan(self.G).any(axis=1)
+        return ok
+
+    @property
+    def feasible(self) -> np.ndarray:
+        if not self.G.shape[1]:
+            return self.ok
+        return self.ok & (np.nan_to_num(self.G, nan=np.inf) <= 0).all(axis=1)
+
+    def nan_reason(self, i: int, objective_keys: list[str]) -> str:
+        bad = [k for j, k in enumerate(objective_keys) if not np.isfinite(self.values[i, j])]
+        bad += [k for j, k in enumerate(self.constraint_keys) if np.isnan(self.G[i, j])]
+        return "model returned NaN for " + ", ".join(bad)
+
+
+class Problem:
+    """Everything needed to evaluate design points of a study."""
+
+    def __init__(self, spec: StudySpec, cache_dir: str | Path | None = None) -> None:
+        self.spec = spec
+        self.models: dict[str, CostModel] = {}
+        stages = []
+        for m in spec.models:
+            try:
+                model = get_model(m.model, **m.options)
+            except (ModelError, ParamError) as exc:
+                raise SpecError(f"{spec.path}: models.{m.namespace}: {exc}") from None
+            self.models[m.namespace] = model
+            stages.append(Stage(model, m.namespace, m.bind, m.memoize, m.options))
+        try:
+            self.pipeline = Pipeline(stages, cache_dir=cache_dir)
+        except ModelError as exc:
+            raise SpecError(f"{spec.path}: models: {exc}") from None
+        self.space = self._build_space()
+        self.objectives = self._build_objectives()
+        self._space_constraints = [c.name for c in self.space.constraints]
+        produced_constraints = self.pipeline.constraint_keys()
+        self.constraint_keys = (
+            [c for c in self._space_constraints if c not in produced_constraints]
+            + produced_constraints
+            + [b.name for b in spec.bounds]
+        )
+
+    # -- construction --------------------------------------------------------------------------
+    def _build_space(self) -> Space:
+        spec = self.spec
+        shared = frozenset(spec.shared)
+        parts = []
+        for dom, ns in spec.domains:
+            try:
+                parts.append(domain(dom).prefixed(ns, shared))
+            except SpaceError as exc:
+                raise SpecError(f"{spec.path}: space.domains: {exc}") from None
+        try:
+            space = union(*parts, name=spec.name)
+            space = space.narrowed(spec.overrides)
+        except (SpaceError, ParamError) as exc:
+            raise SpecError(f"{spec.path}: space.override: {exc}") from None
+        read = set(self.pipeline.free_inputs())
+        for p in space.params:
+            if p.name not in read:
+                raise SpecError(
+                    f"{spec.path}: space: parameter {p.name!r} is read by no model; expected "
+                    f"one of {', '.join(sorted(read))}"
+                )
+        free = self.pipeline.free_inputs()
+        for p in space.params:
+            declared = free[p.name]
+            vals = p.values()
+            bad = None
+            if vals is not None:
+                mask = ~declared.contains(vals)
+                bad = vals[mask][0] if mask.any() else None
+            elif hasattr(p, "low"):
+                ends = np.asarray([p.low, p.high])  # type: ignore[attr-defined]
+                mask = ~declared.contains(ends)
+                bad = ends[mask][0] if mask.any() else None
+            if bad is not None:
+                raise SpecError(
+                    f"{spec.path}: space: {p.name}={bad!r} is outside the model's valid range "
+                    f"({declared.describe_range()})"
+                )
+        return space
+
+    def _build_objectives(self) -> list[Objective]:
+        out = []
+        for o in self.spec.objectives:
+            try:
+                decl = self.pipeline.output(o.metric)
+            except ModelError as exc:
+                raise SpecError(f"{self.spec.path}: objectives: {exc}") from None
+            direction = o.direction or decl.direction
+            if direction is None:
+                raise SpecError(
+                    f"{self.spec.path}: objectives: {o.metric!r} is a constraint violation; "
+                    "give it a direction or use [[constraints]]"
+                )
+            out.append(Objective(o.metric, direction, decl.unit))
+        for b in self.spec.bounds:
+            try:
+                self.pipeline.output(b.metric)
+            except ModelError as exc:
+                raise SpecError(f"{self.spec.path}: constraints: {exc}") from None
+        return out
+
+    # -- evaluation ----------------------------------------------------------------------------
+    @property
+    def objective_keys(self) -> list[str]:
+        return [o.key for o in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    def evaluate(self, batch: Mapping[str, np.ndarray], context: Any = None) -> Evaluation:
+        """Evaluate a batch of namespaced points (completed with defaults and derived values)."""
+        full = self.space.complete(batch)
+        metrics = self.pipeline.evaluate(full, context)
+        n = len(next(iter(full.values()))) if full else 1
+        values = np.empty((n, len(self.objectives)))
+        for j, o in enumerate(self.objectives):
+            values[:, j] = np.asarray(metrics[o.key], dtype=np.float64)
+        F = values * np.asarray([o.sign for o in self.objectives])
+        space_v = self.space.violations(full) if self._space_constraints else {}
+        cols = []
+        for key in self.constraint_keys:
+            if key in metrics:
+                cols.append(np.asarray(metrics[key], dtype=np.float64))
+            elif key in space_v:
+                cols.append(space_v[key])
+        for b in self.spec.bounds:
+            v = np.asarray(metrics[b.metric], dtype=np.float64)
+            viol = np.full(n, -np.inf)
+            if b.max is not None:
+                viol = np.maximum(viol, v - b.max)
+            if b.min is not None:
+                viol = np.maximum(viol, b.min - v)
+            cols.append(viol)
+        G = np.stack(cols, axis=1) if cols else np.empty((n, 0))
+        return Evaluation(metrics, values, F, G, list(self.constraint_keys))
+
+    def native_configs(self, params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Split a flat namespaced point into each model's native configuration."""
+        full = {k: np.asarray([v]) for k, v in params.items()}
+        full = self.space.complete(full)
+        out = {}
+        for stage in self.pipeline.stages:
+            local = {}
+            for p in stage.model.inputs:
+                key = stage.key(p.name)
+                if key in full:
+                    local[p.name] = _scalar(full[key][0])
+                elif key not in self.pipeline.produced:
+                    local[p.name] = p.default
+            out[stage.namespace] = stage.model.native_config(local)
+        return out
+
+
+def _scalar(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v

@@ -1,0 +1,423 @@
+"""Study files: loading and validating ``studies/*.toml`` into a :class:`StudySpec`.
+
+The schema is documented in ``docs/study_files.md``. Every key is checked: an unknown key, a
+wrong type or an out-of-range value raises :class:`SpecError` with one line naming the file, the
+key and what was expected. Nothing is written before a study file has loaded cleanly.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dse._errors import SpecError
+
+
+__all__ = [
+    "BoundSpec",
+    "BudgetSpec",
+    "ExecutorSpec",
+    "ModelSpec",
+    "NestedSpec",
+    "ObjectiveSpec",
+    "SAMPLERS",
+    "SamplerSpec",
+    "StudySpec",
+    "SweepSpec",
+    "find_study_file",
+    "load_spec",
+    "parse_spec",
+    "shipped_studies",
+]
+
+MODES = ("trial", "sweep", "nested")
+SAMPLERS = ("tpe", "tpe-multivariate", "nsga2", "nsga3", "random", "grid", "gp")
+EXECUTORS = ("serial", "ray")
+SWEEP_METHODS = ("exhaustive", "evolutionary")
+SWEEP_SAVE = ("all", "feasible", "front", "none")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    namespace: str
+    model: str
+    options: dict[str, Any] = field(default_factory=dict)
+    bind: dict[str, str] = field(default_factory=dict)
+    memoize: bool | None = None
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    metric: str
+    direction: str | None = None
+
+
+@dataclass(frozen=True)
+class BoundSpec:
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"bound.{self.metric}"
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    name: str = "tpe"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    n_trials: int = 100
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    kind: str = "serial"
+    workers: int = 1
+    batch_size: int = 1
+    ray_address: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    method: str = "exhaustive"
+    chunk_size: int = 1 << 20
+    population: int = 4096
+    generations: int = 50
+    sample_rest: int = 200
+    save: str = "all"
+
+
+@dataclass(frozen=True)
+class NestedSpec:
+    outer: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study file."""
+
+    name: str
+    mode: str
+    models: tuple[ModelSpec, ...]
+    domains: tuple[tuple[str, str], ...]  # (domain, namespace)
+    objectives: tuple[ObjectiveSpec, ...]
+    description: str = ""
+    seed: int | None = None
+    shared: tuple[str, ...] = ()
+    overrides: dict[str, Any] = field(default_factory=dict)
+    bounds: tuple[BoundSpec, ...] = ()
+    sampler: SamplerSpec = field(default_factory=SamplerSpec)
+    budget: BudgetSpec = field(default_factory=BudgetSpec)
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    sweep: SweepSpec = field(default_factory=SweepSpec)
+    nested: NestedSpec = field(default_factory=NestedSpec)
+    storage: str | None = None
+    path: str = "<memory>"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: Any) -> StudySpec:
+        """A copy with CLI overrides applied (``n_trials``, ``workers``, ``seed`` ...)."""
+        from dataclasses import replace
+
+        spec = self
+        if changes.get("n_trials") is not None:
+            spec = replace(spec, budget=replace(spec.budget, n_trials=int(changes["n_trials"])))
+        if changes.get("timeout_s") is not None:
+            spec = replace(spec, budget=replace(spec.budget, timeout_s=changes["timeout_s"]))
+        if changes.get("seed") is not None:
+            spec = replace(spec, seed=int(changes["seed"]))
+        if changes.get("workers") is not None:
+            workers = int(changes["workers"])
+            kind = spec.executor.kind if workers <= 1 else "ray"
+            spec = replace(spec, executor=replace(spec.executor, workers=workers, kind=kind))
+        if changes.get("ray_address"):
+            spec = replace(
+                spec,
+                executor=replace(spec.executor, kind="ray", ray_address=changes["ray_address"]),
+            )
+        if changes.get("executor"):
+            spec = replace(spec, executor=replace(spec.executor, kind=changes["executor"]))
+        if changes.get("storage"):
+            spec = replace(spec, storage=changes["storage"])
+        if changes.get("name"):
+            spec = replace(spec, name=changes["name"])
+        return spec
+
+
+class _Table:
+    """A TOML table being validated; tracks which keys were read to reject unknown ones."""
+
+    def __init__(self, data: Any, where: str, path: str) -> None:
+        if not isinstance(data, dict):
+            raise SpecError(f"{path}: [{where}] must be a table, got {type(data).__name__}")
+        self.data = data
+        self.where = where
+        self.path = path
+        self.seen: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def fail(self, key: str, expected: str, got: Any = None) -> SpecError:
+        shown = "" if got is None else f", got {got!r}"
+        return SpecError(f"{self.path}: {self._key(key)}: expected {expected}{shown}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None,
+            expected: str | None = None) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.fail(key, expected or _kind_names(kinds), value)
+        if not isinstance(value, kinds):
+            raise self.fail(key, expected or _kind_names(kinds), value)
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            raise self.fail(key, "one of " + ", ".join(choices), value)
+        return str(value)
+
+    def positive_int(self, key: str, default: int | None, minimum: int = 1) -> int | None:
+        value = self.get(key, int, default)
+        if value is not None and value < minimum:
+            raise self.fail(key, f"an integer >= {minimum}", value)
+        return value
+
+    def sub(self, key: str, required: bool = False) -> _Table:
+        self.seen.add(key)
+        if key not in self.data:
+            if required:
+                raise SpecError(f"{self.path}: missing table [{self._key(key)}]")
+            return _Table({}, self._key(key), self.path)
+        return _Table(self.data[key], self._key(key), self.path)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            where = f"[{self.where}]" if self.where else "the top level"
+            raise SpecError(
+                f"{self.path}: unknown key {self._key(unknown[0])!r} in {where}; expected one of "
+                f"{', '.join(sorted(self.seen))}"
+            )
+
+
+def _kind_names(kinds: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             dict: "a table", list: "a list"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Load and validate a study file.
+
+    Raises:
+        SpecError: one line naming the file, the key and what was expected.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read study file: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    return parse_spec(data, str(path))
+
+
+def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
+    """Validate an already-parsed study file (see :func:`load_spec`)."""
+    top = _Table(dict(data), "", path)
+
+    study = top.sub("study", required=True)
+    name = study.get("name", str)
+    if not name:
+        raise study.fail("name", "a non-empty string")
+    mode = study.choice("mode", MODES, "trial")
+    description = study.get("description", str, "")
+    seed = study.get("seed", int, None)
+    study.done()
+
+    models_t = top.sub("models", required=True)
+    models = []
+    for ns in list(models_t.data):
+        m = models_t.sub(ns)
+        if "." in ns:
+            raise SpecError(f"{path}: models.{ns}: a namespace may not contain '.'")
+        bind = m.get("bind", dict, {})
+        for k, v in bind.items():
+            if not isinstance(v, str):
+                raise m.fail(f"bind.{k}", "a column name (string)", v)
+        models.append(
+            ModelSpec(
+                namespace=ns,
+                model=m.get("model", str, ns),
+                options=dict(m.get("options", dict, {})),
+                bind=dict(bind),
+                memoize=m.get("memoize", bool, None),
+            )
+        )
+        m.done()
+    if not models:
+        raise SpecError(f"{path}: [models] is empty; expected at least one model table")
+
+    space = top.sub("space")
+    domains_raw = space.get("domains", list, [m.namespace for m in models])
+    domains = []
+    for i, d in enumerate(domains_raw):
+        if not isinstance(d, str):
+            raise space.fail(f"domains[{i}]", "a domain name string", d)
+        parts = d.split(" as ")
+        if len(parts) > 2 or not all(p.strip() for p in parts):
+            raise space.fail(f"domains[{i}]", "'domain' or 'domain as namespace'", d)
+        domains.append((parts[0].strip(), parts[-1].strip()))
+    shared = space.get("shared", list, [])
+    overrides = dict(space.get("override", dict, {}))
+    space.done()
+
+    objectives = []
+    objs = top.get("objectives", list, None, "an array of tables [[objectives]]")
+    if not objs:
+        raise SpecError(f"{path}: no [[objectives]]; expected at least one objective")
+    for i, o in enumerate(objs):
+        t = _Table(o, f"objectives[{i}]", path)
+        metric = t.get("metric", str)
+        if not metric:
+            raise t.fail("metric", "a metric name such as 'demo.f1'")
+        direction = t.get("direction", str, None)
+        if direction not in (None, "minimize", "maximize"):
+            raise t.fail("direction", "'minimize' or 'maximize'", direction)
+        objectives.append(ObjectiveSpec(metric, direction))
+        t.done()
+
+    bounds = []
+    for i, c in enumerate(top.get("constraints", list, [], "an array of tables [[constraints]]")):
+        t = _Table(c, f"constraints[{i}]", path)
+        metric = t.get("metric", str)
+        if not metric:
+            raise t.fail("metric", "a metric name")
+        lo, hi = t.get("min", float, None), t.get("max", float, None)
+        if lo is None and hi is None:
+            raise t.fail("max", "a bound: min and/or max")
+        bounds.append(BoundSpec(metric, lo, hi))
+        t.done()
+
+    s = top.sub("sampler")
+    sampler = SamplerSpec(s.choice("name", SAMPLERS, "tpe"), dict(s.get("options", dict, {})))
+    s.done()
+
+    b = top.sub("budget")
+    n_trials = b.positive_int("n_trials", 100)
+    timeout = b.get("timeout_s", float, None)
+    if timeout is not None and timeout <= 0:
+        raise b.fail("timeout_s", "a positive number of seconds", timeout)
+    budget = BudgetSpec(int(n_trials or 100), timeout)
+    b.done()
+
+    e = top.sub("executor")
+    executor = ExecutorSpec(
+        kind=e.choice("kind", EXECUTORS, "serial"),
+        workers=int(e.positive_int("workers", 1) or 1),
+        batch_size=int(e.positive_int("batch_size", 1) or 1),
+        ray_address=e.get("ray_address", str, None),
+    )
+    e.done()
+
+    w = top.sub("sweep")
+    sweep = SweepSpec(
+        method=w.choice("method", SWEEP_METHODS, "exhaustive"),
+        chunk_size=int(w.positive_int("chunk_size", 1 << 20) or 1),
+        population=int(w.positive_int("population", 4096, minimum=4) or 4),
+        generations=int(w.positive_int("generations", 50) or 1),
+        sample_rest=int(w.positive_int("sample_rest", 200, minimum=0) or 0),
+        save=w.choice("save", SWEEP_SAVE, "all"),
+    )
+    w.done()
+
+    n = top.sub("nested")
+    outer = n.get("outer", list, [])
+    n.done()
+    if mode == "nested" and not outer:
+        raise SpecError(f"{path}: nested.outer: expected the parameters Optuna proposes in "
+                        "nested mode")
+
+    st = top.sub("storage")
+    storage = st.get("url", str, None)
+    st.done()
+    top.done()
+
+    return StudySpec(
+        name=name,
+        mode=mode,
+        description=description,
+        seed=seed,
+        models=tuple(models),
+        domains=tuple(domains),
+        shared=tuple(str(x) for x in shared),
+        overrides=overrides,
+        objectives=tuple(objectives),
+        bounds=tuple(bounds),
+        sampler=sampler,
+        budget=budget,
+        executor=executor,
+        sweep=sweep,
+        nested=NestedSpec(tuple(str(x) for x in outer)),
+        storage=storage,
+        path=path,
+        raw=_jsonable(dict(data)),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _studies_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "studies"
+
+
+def shipped_studies() -> dict[str, Path]:
+    """Shipped study files by name (``demo`` -> ``studies/demo.toml``)."""
+    folder = _studies_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))} if folder.is_dir() else {}
+
+
+def find_study_file(study: str) -> Path:
+    """A study path, or the file of a shipped study name.
+
+    Raises:
+        SpecError: listing the shipped studies when neither exists.
+    """
+    p = Path(study)
+    if p.is_file():
+        return p
+    shipped = shipped_studies()
+    if study in shipped:
+        return shipped[study]
+    if p.suffix == ".toml" or "/" in study:
+        raise SpecError(f"{study}: no such study file")
+    raise SpecError(
+        f"unknown study {study!r}: not a file, and not a shipped study "
+        f"(expected one of {', '.join(shipped) or 'none'})"
+    )
