@@ -1,0 +1,973 @@
+"""Plotly figure builders for one study: Pareto views, progress, importance, and domain views.
+
+Every builder takes a :class:`~dashboards._data.StudyData` and returns a :class:`Panel` (a titled
+figure or HTML fragment, or a plain note saying why there is nothing to show). Points carry their
+trial number in ``customdata`` so the page's script can show the full configuration of a hovered
+or clicked point (``report.js``); Pareto points also carry it in their own hover text.
+
+Large studies stay small on the page: arrays go out as float32 typed arrays, step curves keep only
+the points where they change, and 2-D scatters switch to WebGL above a few thousand points.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import math
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboards._data import StudyData
+from dashboards._hypervolume import Reference
+from dashboards._hypervolume import hypervolume_history
+from dashboards._hypervolume import reference_point
+
+
+__all__ = ["Panel", "study_panels", "study_reference", "trials_payload"]
+
+_log = logging.getLogger(__name__)
+
+PARETO_COLOR = "#1f5fbf"
+DOMINATED_COLOR = "rgba(140,140,140,0.45)"
+INFEASIBLE_COLOR = "#d62728"
+WEBGL_ABOVE = 3000  # points; SVG scatter gets slow beyond this
+MAX_HOVER_ITEMS = 24  # config entries in a Pareto point's hover box (the panel shows all)
+MAX_TABLE_ROWS = 1000
+MAX_DOMAIN_CONFIGS = 40  # Pareto configs in the per-config domain views
+MIN_IMPORTANCE_TRIALS = 10
+CLUSTER_TIMES = (
+    ("time_fwd_s", "forward"),
+    ("time_bwd_s", "backward"),
+    ("time_recompute_s", "recompute"),
+    ("time_bubble_s", "pipeline bubble"),
+    ("time_tp_comm_s", "TP comm"),
+    ("time_pp_comm_s", "PP comm"),
+    ("time_dp_comm_s", "DP comm"),
+    ("time_offload_s", "offload"),
+)
+
+
+@dataclass
+class Panel:
+    """One section of a study page.
+
+    Attributes:
+        id: stable identifier (the plot's div is ``plot-<id>``).
+        title: section heading.
+        figure: the plotly figure, if any.
+        html: an HTML fragment (tables), if any.
+        note: plain text shown above the content (or alone when there is no content).
+    """
+
+    id: str
+    title: str
+    figure: go.Figure | None = None
+    html: str | None = None
+    note: str = ""
+
+
+def _f32(a: Any) -> np.ndarray:
+    return np.asarray(a, dtype=np.float32)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.6g}"
+    return str(v)
+
+
+def _round(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return None if not math.isfinite(f) else float(f"{f:.6g}")
+    if isinstance(v, dict):
+        return {k: _round(x) for k, x in v.items()}
+    return v
+
+
+def trials_payload(data: StudyData) -> dict[str, Any]:
+    """Every trial's configuration and metrics, compact, for the page's details panel."""
+    out: dict[str, Any] = {}
+    for number in data.trials.index:
+        out[str(int(number))] = _round(data.config(int(number)))
+    return out
+
+
+def study_reference(data: StudyData) -> Reference | None:
+    """The study's hypervolume normalisation and reference point, or None without a front."""
+    front = data.trials["pareto"].to_numpy(dtype=bool)
+    if data.n_objectives < 2 or not front.any():
+        return None
+    declared = data.user_attrs.get("dse.reference_point")
+    try:
+        return reference_point(data.values_min()[front], data.directions, declared)
+    except ValueError as err:
+        _log.warning("study %s: ignoring dse.reference_point (%s)", data.name, err)
+        return reference_point(data.values_min()[front], data.directions)
+
+
+# -- Pareto views -----------------------------------------------------------------------------
+
+
+def _groups(data: StudyData) -> list[tuple[str, pd.DataFrame, dict[str, Any]]]:
+    c = data.complete
+    pareto = c[c["pareto"]]
+    dominated = c[~c["pareto"] & c["feasible"]]
+    infeasible = c[~c["feasible"]]
+    return [
+        ("dominated", dominated, {"color": DOMINATED_COLOR, "size": 5}),
+        ("infeasible", infeasible, {"color": INFEASIBLE_COLOR, "size": 6, "symbol": "x"}),
+        ("Pareto front", pareto, {"color": PARETO_COLOR, "size": 9, "line": {"width": 1}}),
+    ]
+
+
+def _hover_texts(data: StudyData, frame: pd.DataFrame) -> list[str]:
+    texts = []
+    for number in frame.index:
+        cfg = data.config(int(number))
+        items = list(cfg["params"].items()) + list(cfg.get("metrics", {}).items())
+        lines = [f"{html.escape(str(k))} = {html.escape(_fmt(v))}" for k, v in items]
+        if len(lines) > MAX_HOVER_ITEMS:
+            lines = lines[:MAX_HOVER_ITEMS] + [f"... {len(lines) - MAX_HOVER_ITEMS} more"]
+        texts.append("<br>".join(lines))
+    return texts
+
+
+def _hovertemplate(data: StudyData, axes: list[str], idx: list[int], with_text: bool) -> str:
+    lines = ["<b>trial %{customdata}</b>"]
+    for ax, i in zip(axes, idx, strict=True):
+        lines.append(f"{html.escape(data.labels[i])} = %{{{ax}:.6g}}")
+    if with_text:
+        lines.append("%{text}")
+    return "<br>".join(lines) + "<extra>%{fullData.name}</extra>"
+
+
+def pareto_2d(data: StudyData, i: int = 0, j: int = 1) -> go.Figure:
+    """Scatter of two objectives: front (blue, joined), dominated (grey), infeasible (red x)."""
+    fig = go.Figure()
+    big = len(data.complete) > WEBGL_ABOVE
+    scatter = go.Scattergl if big else go.Scatter
+    for name, frame, marker in _groups(data):
+        if frame.empty:
+            continue
+        vals = data.values(frame)
+        is_front = name == "Pareto front"
+        fig.add_trace(
+            scatter(
+                x=_f32(vals[:, i]),
+                y=_f32(vals[:, j]),
+                mode="markers",
+                name=f"{name} ({len(frame)})",
+                marker=marker,
+                customdata=frame.index.to_numpy(dtype=np.int32),
+                text=_hover_texts(data, frame) if is_front else None,
+                hovertemplate=_hovertemplate(data, ["x", "y"], [i, j], is_front),
+            )
+        )
+        if is_front and len(frame) > 1:
+            order = np.argsort(vals[:, i])
+            fig.add_trace(
+                scatter(
+                    x=_f32(vals[order, i]),
+                    y=_f32(vals[order, j]),
+                    mode="lines",
+                    line={"color": PARETO_COLOR, "width": 1, "dash": "dot", "shape": "hv"},
+                    hoverinfo="skip",
+                    showlegend=False,
+                )
+            )
+    fig.update_layout(
+        xaxis_title=data.labels[i],
+        yaxis_title=data.labels[j],
+        legend={"orientation": "h", "y": -0.18},
+        margin={"t": 30},
+    )
+    return fig
+
+
+def pareto_3d(data: StudyData) -> go.Figure:
+    """3-D scatter of the first three objectives, same colour code as the 2-D view."""
+    fig = go.Figure()
+    for name, frame, marker in _groups(data):
+        if frame.empty:
+            continue
+        vals = data.values(frame)
+        is_front = name == "Pareto front"
+        m = dict(marker)
+        m["size"] = 5 if is_front else 2.5
+        m.pop("line", None)
+        if m.get("symbol") == "x":
+            m["symbol"] = "x"
+        fig.add_trace(
+            go.Scatter3d(
+                x=_f32(vals[:, 0]),
+                y=_f32(vals[:, 1]),
+                z=_f32(vals[:, 2]),
+                mode="markers",
+                name=f"{name} ({len(frame)})",
+                marker=m,
+                customdata=frame.index.to_numpy(dtype=np.int32),
+                text=_hover_texts(data, frame) if is_front else None,
+                hovertemplate=_hovertemplate(data, ["x", "y", "z"], [0, 1, 2], is_front),
+            )
+        )
+    fig.update_layout(
+        scene={
+            "xaxis_title": data.labels[0],
+            "yaxis_title": data.labels[1],
+            "zaxis_title": data.labels[2],
+        },
+        legend={"orientation": "h"},
+        margin={"t": 30, "l": 0, "r": 0, "b": 0},
+        height=600,
+    )
+    return fig
+
+
+def pareto_matrix(data: StudyData) -> go.Figure:
+    """Scatter matrix of all objectives (for three or more)."""
+    fig = go.Figure()
+    for name, frame, marker in _groups(data):
+        if frame.empty:
+            continue
+        vals = data.values(frame)
+        m = dict(marker)
+        m["size"] = 6 if name == "Pareto front" else 3
+        m.pop("line", None)
+        fig.add_trace(
+            go.Splom(
+                dimensions=[
+                    {"label": data.labels[k], "values": _f32(vals[:, k])}
+                    for k in range(data.n_objectives)
+                ],
+                name=f"{name} ({len(frame)})",
+                marker=m,
+                customdata=frame.index.to_numpy(dtype=np.int32),
+                hovertemplate="<b>trial %{customdata}</b><extra>%{fullData.name}</extra>",
+                diagonal_visible=False,
+                showupperhalf=False,
+            )
+        )
+    size = 220 * data.n_objectives
+    fig.update_layout(height=max(450, size), legend={"orientation": "h"}, margin={"t": 30})
+    return fig
+
+
+def parallel_coordinates(data: StudyData) -> go.Figure | None:
+    """Parallel coordinates over params and objectives, with a button to keep only the front."""
+    c = data.complete
+    if c.empty:
+        return None
+    params = data.params.loc[c.index]
+    dims: list[dict[str, Any]] = []
+    for name in list(params.columns)[:30]:
+        col = params[name]
+        if col.isna().all():
+            continue
+        numeric = pd.to_numeric(col, errors="coerce")
+        if numeric.notna().sum() == col.notna().sum() and numeric.notna().any():
+            v = numeric.to_numpy(dtype=np.float64)
+            lo, hi = np.nanmin(v), np.nanmax(v)
+            label = name
+            if np.isnan(v).any():  # conditional parameter: show "absent" just below the range
+                v = np.where(np.isnan(v), lo - 0.1 * ((hi - lo) or 1.0), v)
+                label = f"{name} (n/a at bottom)"
+            dims.append({"label": label, "values": _f32(v)})
+        else:
+            cats = sorted({str(x) for x in col.fillna("n/a")})
+            codes = col.fillna("n/a").astype(str).map({k: i for i, k in enumerate(cats)})
+            dims.append(
+                {
+                    "label": name,
+                    "values": codes.to_numpy(dtype=np.float32),
+                    "tickvals": list(range(len(cats))),
+                    "ticktext": cats,
+                }
+            )
+    vals = data.values(c)
+    for k in range(data.n_objectives):
+        dims.append({"label": data.labels[k], "values": _f32(vals[:, k])})
+    front_flag = c["pareto"].to_numpy(dtype=np.float32)
+    dims.append(
+        {
+            "label": "on Pareto front",
+            "values": front_flag,
+            "tickvals": [0, 1],
+            "ticktext": ["no", "yes"],
+            "range": [-0.1, 1.1],
+        }
+    )
+    k_front = len(dims) - 1
+    fig = go.Figure(
+        go.Parcoords(
+            dimensions=dims,
+            line={
+                "color": front_flag,
+                "colorscale": [[0, "rgba(170,170,170,0.35)"], [1, PARETO_COLOR]],
+                "cmin": 0,
+                "cmax": 1,
+            },
+        )
+    )
+    fig.update_layout(
+        margin={"t": 110, "l": 60, "r": 60},
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "right",
+                "x": 0,
+                "y": 1.45,
+                "xanchor": "left",
+                "buttons": [
+                    {
+                        "label": "all trials",
+                        "method": "restyle",
+                        "args": [{f"dimensions[{k_front}].constraintrange": [None]}],
+                    },
+                    {
+                        "label": "Pareto front only",
+                        "method": "restyle",
+                        "args": [{f"dimensions[{k_front}].constraintrange": [[0.5, 1.5]]}],
+                    },
+                ],
+            }
+        ],
+    )
+    return fig
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+def _steps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep only the points where a step curve changes (and the last one)."""
+    if len(y) == 0:
+        return x, y
+    keep = np.ones(len(y), dtype=bool)
+    keep[1:] = y[1:] != y[:-1]
+    keep[-1] = True
+    return x[keep], y[keep]
+
+
+def hypervolume_figure(data: StudyData, ref: Reference) -> tuple[go.Figure, float]:
+    """Hypervolume over trials and over wall-clock time, reference point in the caption."""
+    t = data.trials
+    finished = t[t["state"] == "COMPLETE"]
+    vals = ref.normalize(data.values_min(finished))
+    feas = finished["feasible"].to_numpy(dtype=bool)
+    by_number = hypervolume_history(vals, ref.point, feas)
+    order = np.argsort(finished["elapsed_s"].to_numpy(dtype=np.float64), kind="stable")
+    by_time = hypervolume_history(vals[order], ref.point, feas[order])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("over trials", "over wall-clock time"))
+    x, y = _steps(finished.index.to_numpy(dtype=np.float64), by_number)
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line_shape="hv", name="by trial"), 1, 1)
+    secs = finished["elapsed_s"].to_numpy(dtype=np.float64)[order]
+    x, y = _steps(secs, by_time)
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line_shape="hv", name="by time"), 1, 2)
+    final = float(by_number[-1]) if len(by_number) else 0.0
+    units = ref.point_in_units(data.directions)
+    stated = ", ".join(f"{n} = {_fmt(v)}" for n, v in zip(data.labels, units, strict=True))
+    caption = (
+        f"reference point: {stated} ({ref.source}; "
+        f"normalised {', '.join(_fmt(p) for p in ref.point)}); "
+        "hypervolume in normalised units (front ideal = 0, nadir = 1 per objective)"
+    )
+    fig.update_layout(
+        showlegend=False,
+        margin={"t": 40, "b": 90},
+        annotations=list(fig.layout.annotations)
+        + [
+            {
+                "text": caption,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0,
+                "y": -0.3,
+                "showarrow": False,
+                "xanchor": "left",
+                "font": {"size": 11},
+            }
+        ],
+    )
+    fig.update_xaxes(title_text="trial", row=1, col=1)
+    fig.update_xaxes(title_text="seconds since start", row=1, col=2)
+    fig.update_yaxes(title_text="hypervolume", row=1, col=1)
+    return fig, final
+
+
+def best_so_far_figure(data: StudyData) -> go.Figure | None:
+    """Best feasible value so far, one subplot per objective."""
+    c = data.complete
+    c = c[c["feasible"]]
+    if c.empty:
+        return None
+    m = data.n_objectives
+    fig = make_subplots(rows=1, cols=m, subplot_titles=data.labels)
+    vals = data.values(c)
+    x = c.index.to_numpy(dtype=np.float64)
+    for k in range(m):
+        acc = np.minimum if data.directions[k] == "minimize" else np.maximum
+        best = acc.accumulate(vals[:, k])
+        if len(c) <= WEBGL_ABOVE:
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=vals[:, k],
+                    mode="markers",
+                    marker={"size": 3, "color": DOMINATED_COLOR},
+                    name="trial value",
+                    showlegend=k == 0,
+                ),
+                1,
+                k + 1,
+            )
+        sx, sy = _steps(x, best)
+        fig.add_trace(
+            go.Scatter(
+                x=sx,
+                y=sy,
+                mode="lines",
+                line_shape="hv",
+                line={"color": PARETO_COLOR},
+                name="best so far",
+                showlegend=k == 0,
+            ),
+            1,
+            k + 1,
+        )
+        fig.update_xaxes(title_text="trial", row=1, col=k + 1)
+    fig.update_layout(margin={"t": 40}, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def violation_figure(data: StudyData) -> go.Figure | None:
+    """Share of finished trials violating a constraint: cumulative and rolling."""
+    t = data.trials[data.trials["state"] == "COMPLETE"]
+    if t.empty or data.constraints.shape[1] == 0:
+        return None
+    infeasible = (~t["feasible"]).to_numpy(dtype=np.float64)
+    x = t.index.to_numpy(dtype=np.float64)
+    window = max(10, len(t) // 20)
+    rolling = pd.Series(infeasible).rolling(window, min_periods=1).mean().to_numpy()
+    cumulative = np.cumsum(infeasible) / np.arange(1, len(t) + 1)
+    step = max(1, len(t) // 2000)  # these curves are smooth; 2000 points are plenty
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=x[::step], y=_f32(cumulative[::step]), name="cumulative", mode="lines")
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x[::step], y=_f32(rolling[::step]), name=f"last {window} trials", mode="lines"
+        )
+    )
+    cons = data.constraints.loc[t.index].apply(pd.to_numeric, errors="coerce")
+    if cons.shape[1] <= 8:
+        for name in cons.columns:
+            viol = (cons[name].to_numpy(dtype=np.float64) > 0).astype(np.float64)
+            cum = np.cumsum(viol) / np.arange(1, len(t) + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=x[::step],
+                    y=_f32(cum[::step]),
+                    name=f"{name} (cumulative)",
+                    mode="lines",
+                    line={"dash": "dot"},
+                )
+            )
+    fig.update_layout(
+        xaxis_title="trial",
+        yaxis_title="fraction of trials infeasible",
+        yaxis_range=[0, 1.02],
+        margin={"t": 30},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def importance_figure(data: StudyData) -> tuple[go.Figure | None, str]:
+    """Parameter importance per objective (Optuna's default evaluator, PED-ANOVA)."""
+    import optuna
+
+    c = data.complete
+    if len(c) < MIN_IMPORTANCE_TRIALS:
+        return None, (
+            f"parameter importance needs at least {MIN_IMPORTANCE_TRIALS} completed trials "
+            f"(this study has {len(c)})"
+        )
+    m = data.n_objectives
+    fig = make_subplots(rows=1, cols=m, subplot_titles=data.labels, horizontal_spacing=0.12)
+    problems = []
+    drawn = 0
+    for k in range(m):
+        sign = -1.0 if data.directions[k] == "maximize" else 1.0
+
+        def target(t: Any, k: int = k, sign: float = sign) -> float:
+            return sign * float(t.values[k])
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                imp = optuna.importance.get_param_importances(
+                    data.study, target=target if m > 1 else None
+                )
+        except (RuntimeError, ValueError, ZeroDivisionError) as err:
+            problems.append(f"{data.objectives[k]}: {err}")
+            continue
+        if not imp:
+            continue
+        names = list(imp)[:15][::-1]
+        fig.add_trace(
+            go.Bar(
+                x=[imp[n] for n in names],
+                y=names,
+                orientation="h",
+                marker={"color": PARETO_COLOR},
+                showlegend=False,
+                hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+            ),
+            1,
+            k + 1,
+        )
+        fig.update_xaxes(title_text="importance", row=1, col=k + 1)
+        drawn += 1
+    note = "; ".join(problems)
+    if not drawn:
+        return None, note or "no parameter varies, so there is no importance to show"
+    fig.update_layout(margin={"t": 40, "l": 150}, height=max(300, 60 + 22 * 15))
+    return fig, note
+
+
+# -- Pareto table -----------------------------------------------------------------------------
+
+
+def config_filename(number: int) -> str:
+    """File name of one exported trial configuration (relative to the study's config folder)."""
+    return f"trial-{int(number)}.json"
+
+
+def pareto_table(data: StudyData, config_dir: str) -> tuple[str, str]:
+    """A sortable HTML table of the Pareto set (click a header to sort)."""
+    front = data.trials[data.trials["pareto"]]
+    note = ""
+    if len(front) > MAX_TABLE_ROWS:
+        note = f"showing the first {MAX_TABLE_ROWS} of {len(front)} Pareto configurations"
+    front = front.sort_values(data.objectives[0]).head(MAX_TABLE_ROWS)
+    params = data.params.loc[front.index] if len(front) else data.params.iloc[:0]
+    params = params.dropna(axis=1, how="all")
+    heads = ["trial", *data.labels, *params.columns]
+    out = ['<table class="sortable pareto-table"><thead><tr>']
+    out += [f'<th data-col="{i}">{html.escape(str(h))}</th>' for i, h in enumerate(heads)]
+    out.append("</tr></thead><tbody>")
+    for number, row in front.iterrows():
+        href = html.escape(f"{config_dir}/{config_filename(int(number))}")
+        cells = [f'<td data-v="{int(number)}"><a href="{href}">#{int(number)}</a></td>']
+        for name in data.objectives:
+            cells.append(f'<td data-v="{float(row[name])!r}">{_fmt(row[name])}</td>')
+        for name in params.columns:
+            v = params.at[number, name]
+            sort_v = html.escape(repr(float(v)) if isinstance(v, (int, float)) else str(v))
+            cells.append(f'<td data-v="{sort_v}">{html.escape(_fmt(v))}</td>')
+        out.append(f'<tr data-trial="{int(number)}">{"".join(cells)}</tr>')
+    out.append("</tbody></table>")
+    return "".join(out), note
+
+
+# -- domain views -----------------------------------------------------------------------------
+
+
+def _namespaces(data: StudyData, model: str) -> list[dict[str, Any]]:
+    return [m for m in data.models if m.get("model") == model]
+
+
+def _local_params(data: StudyData, number: int, ns: str) -> dict[str, Any]:
+    row = data.params.loc[number].dropna() if number in data.params.index else pd.Series()
+    prefix = f"{ns}."
+    return {k[len(prefix) :]: _plain(v) for k, v in row.items() if str(k).startswith(prefix)}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _pareto_numbers(data: StudyData, limit: int = MAX_DOMAIN_CONFIGS) -> list[int]:
+    front = data.trials[data.trials["pareto"]].sort_values(data.objectives[0])
+    return [int(n) for n in front.index[:limit]]
+
+
+def cluster_view(data: StudyData) -> Panel | None:
+    """Training-cluster time breakdown of the Pareto configs as stacked bars."""
+    pattern = re.compile(r"^(?:(.+)\.)?(time_[a-z_]+_s)$")
+    namespaces: dict[str, list[str]] = {}
+    for col in data.metrics.columns:
+        mt = pattern.match(str(col))
+        if mt and mt.group(2) in dict(CLUSTER_TIMES):
+            namespaces.setdefault(mt.group(1) or "", []).append(mt.group(2))
+    declared = {m.get("namespace", "") for m in _namespaces(data, "cluster")}
+    if declared:
+        namespaces = {ns: v for ns, v in namespaces.items() if ns in declared}
+    if not namespaces:
+        return None
+    ns = sorted(namespaces)[0]
+    numbers = _pareto_numbers(data)
+    if not numbers:
+        return Panel("cluster", "Cluster time breakdown", note="no Pareto configurations yet")
+    fig = go.Figure()
+    labels = [f"#{n}" for n in numbers]
+    for key, label in CLUSTER_TIMES:
+        col = f"{ns}.{key}" if ns else key
+        if col not in data.metrics.columns:
+            continue
+        y = pd.to_numeric(data.metrics.loc[numbers, col], errors="coerce").to_numpy()
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=y,
+                name=label,
+                customdata=np.asarray(numbers, dtype=np.int32),
+                hovertemplate=f"trial %{{customdata}}<br>{label}: %{{y:.4g}} s<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="stack",
+        xaxis_title=f"Pareto configuration (sorted by {data.objectives[0]})",
+        yaxis_title="time per iteration [s]",
+        margin={"t": 30},
+        legend={"orientation": "h", "y": -0.3},
+    )
+    return Panel("cluster", f"Cluster time breakdown ({ns or 'cluster'})", figure=fig)
+
+
+def _breakdown_rows(
+    data: StudyData, entry: dict[str, Any], numbers: list[int]
+) -> tuple[list[tuple[int, list[dict[str, Any]]]], str]:
+    """Per-config detail rows from ``costmodels.get_model(...).breakdown``, or why not."""
+    try:
+        import costmodels
+
+        model = costmodels.get_model(str(entry["model"]), **dict(entry.get("options") or {}))
+    except Exception as err:  # noqa: BLE001 - any import/registry problem only hides this view
+        return [], f"model {entry.get('model')!r} is not importable here: {err}"
+    rows: list[tuple[int, list[dict[str, Any]]]] = []
+    failures = 0
+    for n in numbers:
+        try:
+            rows.append((n, list(model.breakdown(_local_params(data, n, entry["namespace"])))))
+        except Exception:  # noqa: BLE001 - one bad config must not hide the others
+            failures += 1
+    note = f"breakdown failed for {failures} configuration(s)" if failures else ""
+    return rows, note
+
+
+def engine_view(data: StudyData) -> Panel | None:
+    """Sparse matrix engine: binding bound and utilization per layer for the Pareto configs."""
+    entries = _namespaces(data, "sparse_gemm")
+    if not entries:
+        return None
+    entry = entries[0]
+    title = f"Engine binding bound and utilization per layer ({entry.get('namespace')})"
+    numbers = _pareto_numbers(data)
+    if not numbers:
+        return Panel("engine", title, note="no Pareto configurations yet")
+    rows, note = _breakdown_rows(data, entry, numbers)
+    layers: list[str] = []
+    for _, rs in rows:
+        for r in rs:
+            name = str(r.get("layer", ""))
+            if name not in layers:
+                layers.append(name)
+    if not layers:
+        return Panel("engine", title, note=note or "the model reports no per-layer breakdown")
+    util = np.full((len(rows), len(layers)), np.nan)
+    bound = [["" for _ in layers] for _ in rows]
+    for i, (_, rs) in enumerate(rows):
+        for r in rs:
+            j = layers.index(str(r.get("layer", "")))
+            u = r.get("utilization")
+            util[i, j] = float(u) if isinstance(u, (int, float)) else np.nan
+            bound[i][j] = str(r.get("bound", ""))
+    fig = go.Figure(
+        go.Heatmap(
+            z=util,
+            x=layers,
+            y=[f"#{n}" for n, _ in rows],
+            text=bound,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": "utilization"},
+            hovertemplate="%{y} %{x}<br>bound: %{text}<br>utilization %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis_title="layer",
+        yaxis_title="Pareto configuration",
+        height=max(300, 80 + 22 * len(rows)),
+        margin={"t": 30},
+    )
+    return Panel("engine", title, figure=fig, note=note)
+
+
+def _column(data: StudyData, name: str) -> pd.Series | None:
+    if name in data.objectives:
+        return data.trials[name]
+    if name in data.metrics.columns:
+        return pd.to_numeric(data.metrics[name], errors="coerce")
+    return None
+
+
+def serving_view(data: StudyData) -> Panel | None:
+    """SuperNet serving: latency, accuracy and off-chip energy against buffer size."""
+    entries = _namespaces(data, "sushi")
+    if not entries:
+        return None
+    ns = str(entries[0].get("namespace", "sushi"))
+    title = f"Serving: latency, accuracy and energy vs buffer size ({ns})"
+    buffers = [p for p in data.params.columns if str(p).startswith(f"{ns}.") and "buffer" in p]
+    if not buffers:
+        return Panel("serving", title, note="no buffer-size parameter in this study")
+    names = [*data.objectives, *map(str, data.metrics.columns)]
+    wanted = []
+    for key in ("latency", "acc", "energy"):
+        hits = [n for n in names if n.startswith(f"{ns}.") and key in n.rsplit(".", 1)[-1]]
+        if hits:
+            wanted.append(hits[0])
+    if not wanted:
+        return Panel("serving", title, note="no latency/accuracy/energy metrics in this study")
+    c = data.complete
+    x = pd.to_numeric(data.params.loc[c.index, buffers[0]], errors="coerce")
+    fig = make_subplots(rows=1, cols=len(wanted), subplot_titles=wanted)
+    for k, metric in enumerate(wanted):
+        col = _column(data, metric)
+        if col is None:
+            continue
+        y = col.loc[c.index]
+        front = c["pareto"].to_numpy(dtype=bool)
+        for mask, name, color in (
+            (~front, "dominated", DOMINATED_COLOR),
+            (front, "Pareto", PARETO_COLOR),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=_f32(x[mask]),
+                    y=_f32(y[mask]),
+                    mode="markers",
+                    marker={"color": color, "size": 5 if name == "dominated" else 8},
+                    name=name,
+                    showlegend=k == 0,
+                    customdata=c.index[mask].to_numpy(dtype=np.int32),
+                    hovertemplate="trial %{customdata}<br>%{x:.4g}, %{y:.4g}<extra></extra>",
+                ),
+                1,
+                k + 1,
+            )
+        fig.update_xaxes(title_text=buffers[0], row=1, col=k + 1)
+    fig.update_layout(margin={"t": 40}, legend={"orientation": "h", "y": -0.25})
+    return Panel("serving", title, figure=fig)
+
+
+def training_view(data: StudyData) -> Panel | None:
+    """N:M sparse training: accuracy curves per recipe and seed (``dse.curve``)."""
+    entries = _namespaces(data, "nm_training")
+    if not entries or not data.curves:
+        return None
+    ns = str(entries[0].get("namespace", "nm_training"))
+    recipe = next(
+        (p for p in data.params.columns if str(p).startswith(f"{ns}.") and "recipe" in p), None
+    )
+    seed = next(
+        (p for p in data.params.columns if str(p).startswith(f"{ns}.") and "seed" in p), None
+    )
+    fig = go.Figure()
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    recipes: dict[str, int] = {}
+    dashes = ["solid", "dash", "dot", "dashdot", "longdash"]
+    for number, (steps, values) in sorted(data.curves.items())[:200]:
+        r = str(data.params.at[number, recipe]) if recipe else "all"
+        s = data.params.at[number, seed] if seed else None
+        ci = recipes.setdefault(r, len(recipes))
+        label = f"{r}" + (f", seed {_fmt(s)}" if s is not None else "") + f" (#{number})"
+        seed_i = int(s) if isinstance(s, (int, float, np.number)) and not pd.isna(s) else 0
+        fig.add_trace(
+            go.Scatter(
+                x=_f32(steps),
+                y=_f32(values),
+                mode="lines",
+                name=label,
+                legendgroup=r,
+                line={"color": palette[ci % len(palette)], "dash": dashes[seed_i % len(dashes)]},
+                customdata=np.full(len(steps), number, dtype=np.int32),
+                hovertemplate=f"{html.escape(label)}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        xaxis_title="step", yaxis_title="accuracy (intermediate value)", margin={"t": 30}
+    )
+    return Panel("training", f"Training accuracy curves per recipe and seed ({ns})", figure=fig)
+
+
+# -- assembly ---------------------------------------------------------------------------------
+
+
+def _guard(panel_id: str, title: str, build: Callable[[], Panel | None]) -> Panel | None:
+    """Build one panel; an unexpected error becomes a note on that panel, not a failed page."""
+    try:
+        return build()
+    except Exception as err:  # noqa: BLE001 - keep the rest of the page
+        _log.exception("could not build %s", panel_id)
+        return Panel(panel_id, title, note=f"could not build this view: {err}")
+
+
+def study_summary(data: StudyData) -> str:
+    """One plain sentence on what the study holds (or why there is nothing to plot)."""
+    counts = data.state_counts()
+    n = len(data.trials)
+    if n == 0:
+        return f"Study {data.name!r} has no trials yet."
+    parts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items()))
+    text = f"{n} trials ({parts})."
+    if data.complete.empty:
+        text += " No trial has completed, so there is nothing to plot yet."
+    elif data.n_objectives == 1:
+        text += (
+            " This is a single-objective study: there is no Pareto front or hypervolume; "
+            f"the best {data.objectives[0]} is shown below."
+        )
+    else:
+        n_front = int(data.trials["pareto"].sum())
+        n_feas = int(data.complete["feasible"].sum())
+        text += f" {n_feas} completed trials are feasible; {n_front} are on the Pareto front."
+    return text
+
+
+def fail_reasons(data: StudyData) -> Panel | None:
+    failed = data.trials[data.trials["state"] == "FAIL"]
+    if failed.empty:
+        return None
+    reasons = failed["fail_reason"].replace("", "(no reason recorded)").value_counts()
+    rows = "".join(
+        f"<tr><td>{html.escape(str(r))}</td><td>{int(c)}</td></tr>" for r, c in reasons.items()
+    )
+    head = "<thead><tr><th>reason</th><th>trials</th></tr></thead>"
+    table = f'<table class="sortable">{head}<tbody>{rows}</tbody></table>'
+    return Panel("failures", f"Failed trials ({len(failed)})", html=table)
+
+
+def _figure_panel(panel_id: str, title: str, build: Callable[[], go.Figure | None]) -> Panel:
+    fig = build()
+    return Panel(panel_id, title, figure=fig, note="" if fig is not None else "nothing to show")
+
+
+def _progress_panels(data: StudyData) -> list[Panel | None]:
+    ref = study_reference(data)
+    panels: list[Panel | None] = []
+    if ref is not None:
+
+        def hv() -> Panel:
+            fig, final = hypervolume_figure(data, ref)
+            return Panel("hypervolume", f"Hypervolume (final {_fmt(final)})", figure=fig)
+
+        panels.append(_guard("hypervolume", "Hypervolume", hv))
+    panels.append(
+        _guard(
+            "best",
+            "Best so far per objective",
+            lambda: _figure_panel(
+                "best", "Best so far per objective", lambda: best_so_far_figure(data)
+            ),
+        )
+    )
+    if data.constraints.shape[1]:
+        panels.append(
+            _guard(
+                "violations",
+                "Constraint-violation rate",
+                lambda: _figure_panel(
+                    "violations", "Constraint-violation rate", lambda: violation_figure(data)
+                ),
+            )
+        )
+    return panels
+
+
+def _importance_panel(data: StudyData) -> Panel:
+    fig, note = importance_figure(data)
+    return Panel("importance", "Parameter importance per objective (PED-ANOVA)", fig, note=note)
+
+
+def _table_panel(data: StudyData, config_dir: str) -> Panel:
+    table, note = pareto_table(data, config_dir)
+    return Panel("table", "Pareto set", html=table, note=note)
+
+
+def study_panels(data: StudyData, config_dir: str = "configs") -> list[Panel]:
+    """Every panel for a study page, in page order; views that don't apply are left out.
+
+    Args:
+        data: the study.
+        config_dir: URL prefix (relative to the page) of the exported trial configurations.
+    """
+    m = data.n_objectives
+    panels: list[Panel | None] = []
+    has_results = not data.complete.empty
+    if has_results and m >= 2:
+        if m == 2:
+            panels.append(
+                _guard(
+                    "pareto",
+                    "Pareto front",
+                    lambda: Panel("pareto", "Pareto front", pareto_2d(data)),
+                )
+            )
+        if m == 3:
+            panels.append(
+                _guard(
+                    "pareto3d",
+                    "Pareto front (3-D)",
+                    lambda: Panel("pareto3d", "Pareto front (3-D)", pareto_3d(data)),
+                )
+            )
+        if m >= 3:
+            panels.append(
+                _guard(
+                    "splom",
+                    "Pareto front (scatter matrix)",
+                    lambda: Panel("splom", "Pareto front (scatter matrix)", pareto_matrix(data)),
+                )
+            )
+        panels.append(_guard("table", "Pareto set", lambda: _table_panel(data, config_dir)))
+    if has_results:
+        panels.append(
+            _guard(
+                "parcoords",
+                "Parallel coordinates",
+                lambda: _figure_panel(
+                    "parcoords", "Parallel coordinates", lambda: parallel_coordinates(data)
+                ),
+            )
+        )
+        panels.extend(_progress_panels(data))
+        panels.append(
+            _guard("importance", "Parameter importance", lambda: _importance_panel(data))
+        )
+        views: list[Callable[[StudyData], Panel | None]] = [
+            cluster_view,
+            engine_view,
+            serving_view,
+            training_view,
+        ]
+        for view in views:
+            panels.append(_guard(view.__name__, view.__name__, functools.partial(view, data)))
+    panels.append(_guard("failures", "Failed trials", lambda: fail_reasons(data)))
+    return [p for p in panels if p is not None]

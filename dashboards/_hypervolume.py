@@ -1,0 +1,249 @@
+"""Hypervolume of a minimisation front, and its history over trials.
+
+All values here are minimisation-oriented (negate maximised objectives first) and the reference
+point must be worse than every point that should count: points not strictly better than the
+reference in every objective add nothing.
+
+- 2-D: exact sweep. Sort by the first objective; the dominated region is a union of rectangles
+  ``(x[i+1] - x[i]) * (ref_y - min(y[:i+1]))`` (O(n log n)).
+- 3-D: exact slicing. Sort by the third objective; between two consecutive ``z`` values the
+  dominated region is the 2-D region of the points seen so far, extruded (O(n^2 log n), fine for
+  fronts of a few thousand points).
+- 4-D and more: Optuna's exact WFG implementation (While et al., "A Fast Way of Calculating Exact
+  Hypervolumes", IEEE TEVC 16(1), 2012). It is a private Optuna module, so it is wrapped in
+  exactly one place, :func:`_hypervolume_wfg`.
+
+The history is incremental, as Optuna's ``plot_hypervolume_history`` does it: walking the trials
+in order, a new non-dominated point adds its exclusive contribution, ``volume(box(p, ref)) -
+HV(max(front, p), ref)``, and the points it dominates leave the front. A from-scratch hypervolume
+per trial would cost O(n) full computations; this costs one small computation per front change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+__all__ = ["Reference", "hypervolume", "hypervolume_history", "pareto_mask", "reference_point"]
+
+#: The default reference point sits this far beyond the front's nadir, in normalised units
+#: (ideal = 0, nadir = 1 on every axis), the usual "nadir x 1.1" choice.
+NADIR_FACTOR = 1.1
+
+
+def _hypervolume_wfg(points: np.ndarray, reference: np.ndarray) -> float:
+    # The only use of Optuna's private hypervolume module in the project.
+    from optuna._hypervolume import compute_hypervolume
+
+    return float(compute_hypervolume(points, reference, assume_pareto=False))
+
+
+def _check(values: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pts = np.asarray(values, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64).reshape(-1)
+    if pts.ndim == 1:
+        pts = pts.reshape(-1, ref.size) if pts.size else np.empty((0, ref.size))
+    if pts.ndim != 2 or pts.shape[1] != ref.size:
+        raise ValueError(
+            f"hypervolume: values have shape {pts.shape}, expected (n, {ref.size}) to match the "
+            f"reference point {ref.tolist()}"
+        )
+    if ref.size < 1 or not np.all(np.isfinite(ref)):
+        raise ValueError(f"hypervolume: reference point must be finite, got {ref.tolist()}")
+    return pts, ref
+
+
+def _inside(pts: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Points that are finite and strictly better than the reference in every objective."""
+    ok = np.all(np.isfinite(pts), axis=1) & np.all(pts < ref, axis=1)
+    return pts[ok]
+
+
+def _hv2d(pts: np.ndarray, ref: np.ndarray) -> float:
+    if len(pts) == 0:
+        return 0.0
+    order = np.lexsort((pts[:, 1], pts[:, 0]))
+    x = pts[order, 0]
+    y = np.minimum.accumulate(pts[order, 1])
+    widths = np.diff(np.append(x, ref[0]))
+    return float(np.sum(widths * (ref[1] - y)))
+
+
+def _hv3d(pts: np.ndarray, ref: np.ndarray) -> float:
+    if len(pts) == 0:
+        return 0.0
+    pts = pts[pareto_mask(pts)]
+    pts = pts[np.argsort(pts[:, 2], kind="stable")]
+    heights = np.diff(np.append(pts[:, 2], ref[2]))
+    volume = 0.0
+    for k in range(len(pts)):
+        if heights[k] > 0.0:
+            volume += _hv2d(pts[: k + 1, :2], ref[:2]) * heights[k]
+    return float(volume)
+
+
+def hypervolume(values: np.ndarray, reference: np.ndarray) -> float:
+    """Exact hypervolume dominated by ``values`` and bounded by ``reference``.
+
+    Args:
+        values: ``(n, m)`` objective values, minimisation-oriented. Dominated, non-finite and
+            out-of-box points are allowed; they add nothing.
+        reference: ``(m,)`` reference point (finite).
+
+    Returns:
+        The hypervolume (0.0 for an empty set or when no point beats the reference).
+
+    Raises:
+        ValueError: if the shapes disagree or the reference is not finite.
+    """
+    pts, ref = _check(values, reference)
+    pts = _inside(pts, ref)
+    if len(pts) == 0:
+        return 0.0
+    m = ref.size
+    if m == 1:
+        return float(ref[0] - pts[:, 0].min())
+    if m == 2:
+        return _hv2d(pts, ref)
+    if m == 3:
+        return _hv3d(pts, ref)
+    return _hypervolume_wfg(pts[pareto_mask(pts)], ref)
+
+
+def pareto_mask(values: np.ndarray) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``values`` (minimisation).
+
+    Duplicated points are all kept (none strictly dominates the other). Rows with a non-finite
+    value are never on the front.
+
+    Args:
+        values: ``(n, m)`` minimisation-oriented values.
+    """
+    pts = np.asarray(values, dtype=np.float64)
+    n = len(pts)
+    mask = np.zeros(n, dtype=bool)
+    if n == 0:
+        return mask
+    finite = np.flatnonzero(np.all(np.isfinite(pts), axis=1))
+    if len(finite) == 0:
+        return mask
+    sub = pts[finite]
+    # In lexicographic order a point can only be dominated by points before it, so one pass that
+    # compares each point with the front found so far is exact.
+    order = np.lexsort(sub.T[::-1])
+    front = np.empty((0, sub.shape[1]))
+    front_idx: list[int] = []
+    for i in order:
+        p = sub[i]
+        if len(front):
+            le = np.all(front <= p, axis=1)
+            if np.any(le & np.any(front < p, axis=1)):
+                continue
+        front = np.vstack([front, p])
+        front_idx.append(int(i))
+    mask[finite[front_idx]] = True
+    return mask
+
+
+def hypervolume_history(
+    values: np.ndarray, reference: np.ndarray, feasible: np.ndarray | None = None
+) -> np.ndarray:
+    """Hypervolume after each trial, computed incrementally.
+
+    Args:
+        values: ``(n, m)`` minimisation-oriented values in trial order; rows with NaN (failed or
+            pruned trials) are skipped.
+        reference: ``(m,)`` reference point.
+        feasible: optional ``(n,)`` booleans; infeasible rows are skipped.
+
+    Returns:
+        ``(n,)`` non-decreasing hypervolume after each row.
+    """
+    pts, ref = _check(values, reference)
+    n = len(pts)
+    ok = np.all(np.isfinite(pts), axis=1) & np.all(pts < ref, axis=1)
+    if feasible is not None:
+        ok &= np.asarray(feasible, dtype=bool)
+    history = np.zeros(n)
+    front = np.empty((0, ref.size))
+    hv = 0.0
+    for i in range(n):
+        if ok[i]:
+            p = pts[i]
+            if not (len(front) and np.any(np.all(front <= p, axis=1))):
+                box = float(np.prod(ref - p))
+                hv += box - hypervolume(np.maximum(front, p), ref) if len(front) else box
+                front = np.vstack([front[~np.all(p <= front, axis=1)], p])
+        history[i] = hv
+    return history
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A normalisation and a reference point, both minimisation-oriented.
+
+    Attributes:
+        ideal: best value per objective on the front (normalised 0).
+        scale: nadir - ideal per objective (normalised 1 is the nadir).
+        point: the reference point in normalised units.
+        source: how the point was chosen, for the plot's caption.
+    """
+
+    ideal: np.ndarray
+    scale: np.ndarray
+    point: np.ndarray
+    source: str
+
+    def normalize(self, values_min: np.ndarray) -> np.ndarray:
+        """Normalised values (``(v - ideal) / scale``) of minimisation-oriented values."""
+        return (np.asarray(values_min, dtype=np.float64) - self.ideal) / self.scale
+
+    def point_in_units(self, directions: Sequence[str]) -> np.ndarray:
+        """The reference point in the objectives' own units and directions."""
+        sign = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+        return (self.point * self.scale + self.ideal) * sign
+
+
+def reference_point(
+    front_min: np.ndarray,
+    directions: Sequence[str],
+    declared: Sequence[float] | None = None,
+) -> Reference:
+    """The normalisation and reference point for a study's hypervolume.
+
+    Objectives are normalised so that the front's ideal point is 0 and its nadir is 1. The
+    reference point is ``declared`` (in the objectives' own units, e.g. the study attr
+    ``dse.reference_point``) when given, else the nadir x 1.1 in normalised units.
+
+    Args:
+        front_min: ``(k, m)`` minimisation-oriented values of the Pareto front (k >= 1).
+        directions: ``"minimize"`` / ``"maximize"`` per objective.
+        declared: an explicit reference point in the objectives' units and directions.
+
+    Raises:
+        ValueError: if the front is empty or ``declared`` has the wrong length.
+    """
+    front = np.asarray(front_min, dtype=np.float64).reshape(-1, len(directions))
+    front = front[np.all(np.isfinite(front), axis=1)]
+    if len(front) == 0:
+        raise ValueError("reference_point: the front is empty")
+    ideal = front.min(axis=0)
+    scale = front.max(axis=0) - ideal
+    # A one-point (or flat) axis has no spread; scale by the value's magnitude instead (or 1).
+    flat = ~(scale > 0)
+    scale[flat] = np.where(np.abs(ideal[flat]) > 0, np.abs(ideal[flat]), 1.0)
+    if declared is not None:
+        ref = np.asarray(declared, dtype=np.float64).reshape(-1)
+        if ref.size != len(directions) or not np.all(np.isfinite(ref)):
+            raise ValueError(
+                f"reference point {list(declared)} must have {len(directions)} finite values, "
+                "one per objective"
+            )
+        sign = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+        point = (ref * sign - ideal) / scale
+        return Reference(ideal, scale, point, "study attr dse.reference_point")
+    point = np.full(len(directions), NADIR_FACTOR)
+    return Reference(ideal, scale, point, "front nadir x 1.1 (normalised)")

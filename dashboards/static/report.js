@@ -1,0 +1,147 @@
+// dse report / live dashboard: renders the page's plotly figures, shows a trial's full
+// configuration when a point is hovered or clicked, sorts tables, and (live mode) polls the
+// server and redraws when the study changes. No external requests.
+(function () {
+  "use strict";
+  var TRIALS = {};
+
+  function readJSON(id) {
+    var el = document.getElementById(id);
+    return el ? JSON.parse(el.textContent) : null;
+  }
+
+  function esc(s) {
+    return String(s).replace(/[&<>"]/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c];
+    });
+  }
+
+  function rows(title, obj) {
+    if (!obj) { return ""; }
+    var keys = Object.keys(obj);
+    if (!keys.length) { return ""; }
+    var out = "<tr><th colspan=2>" + esc(title) + "</th></tr>";
+    keys.forEach(function (k) {
+      out += "<tr><td>" + esc(k) + "</td><td>" + esc(obj[k]) + "</td></tr>";
+    });
+    return out;
+  }
+
+  function showTrial(number) {
+    var panel = document.getElementById("details");
+    var t = TRIALS[String(number)];
+    if (!panel || !t) { return; }
+    var head = "Trial #" + t.trial + " (" + t.state.toLowerCase() +
+      (t.pareto ? ", Pareto" : "") + (t.feasible ? "" : ", infeasible") + ")";
+    var link = document.body.dataset.configs ?
+      ' <a href="' + esc(document.body.dataset.configs + "/trial-" + t.trial + ".json") +
+      '">config</a>' : "";
+    panel.innerHTML = "<h3>" + esc(head) + link + "</h3><table>" +
+      rows("objectives", t.values) + rows("parameters", t.params) +
+      rows("metrics", t.metrics) + rows("constraints", t.constraints) +
+      (t.fail_reason ? rows("failure", { reason: t.fail_reason }) : "") + "</table>";
+    panel.dataset.trial = String(t.trial);
+  }
+
+  function pointTrial(ev) {
+    if (!ev || !ev.points || !ev.points.length) { return null; }
+    var cd = ev.points[0].customdata;
+    if (Array.isArray(cd)) { cd = cd[0]; }
+    return cd === undefined || cd === null ? null : cd;
+  }
+
+  function renderFigures(figs) {
+    var config = { responsive: true, displaylogo: false };
+    Object.keys(figs || {}).forEach(function (id) {
+      var div = document.getElementById("plot-" + id);
+      if (!div) { return; }
+      var fig = figs[id];
+      Plotly.react(div, fig.data, fig.layout, config);
+      if (!div.dataset.bound) {
+        div.dataset.bound = "1";
+        div.on("plotly_hover", function (ev) { var n = pointTrial(ev); if (n !== null) { showTrial(n); } });
+        div.on("plotly_click", function (ev) { var n = pointTrial(ev); if (n !== null) { showTrial(n); } });
+      }
+    });
+  }
+
+  function sortBy(th) {
+    var table = th.closest("table");
+    var col = Number(th.dataset.col);
+    var asc = !th.classList.contains("sorted-asc");
+    table.querySelectorAll("th").forEach(function (h) { h.classList.remove("sorted-asc", "sorted-desc"); });
+    th.classList.add(asc ? "sorted-asc" : "sorted-desc");
+    var body = table.tBodies[0];
+    var list = Array.prototype.slice.call(body.rows);
+    list.sort(function (a, b) {
+      var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
+      if (x === undefined) { x = a.cells[col].textContent; }
+      if (y === undefined) { y = b.cells[col].textContent; }
+      var fx = parseFloat(x), fy = parseFloat(y);
+      var cmp = (!isNaN(fx) && !isNaN(fy)) ? fx - fy : String(x).localeCompare(String(y));
+      return asc ? cmp : -cmp;
+    });
+    list.forEach(function (r) { body.appendChild(r); });
+  }
+
+  function bindTables(root) {
+    root.querySelectorAll("table.sortable th").forEach(function (th, i) {
+      if (th.dataset.col === undefined) { th.dataset.col = String(th.cellIndex); }
+      th.addEventListener("click", function () { sortBy(th); });
+    });
+    root.querySelectorAll("tr[data-trial]").forEach(function (tr) {
+      tr.addEventListener("click", function (ev) {
+        if (ev.target.tagName === "A") { return; }
+        root.querySelectorAll("tr.selected").forEach(function (r) { r.classList.remove("selected"); });
+        tr.classList.add("selected");
+        showTrial(tr.dataset.trial);
+      });
+    });
+  }
+
+  function render() {
+    TRIALS = readJSON("trials") || {};
+    bindTables(document);
+    renderFigures(readJSON("figures"));
+  }
+
+  // -- live mode ----------------------------------------------------------------------------
+  function poll() {
+    var body = document.body;
+    var every = Number(body.dataset.refreshMs || 0);
+    if (!body.dataset.live || !every) { return; }
+    var version = body.dataset.version || "";
+    setInterval(function () {
+      fetch(body.dataset.summaryUrl, { cache: "no-store" })
+        .then(function (r) { return r.json(); })
+        .then(function (s) {
+          if (s.version === version) { return null; }
+          version = s.version;
+          return fetch(body.dataset.pageUrl, { cache: "no-store" }).then(function (r) { return r.json(); });
+        })
+        .then(function (page) {
+          if (!page) { return; }
+          body.dataset.version = page.version;
+          document.getElementById("summary").innerHTML = page.summary;
+          var n = document.getElementById("trial-count");
+          if (n) { n.textContent = String(page.n_trials); }
+          if (page.sections !== undefined) {
+            var sections = document.getElementById("sections");
+            sections.innerHTML = page.sections;
+            bindTables(sections);
+          }
+          if (page.trials) { TRIALS = page.trials; }
+          renderFigures(page.figures || {});
+          var shown = document.getElementById("details").dataset.trial;
+          if (shown) { showTrial(shown); }
+        })
+        .catch(function (err) {
+          var s = document.getElementById("status");
+          if (s) { s.textContent = "server unreachable: " + err; }
+        });
+    }, every);
+  }
+
+  window.dseReport = { showTrial: showTrial, render: render };
+  document.addEventListener("DOMContentLoaded", function () { render(); poll(); });
+})();
