@@ -18,7 +18,7 @@ from costmodels import PruneRequested
 from dse._problem import Problem
 
 
-__all__ = ["BatchOutcome", "PointContext", "evaluate_batch"]
+__all__ = ["BatchOutcome", "PointContext", "evaluate_batch", "work"]
 
 
 @dataclass
@@ -111,3 +111,29 @@ def _concat(parts: list[BatchOutcome]) -> BatchOutcome:
                 out.metrics[key][i : i + p.n] = p.metrics[key]
         i += p.n
     return out
+
+
+def work(
+    problem: Problem,
+    kind: str,
+    payload: Any,
+    keys: list[int],
+    contexts: Callable[[int], Any] | None = None,
+) -> Any:
+    """Run one job on a worker: ``batch`` (trial mode) or ``inner_sweep`` (nested mode).
+
+    An ``inner_sweep`` job pins the outer parameters in ``payload["outer"]`` and sweeps the
+    rest; it returns the inner front as columns, or an error string, never raises.
+    """
+    if kind == "batch":
+        return evaluate_batch(problem, payload, keys, contexts)
+    if kind == "inner_sweep":
+        from dse._sweep import run_sweep
+
+        try:
+            inner = problem.pinned(payload["outer"])
+            result = run_sweep(inner, payload["sweep"], payload.get("seed"))
+        except Exception as exc:  # a failing model fails this proposal, not the study
+            return _one_line(exc)
+        return {"front": result.front, "evaluated": result.evaluated}
+    raise ValueError(f"unknown job kind {kind!r}")

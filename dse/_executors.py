@@ -15,13 +15,11 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 
 from dse._errors import DseError
-from dse._evaluate import BatchOutcome, PointContext, evaluate_batch
+from dse._evaluate import BatchOutcome, PointContext, work
 from dse._problem import Problem
 from dse._pruning import NoPruner
 from dse._spec import StudySpec
@@ -36,11 +34,11 @@ class Executor(ABC):
     capacity: int = 1
 
     @abstractmethod
-    def submit(self, job: int, batch: Mapping[str, np.ndarray], keys: list[int]) -> None:
-        """Start evaluating ``batch`` (points identified by ``keys``)."""
+    def submit(self, job: int, kind: str, payload: Any, keys: list[int]) -> None:
+        """Start a job: ``batch`` (payload: columns, one point per key) or ``inner_sweep``."""
 
     @abstractmethod
-    def poll(self, timeout: float) -> list[tuple[int, BatchOutcome]]:
+    def poll(self, timeout: float) -> list[tuple[int, Any]]:
         """Finished jobs, waiting up to ``timeout`` seconds for at least one."""
 
     @property
@@ -60,15 +58,15 @@ class SerialExecutor(Executor):
     def __init__(self, problem: Problem, pruner: NoPruner) -> None:
         self.problem = problem
         self.pruner = pruner
-        self._done: list[tuple[int, BatchOutcome]] = []
+        self._done: list[tuple[int, Any]] = []
 
-    def submit(self, job: int, batch: Mapping[str, np.ndarray], keys: list[int]) -> None:
+    def submit(self, job: int, kind: str, payload: Any, keys: list[int]) -> None:
         def ctx(key: int) -> PointContext:
             return PointContext(key, self.pruner.observe, self.pruner.should_prune)
 
-        self._done.append((job, evaluate_batch(self.problem, batch, keys, ctx)))
+        self._done.append((job, work(self.problem, kind, payload, keys, ctx)))
 
-    def poll(self, timeout: float) -> list[tuple[int, BatchOutcome]]:
+    def poll(self, timeout: float) -> list[tuple[int, Any]]:
         done, self._done = self._done, []
         return done
 
@@ -131,7 +129,7 @@ class _Worker:
         self.problem = Problem(spec, cache_dir=cache_dir)
         self.board = board
 
-    def run(self, batch: Mapping[str, np.ndarray], keys: list[int]) -> BatchOutcome:
+    def run(self, kind: str, payload: Any, keys: list[int]) -> Any:
         ray = _ray()
         board = self.board
 
@@ -142,7 +140,7 @@ class _Worker:
                 lambda k: bool(ray.get(board.should_prune.remote(k))),
             )
 
-        return evaluate_batch(self.problem, batch, keys, ctx)
+        return work(self.problem, kind, payload, keys, ctx)
 
     def pid(self) -> int:
         return os.getpid()
@@ -172,19 +170,19 @@ class RayExecutor(Executor):
         self._actors = [self._new_actor() for _ in range(workers)]
         self.capacity = workers
         self._idle = list(self._actors)
-        # ref -> (job, actor, batch, keys, attempt)
-        self._running: dict[Any, tuple[int, Any, Mapping[str, np.ndarray], list[int], int]] = {}
+        # ref -> (job, actor, kind, payload, keys, attempt)
+        self._running: dict[Any, tuple[int, Any, str, Any, list[int], int]] = {}
 
     def _new_actor(self) -> Any:
         return self._worker_cls.remote(self.spec, self._board, self.cache_dir)
 
-    def submit(self, job: int, batch: Mapping[str, np.ndarray], keys: list[int],
+    def submit(self, job: int, kind: str, payload: Any, keys: list[int],
                attempt: int = 1) -> None:
         if not self._idle:
             raise RuntimeError("no idle Ray worker; poll before submitting more")
         actor = self._idle.pop()
-        ref = actor.run.remote(dict(batch), list(keys))
-        self._running[ref] = (job, actor, batch, keys, attempt)
+        ref = actor.run.remote(kind, payload, list(keys))
+        self._running[ref] = (job, actor, kind, payload, keys, attempt)
 
     @property
     def in_flight(self) -> int:
@@ -195,12 +193,12 @@ class RayExecutor(Executor):
         reports = ray.get(self._board.drain.remote())
         for key, step, values in reports:
             self.pruner.observe(key, step, values)
-        decided = [k for _, _, _, keys, _ in self._running.values() for k in keys
+        decided = [k for _, _, _, _, keys, _ in self._running.values() for k in keys
                    if self.pruner.should_prune(k)]
         if decided:
             self._board.set_prune.remote(decided)
 
-    def poll(self, timeout: float) -> list[tuple[int, BatchOutcome]]:
+    def poll(self, timeout: float) -> list[tuple[int, Any]]:
         ray = self._ray
         if not self._running:
             return []
@@ -208,7 +206,7 @@ class RayExecutor(Executor):
         self._relay()
         done = []
         for ref in ready:
-            job, actor, batch, keys, attempt = self._running.pop(ref)
+            job, actor, kind, payload, keys, attempt = self._running.pop(ref)
             try:
                 done.append((job, ray.get(ref)))
                 self._idle.append(actor)
@@ -218,16 +216,14 @@ class RayExecutor(Executor):
                 self._actors.append(fresh)
                 self._idle.append(fresh)
                 if attempt < self.max_attempts:
-                    self.submit(job, batch, keys, attempt + 1)
+                    self.submit(job, kind, payload, keys, attempt + 1)
                 else:
                     reason = f"Ray worker died {attempt} times: {type(exc).__name__}"
-                    done.append((job, BatchOutcome(len(keys), errors=[reason] * len(keys),
-                                                   pruned=[False] * len(keys))))
+                    done.append((job, _failed(kind, keys, reason)))
             except ray.exceptions.RayTaskError as exc:
                 self._idle.append(actor)
                 reason = f"worker error: {str(exc).strip().splitlines()[-1][:300]}"
-                done.append((job, BatchOutcome(len(keys), errors=[reason] * len(keys),
-                                               pruned=[False] * len(keys))))
+                done.append((job, _failed(kind, keys, reason)))
         return done
 
     def cancel(self) -> None:
@@ -242,6 +238,12 @@ class RayExecutor(Executor):
             except Exception:
                 pass
         self._actors.clear()
+
+
+def _failed(kind: str, keys: list[int], reason: str) -> Any:
+    if kind == "batch":
+        return BatchOutcome(len(keys), errors=[reason] * len(keys), pruned=[False] * len(keys))
+    return reason
 
 
 def make_executor(

@@ -95,6 +95,10 @@ class ParetoFront:
     def update(self, F: np.ndarray, payload: dict[str, np.ndarray]) -> None:
         if len(F) == 0:
             return
+        own = nondominated_mask(F)
+        if not own.all():
+            F = F[own]
+            payload = {k: v[own] for k, v in payload.items()}
         if len(self.F):
             alive = ~_dominated_by(F, self.F) if F.shape[1] > 2 else None
             if alive is not None:
@@ -106,7 +110,6 @@ class ParetoFront:
             if self.payload
             else dict(payload)
         )
-        # Pre-filter the chunk on its own first so the merge stays small.
         mask = nondominated_mask(F_all)
         self.F = F_all[mask]
         self.payload = {k: v[mask] for k, v in pay_all.items()}

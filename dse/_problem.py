@@ -9,7 +9,7 @@ sampler, the sweep and the executors only ever see this object.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 from costmodels import CostModel, ModelError, Pipeline, Stage, get_model
 from dse._errors import SpecError
 from dse._spec import StudySpec
-from search_spaces import ParamError, Space, SpaceError, domain, union
+from search_spaces import Fixed, ParamError, Space, SpaceError, domain, union
 
 
 __all__ = ["Evaluation", "Objective", "Problem"]
@@ -198,6 +198,17 @@ class Problem:
             cols.append(viol)
         G = np.stack(cols, axis=1) if cols else np.empty((n, 0))
         return Evaluation(metrics, values, F, G, list(self.constraint_keys))
+
+    def pinned(self, values: Mapping[str, Any]) -> Problem:
+        """A copy whose parameters in ``values`` are fixed (the inner problem of nested mode)."""
+        inner = object.__new__(Problem)
+        inner.__dict__.update(self.__dict__)
+        params = tuple(
+            Fixed(p.name, values[p.name], unit=p.unit, doc=p.doc) if p.name in values else p
+            for p in self.space.params
+        )
+        inner.space = replace(self.space, params=params)
+        return inner
 
     def native_configs(self, params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         """Split a flat namespaced point into each model's native configuration."""

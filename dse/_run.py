@@ -1,0 +1,399 @@
+"""Running a study: trial, sweep and nested modes over one result format.
+
+* **trial**: one Optuna trial per design point. The driver asks ``batch_size`` trials at a time,
+  suggests define-by-run, ships the batch to the executor and tells results as they return,
+  keeping ``workers`` batches in flight.
+* **sweep**: :func:`dse._sweep.run_sweep` over the whole space; the front and a sample are
+  written to the study as completed trials.
+* **nested**: Optuna proposes the ``[nested] outer`` parameters; for each proposal a sweep
+  optimizes the others. The proposal's trial is told the values of the inner front's knee (the
+  point nearest the ideal after normalization), and the rest of the inner front is added as
+  completed trials, so the study's Pareto set spans both levels.
+
+Every mode leaves completed trials in the same shape, so dashboards and export do not care.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from dse._errors import DseError
+from dse._evaluate import BatchOutcome
+from dse._executors import SerialExecutor, make_executor
+from dse._optuna_bridge import make_sampler, suggest, suggest_order
+from dse._problem import Problem
+from dse._progress import Progress
+from dse._pruning import PrunerSpec, make_pruner
+from dse._spec import StudySpec, SweepSpec
+from dse._storage import describe_storage, open_storage
+from dse._study import INTERRUPTED, counted_trials, open_study, record_points, recover_orphans
+from dse._sweep import SweepResult, run_sweep
+from search_spaces import Fixed, Space
+
+
+__all__ = ["RunSummary", "artifacts_dir", "run_study"]
+
+
+@dataclass
+class RunSummary:
+    """What a run did."""
+
+    study_name: str
+    storage: str
+    mode: str
+    n_finished: int
+    n_new: int
+    seconds: float
+    n_complete: int = 0
+    n_failed: int = 0
+    n_pruned: int = 0
+    retried: int = 0
+    sweep: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+def artifacts_dir(storage_spec: str | None, study_name: str) -> Path:
+    """Where a study's files (sweep tables, caches, exports) live: beside a journal file."""
+    spec = describe_storage(storage_spec)
+    base = Path("dse-studies") if "://" in spec else Path(spec).expanduser().parent
+    return base / f"{study_name}.files"
+
+
+def _fingerprint(spec: StudySpec) -> str:
+    raw = json.dumps(spec.raw, sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _pruner_spec(problem: Problem, spec: StudySpec) -> PrunerSpec:
+    expensive = any(m.expensive for m in problem.models.values())
+    if not expensive:
+        return PrunerSpec("none")
+    obj = problem.objectives[0]
+    return PrunerSpec("median", metric="", direction=obj.direction)
+
+
+def run_study(
+    spec: StudySpec,
+    *,
+    quiet: bool = True,
+    cache_dir: str | Path | None = None,
+) -> RunSummary:
+    """Launch or resume the study described by ``spec``.
+
+    Everything is validated before anything is written: a bad model, parameter, override,
+    sampler or storage raises a :class:`~dse.DseError` and leaves the storage untouched.
+    """
+    problem = Problem(spec, cache_dir=cache_dir)
+    sampler = make_sampler(spec.sampler, spec.seed, problem.space, len(problem.objectives))
+    storage = open_storage(spec.storage)
+    study = open_study(problem, storage, sampler)
+    t0 = time.perf_counter()
+    files = artifacts_dir(spec.storage, spec.name)
+    if spec.mode == "sweep":
+        summary = _run_sweep_mode(spec, problem, study, files, quiet)
+    elif spec.mode == "nested":
+        summary = _run_nested(spec, problem, study, quiet, cache_dir)
+    else:
+        summary = _run_trials(spec, problem, study, quiet, cache_dir)
+    summary.seconds = time.perf_counter() - t0
+    summary.storage = describe_storage(spec.storage)
+    return summary
+
+
+# -- trial mode ---------------------------------------------------------------------------------
+def _batch_of(points: list[dict[str, Any]], space: Space) -> dict[str, np.ndarray]:
+    return {p.name: np.asarray([pt[p.name] for pt in points], dtype=p.dtype)
+            for p in space.params}
+
+
+def _py(v: Any) -> Any:
+    v = v.item() if isinstance(v, np.generic) else v
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _tell(
+    study: optuna.Study, problem: Problem, trial: optuna.Trial, outcome: BatchOutcome, i: int,
+    curve: list[tuple[int, float]],
+) -> TrialState:
+    if curve:
+        trial.set_user_attr("dse.curve", [[s, _py(v)] for s, v in curve])
+    if outcome.pruned[i]:
+        study.tell(trial, state=TrialState.PRUNED)
+        return TrialState.PRUNED
+    error = outcome.errors[i]
+    if error is not None or outcome.values is None or outcome.G is None:
+        trial.set_user_attr("dse.fail_reason", error or "no result")
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialState.FAIL
+    objective_keys = set(problem.objective_keys)
+    trial.set_user_attr(
+        "metrics", {k: _py(v[i]) for k, v in outcome.metrics.items() if k not in objective_keys}
+    )
+    for j, key in enumerate(problem.constraint_keys):
+        trial.set_constraint(key, float(outcome.G[i, j]))
+    study.tell(trial, [float(v) for v in outcome.values[i]])
+    return TrialState.COMPLETE
+
+
+def _run_trials(
+    spec: StudySpec, problem: Problem, study: optuna.Study, quiet: bool,
+    cache_dir: str | Path | None,
+) -> RunSummary:
+    retried = recover_orphans(study)
+    done_before = counted_trials(study)
+    budget = spec.budget.n_trials - done_before
+    summary = RunSummary(spec.name, "", "trial", done_before, 0, 0.0, retried=retried)
+    if budget <= 0:
+        return summary
+    pruner = make_pruner(_pruner_spec(problem, spec))
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        curve = t.user_attrs.get("dse.curve")
+        if curve:
+            pruner.add_history([(int(s), float(v)) for s, v in curve if v is not None])
+    executor = make_executor(spec, problem, pruner,
+                             str(cache_dir) if cache_dir is not None else None)
+    progress = Progress(spec.budget.n_trials, problem.objective_keys,
+                        [o.sign for o in problem.objectives], quiet)
+    progress.done = done_before
+    order = suggest_order(problem.space)
+    deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
+    pending: dict[int, list[optuna.Trial]] = {}
+    asked = 0
+    job = 0
+    try:
+        while True:
+            timed_out = deadline is not None and time.monotonic() > deadline
+            while (not timed_out and len(pending) < executor.capacity and asked < budget):
+                k = min(spec.executor.batch_size, budget - asked)
+                trials = [study.ask() for _ in range(k)]
+                points = [suggest(t, problem.space, order) for t in trials]
+                pending[job] = trials
+                asked += k
+                executor.submit(job, "batch", _batch_of(points, problem.space),
+                                [t.number for t in trials])
+                job += 1
+                if isinstance(executor, SerialExecutor):
+                    break  # the serial executor already finished it: tell before asking more
+            if not pending:
+                break
+            for done_job, outcome in executor.poll(timeout=0.05):
+                trials = pending.pop(done_job)
+                for i, trial in enumerate(trials):
+                    curve = pruner.finish(trial.number)
+                    state = _tell(study, problem, trial, outcome, i, curve)
+                    if state == TrialState.COMPLETE and curve:
+                        pruner.add_history(curve)
+                    summary.n_complete += state == TrialState.COMPLETE
+                    summary.n_failed += state == TrialState.FAIL
+                    summary.n_pruned += state == TrialState.PRUNED
+                    summary.n_new += 1
+                if outcome.values is not None:
+                    feas = np.ones(outcome.n, dtype=bool)
+                    ok = [e is None and not p for e, p in zip(outcome.errors, outcome.pruned)]
+                    feas &= np.asarray(ok)
+                    if outcome.G is not None and outcome.G.shape[1]:
+                        feas &= (np.nan_to_num(outcome.G, nan=1.0) <= 0).all(axis=1)
+                    signs = np.asarray([o.sign for o in problem.objectives])
+                    progress.add(outcome.values * signs, feas, outcome.n)
+                else:
+                    progress.add(np.empty((0, len(problem.objectives))), np.zeros(0, bool),
+                                 outcome.n)
+    except KeyboardInterrupt:
+        executor.cancel()
+        for trials in pending.values():
+            for trial in trials:
+                trial.set_user_attr("dse.fail_reason", INTERRUPTED)
+                study.tell(trial, state=TrialState.FAIL)
+        summary.interrupted = True
+    finally:
+        executor.close()
+        progress.close()
+    summary.n_finished = counted_trials(study)
+    return summary
+
+
+
+# -- sweep mode ---------------------------------------------------------------------------------
+def _sweep_progress(problem: Problem, total: int | None, quiet: bool) -> tuple[Progress, Any]:
+    progress = Progress(total, problem.objective_keys, [o.sign for o in problem.objectives],
+                        quiet, unit="points")
+
+    def hook(state: Any) -> None:
+        progress.done = state.evaluated
+        if progress.enabled and len(state.front):
+            progress._front = state.front.F
+        progress.show()
+
+    return progress, hook
+
+
+def _record_sweep(study: optuna.Study, problem: Problem, result: SweepResult, mode: str) -> int:
+    n = record_points(study, problem, result.front, mode, {"dse.pareto": True})
+    n += record_points(study, problem, result.sample, mode, {"dse.pareto": False})
+    return n
+
+
+def _run_sweep_mode(
+    spec: StudySpec, problem: Problem, study: optuna.Study, files: Path, quiet: bool
+) -> RunSummary:
+    summary = RunSummary(spec.name, "", "sweep", 0, 0, 0.0)
+    if study.user_attrs.get("dse.sweep_complete"):
+        summary.n_finished = len(study.get_trials(deepcopy=False))
+        summary.sweep = dict(study.user_attrs.get("dse.sweep_summary", {}))
+        return summary
+    total = problem.space.size if spec.sweep.method == "exhaustive" else \
+        spec.sweep.population * (spec.sweep.generations + 1)
+    progress, hook = _sweep_progress(problem, total, quiet)
+    files.mkdir(parents=True, exist_ok=True)
+    sweep_dir = files / "sweep"
+    try:
+        result = run_sweep(problem, spec.sweep, spec.seed, sweep_dir, _fingerprint(spec), hook,
+                           spec.budget.timeout_s)
+    except KeyboardInterrupt:
+        progress.close()
+        summary.interrupted = True
+        return summary
+    progress.close()
+    summary.n_new = _record_sweep(study, problem, result, "sweep")
+    summary.n_finished = len(study.get_trials(deepcopy=False))
+    summary.sweep = {
+        "evaluated": result.evaluated, "feasible": result.feasible, "failed": result.failed,
+        "front": len(result.front.get("__F", [])), "seconds": round(result.seconds, 3),
+        "points_per_s": round(result.evaluated / max(result.seconds, 1e-9)),
+        "complete": result.complete,
+    }
+    if result.sweep_dir is not None:
+        study.set_user_attr("dse.sweep_file", str(result.sweep_dir.resolve()))
+    study.set_user_attr("dse.sweep_summary", summary.sweep)
+    if result.complete:
+        study.set_user_attr("dse.sweep_complete", True)
+    return summary
+
+
+# -- nested mode --------------------------------------------------------------------------------
+def _knee(F: np.ndarray) -> int:
+    lo, hi = F.min(axis=0), F.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return int(np.argmin(np.linalg.norm((F - lo) / span, axis=1)))
+
+
+def _tell_nested(
+    study: optuna.Study, problem: Problem, trial: optuna.Trial, outer: dict[str, Any],
+    result: Any,
+) -> TrialState:
+    if isinstance(result, str):
+        trial.set_user_attr("dse.fail_reason", result)
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialState.FAIL
+    front = result["front"]
+    if not front or len(front["__F"]) == 0:
+        trial.set_user_attr("dse.fail_reason",
+                            f"no feasible inner point among {result['evaluated']}")
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialState.FAIL
+    k = _knee(front["__F"])
+    inner_names = [p.name for p in problem.space.params
+                   if p.name not in outer and not isinstance(p, Fixed)]
+    objective_keys = set(problem.objective_keys)
+    trial.set_user_attr("dse.inner_params", {n: _py(front[n][k]) for n in inner_names})
+    trial.set_user_attr("dse.inner_evaluated", int(result["evaluated"]))
+    trial.set_user_attr("metrics", {key: _py(front[key][k]) for key in problem.pipeline.produced
+                                    if key not in objective_keys and key in front})
+    for j, key in enumerate(problem.constraint_keys):
+        trial.set_constraint(key, float(front["__G"][k, j]))
+    signs = np.asarray([o.sign for o in problem.objectives])
+    study.tell(trial, [float(v) for v in front["__F"][k] * signs])
+    rest = np.arange(len(front["__F"])) != k
+    record_points(study, problem, {c: v[rest] for c, v in front.items()}, "nested-inner",
+                  {"dse.outer_trial": trial.number})
+    return TrialState.COMPLETE
+
+
+def _run_nested(
+    spec: StudySpec, problem: Problem, study: optuna.Study, quiet: bool,
+    cache_dir: str | Path | None,
+) -> RunSummary:
+    for name in spec.nested.outer:
+        if name not in problem.space:
+            raise DseError(
+                f"{spec.path}: nested.outer: unknown parameter {name!r}; expected some of "
+                f"{', '.join(problem.space.names)}"
+            )
+    outer_space = replace(
+        problem.space,
+        params=tuple(p for p in problem.space.params if p.name in spec.nested.outer),
+        derived=(), constraints=(),
+    )
+    retried = recover_orphans(study)
+    done_before = sum(1 for t in study.get_trials(deepcopy=False)
+                      if t.user_attrs.get("dse.mode") == "nested-outer"
+                      and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+                      and not str(t.user_attrs.get("dse.fail_reason", "")).startswith(
+                          (INTERRUPTED, "orphaned")))
+    budget = spec.budget.n_trials - done_before
+    summary = RunSummary(spec.name, "", "nested", done_before, 0, 0.0, retried=retried)
+    if budget <= 0:
+        return summary
+    inner_sweep: SweepSpec = replace(spec.sweep, sample_rest=0, save="none")
+    inner_finite = all(p.size is not None for p in problem.space.params
+                       if p.name not in spec.nested.outer)
+    if not inner_finite and inner_sweep.method == "exhaustive":
+        inner_sweep = replace(inner_sweep, method="evolutionary")
+    executor = make_executor(spec, problem, make_pruner(PrunerSpec()),
+                             str(cache_dir) if cache_dir is not None else None)
+    progress = Progress(spec.budget.n_trials, problem.objective_keys,
+                        [o.sign for o in problem.objectives], quiet)
+    progress.done = done_before
+    order = suggest_order(outer_space)
+    deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
+    pending: dict[int, tuple[optuna.Trial, dict[str, Any]]] = {}
+    asked = 0
+    try:
+        while True:
+            timed_out = deadline is not None and time.monotonic() > deadline
+            while not timed_out and len(pending) < executor.capacity and asked < budget:
+                trial = study.ask()
+                trial.set_user_attr("dse.mode", "nested-outer")
+                point = suggest(trial, outer_space, order)
+                outer = {p.name: point[p.name] for p in outer_space.params}
+                pending[trial.number] = (trial, outer)
+                asked += 1
+                executor.submit(trial.number, "inner_sweep",
+                                {"outer": outer, "sweep": inner_sweep, "seed": spec.seed},
+                                [trial.number])
+                if isinstance(executor, SerialExecutor):
+                    break
+            if not pending:
+                break
+            for number, result in executor.poll(timeout=0.05):
+                trial, outer = pending.pop(number)
+                state = _tell_nested(study, problem, trial, outer, result)
+                summary.n_complete += state == TrialState.COMPLETE
+                summary.n_failed += state == TrialState.FAIL
+                summary.n_new += 1
+                if not isinstance(result, str) and result["front"]:
+                    F = result["front"]["__F"]
+                    progress.add(F, np.ones(len(F), dtype=bool), 1)
+                else:
+                    progress.add(np.empty((0, len(problem.objectives))), np.zeros(0, bool), 1)
+    except KeyboardInterrupt:
+        executor.cancel()
+        for trial, _ in pending.values():
+            trial.set_user_attr("dse.fail_reason", INTERRUPTED)
+            study.tell(trial, state=TrialState.FAIL)
+        summary.interrupted = True
+    finally:
+        executor.close()
+        progress.close()
+    summary.n_finished = done_before + summary.n_new
+    return summary

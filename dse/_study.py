@@ -1,0 +1,229 @@
+"""Creating, resuming and recording into Optuna studies.
+
+A study carries its own description as study user attributes (``dse.spec``, ``dse.objectives``,
+``dse.models``, ``dse.constraints``), so dashboards and export need nothing but the storage.
+Re-running a study resumes it: its objectives must match, trials left RUNNING by a crashed run
+are failed with the reason and their params are retried once, and ``n_trials`` is the study's
+total budget.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from dse._errors import DseError, SpecError
+from dse._optuna_bridge import distribution
+from dse._problem import Problem
+from search_spaces import Fixed
+
+
+__all__ = [
+    "ORPHANED",
+    "INTERRUPTED",
+    "counted_trials",
+    "open_study",
+    "recover_orphans",
+    "record_points",
+    "trial_config",
+]
+
+ORPHANED = "orphaned: left RUNNING by a run that stopped"
+INTERRUPTED = "interrupted"
+_RETRIABLE = (ORPHANED, INTERRUPTED)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def open_study(
+    problem: Problem, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler
+) -> optuna.Study:
+    """Create the study, or load it when it exists (checking its objectives match)."""
+    spec = problem.spec
+    directions = problem.directions
+    keys = problem.objective_keys
+    existing = {s.study_name: s for s in storage.get_all_studies()}
+    if spec.name in existing:
+        summary = existing[spec.name]
+        stored = summary.user_attrs.get("dse.objectives")
+        stored_keys = [o["metric"] for o in stored] if stored else None
+        stored_dirs = [d.name.lower() for d in summary.directions]
+        if (stored_keys is not None and stored_keys != keys) or stored_dirs != directions:
+            raise SpecError(
+                f"{spec.path}: study {spec.name!r} already exists with objectives "
+                f"{stored_keys or stored_dirs}; this file asks for {keys} ({directions}); "
+                "rename the study or use another --storage"
+            )
+        study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
+    else:
+        study = optuna.create_study(
+            study_name=spec.name, storage=storage, sampler=sampler, directions=directions
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(keys)
+        study.set_user_attr("dse.spec", spec.raw)
+        study.set_user_attr("dse.mode", spec.mode)
+        study.set_user_attr(
+            "dse.objectives",
+            [{"metric": o.key, "direction": o.direction, "unit": o.unit}
+             for o in problem.objectives],
+        )
+        study.set_user_attr(
+            "dse.models",
+            [{"namespace": ns, "model": m.name, "version": m.version,
+              "options": dict(s.options)}
+             for (ns, m), s in zip(problem.models.items(), problem.spec.models)],
+        )
+        study.set_user_attr("dse.constraints", list(problem.constraint_keys))
+        study.set_user_attr(
+            "dse.fixed",
+            {p.name: _py(p.default) for p in problem.space.params if isinstance(p, Fixed)},
+        )
+    study.set_user_attr(f"dse.run.{_owner()}", {"started": time.time()})
+    return study
+
+
+def _py(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _reason(t: FrozenTrial) -> str:
+    return str(t.user_attrs.get("dse.fail_reason", ""))
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Finished trials that count against the budget (retried failures do not)."""
+    n = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            n += 1
+        elif t.state == TrialState.FAIL and not _reason(t).startswith(_RETRIABLE):
+            n += 1
+    return n
+
+
+def recover_orphans(study: optuna.Study) -> int:
+    """Fail trials left RUNNING by dead runs and enqueue each failed point once more.
+
+    A RUNNING trial belongs to a dead run when no run registered on the study is still alive:
+    runs register ``dse.run.HOST:PID`` on start; a run on this host whose PID is gone is dead.
+    Runs on other hosts cannot be checked, so their RUNNING trials are left alone.
+
+    Returns:
+        The number of points enqueued for retry.
+    """
+    attrs = study.user_attrs
+    me = _owner()
+    host = socket.gethostname()
+    live_elsewhere = False
+    for key in attrs:
+        if not key.startswith("dse.run.") or key == f"dse.run.{me}":
+            continue
+        owner = key[len("dse.run."):]
+        h, _, pid = owner.rpartition(":")
+        if h != host or (pid.isdigit() and _pid_alive(int(pid))):
+            live_elsewhere = True
+    storage = study._storage
+    trials = study.get_trials(deepcopy=False)
+    if not live_elsewhere:
+        for t in trials:
+            if t.state == TrialState.RUNNING:
+                storage.set_trial_user_attr(t._trial_id, "dse.fail_reason", ORPHANED)
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("dse.retry_of") for t in trials}
+    queued = 0
+    for t in trials:
+        if (t.state == TrialState.FAIL and _reason(t).startswith(_RETRIABLE)
+                and t.number not in retried and "dse.retry_of" not in t.user_attrs):
+            study.enqueue_trial(dict(t.params), user_attrs={"dse.retry_of": t.number})
+            queued += 1
+    return queued
+
+
+def _distributions(problem: Problem) -> dict[str, BaseDistribution]:
+    return {p.name: distribution(p) for p in problem.space.params if not isinstance(p, Fixed)}
+
+
+def record_points(
+    study: optuna.Study,
+    problem: Problem,
+    cols: Mapping[str, np.ndarray],
+    mode: str,
+    extra_attrs: Mapping[str, Any] | None = None,
+) -> int:
+    """Write evaluated points (a column dict with ``__F``/``__G``) as COMPLETE trials."""
+    if not cols or "__F" not in cols:
+        return 0
+    n = len(cols["__F"])
+    if n == 0:
+        return 0
+    dists = _distributions(problem)
+    objective_keys = set(problem.objective_keys)
+    metric_keys = [k for k in problem.pipeline.produced if k not in objective_keys]
+    values = np.asarray(cols["__F"]) * np.asarray([o.sign for o in problem.objectives])
+    G = np.asarray(cols["__G"])
+    flat = {k: v for k, v in cols.items() if not k.startswith("__")}
+    active = {name: problem.space.active_mask(flat, name) for name in dists if name in cols}
+    trials = []
+    for i in range(n):
+        params = {name: _py(cols[name][i]) for name in active if active[name][i]}
+        user_attrs: dict[str, Any] = {
+            "metrics": {k: _py(float(cols[k][i])) for k in metric_keys if k in cols},
+            "dse.mode": mode,
+        }
+        if extra_attrs:
+            user_attrs.update(extra_attrs)
+        system_attrs = {f"constraints:{k}": float(G[i, j])
+                        for j, k in enumerate(problem.constraint_keys)}
+        trials.append(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={k: dists[k] for k in params},
+                values=[float(v) for v in values[i]],
+                user_attrs=user_attrs,
+                system_attrs=system_attrs,
+                state=TrialState.COMPLETE,
+            )
+        )
+    try:
+        study.add_trials(trials)
+    except ValueError as exc:
+        raise DseError(f"cannot record sweep points into study {study.study_name!r}: {exc}") \
+            from None
+    return n
+
+
+def trial_config(trial: FrozenTrial, fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The full flat configuration of a trial: params, inner (nested) params and fixed ones."""
+    config = dict(fixed or {})
+    config.update(trial.params)
+    config.update(trial.user_attrs.get("dse.inner_params", {}))
+    return config

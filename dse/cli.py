@@ -1,0 +1,509 @@
+"""The ``dse`` command line: run, status, report, dashboard, export, evaluate, models, spaces,
+validate.
+
+Every user error (malformed study file, unknown model or parameter, out-of-range value, bad
+storage URL) prints one line ``dse: error: ...`` on stderr and exits with code 2, before
+anything is written. ``--json`` prints one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from costmodels import ModelError
+from dse._errors import DseError
+from search_spaces import ParamError, SpaceError
+
+
+__all__ = ["main"]
+
+_USER_ERRORS = (DseError, ModelError, ParamError, SpaceError)
+
+
+def _storage_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", metavar="URL_OR_PATH",
+                   help="Optuna storage URL or journal-file path (default: the embedded journal "
+                        "file dse-studies/studies.journal, or $DSE_STORAGE)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="dse",
+        description="Design-space exploration for ML-systems co-design.",
+    )
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="launch or resume a study")
+    p.add_argument("study", help="study file path, or the name of a shipped study")
+    p.add_argument("--n-trials", type=int, help="the study's total trial budget")
+    p.add_argument("--workers", type=int, help="parallel workers (> 1 uses Ray)")
+    p.add_argument("--ray-address", help="join this Ray cluster instead of starting one")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-time budget")
+    p.add_argument("--name", help="study name (default: the file's [study] name)")
+    p.add_argument("--cache-dir", help="on-disk memo of expensive model results")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    _storage_arg(p)
+
+    p = sub.add_parser("status", help="studies, trial counts, best values, hypervolume")
+    p.add_argument("--json", action="store_true")
+    _storage_arg(p)
+
+    p = sub.add_parser("report", help="static HTML dashboard (works offline)")
+    p.add_argument("study_name", nargs="?", help="one study (default: every study)")
+    p.add_argument("-o", "--output", default="dse-report", metavar="DIR")
+    _storage_arg(p)
+
+    p = sub.add_parser("dashboard", help="live dashboard over every study in the storage")
+    p.add_argument("--port", type=int, default=8050)
+    p.add_argument("--host", default="127.0.0.1")
+    _storage_arg(p)
+
+    p = sub.add_parser("export", help="best configs in each model's native schema")
+    p.add_argument("study_name")
+    p.add_argument("--pareto", action="store_true", help="only the feasible Pareto set")
+    p.add_argument("--format", default="json", help="csv, json, yaml or a comma list")
+    p.add_argument("-o", "--output", required=True, metavar="PATH")
+    _storage_arg(p)
+
+    p = sub.add_parser("evaluate", help="evaluate design points through one cost model")
+    p.add_argument("model")
+    p.add_argument("--set", action="append", default=[], metavar="K=V",
+                   help="parameter value; a comma list gives several points")
+    p.add_argument("--option", action="append", default=[], metavar="K=V",
+                   help="model option (constructor argument)")
+    p.add_argument("--config", metavar="FILE", help="an exported config file to re-evaluate")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("models", help="registered cost models with params, units and ranges")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("spaces", help="domain search spaces")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("validate", help="models against their published anchors")
+    p.add_argument("model", nargs="?")
+    p.add_argument("--json", action="store_true")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dse`` console script."""
+    args = _parser().parse_args(argv)
+    warnings.filterwarnings("ignore", module="optuna")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return int(_COMMANDS[args.command](args) or 0)
+    except _USER_ERRORS as exc:
+        print(f"dse: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dse: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=1, default=_json_default, allow_nan=False))
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+# -- run ----------------------------------------------------------------------------------------
+def _cmd_run(args: argparse.Namespace) -> int:
+    from dse._run import run_study
+    from dse._spec import find_study_file, load_spec
+
+    for flag, value in (("--n-trials", args.n_trials), ("--workers", args.workers)):
+        if value is not None and value < 1:
+            raise DseError(f"{flag}={value}: expected an integer >= 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise DseError(f"--timeout={args.timeout}: expected a positive number of seconds")
+    spec = load_spec(find_study_file(args.study)).with_overrides(
+        n_trials=args.n_trials, workers=args.workers, ray_address=args.ray_address,
+        seed=args.seed, timeout_s=args.timeout, storage=args.storage, name=args.name,
+    )
+    quiet = args.quiet or args.json
+    summary = run_study(spec, quiet=quiet, cache_dir=args.cache_dir)
+    data = {k: v for k, v in summary.__dict__.items()}
+    if args.json:
+        _print_json(data)
+    else:
+        extra = ""
+        if summary.sweep:
+            s = summary.sweep
+            extra = (f"; swept {s.get('evaluated', 0):,} points "
+                     f"({s.get('points_per_s', 0):,}/s), front {s.get('front', 0)}")
+        state = " (interrupted; re-run to resume)" if summary.interrupted else ""
+        print(f"study {summary.study_name!r} [{summary.mode}] in {summary.storage}: "
+              f"{summary.n_finished} finished, {summary.n_new} new "
+              f"({summary.n_complete} complete, {summary.n_failed} failed, "
+              f"{summary.n_pruned} pruned){extra} in {summary.seconds:.1f} s{state}")
+    return 130 if summary.interrupted else 0
+
+
+# -- status -------------------------------------------------------------------------------------
+def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
+    """One summary per study in the storage (used by ``dse status``)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from dse._progress import normalized_hypervolume
+    from dse._storage import open_storage
+
+    storage = open_storage(storage_spec, create=False)
+    out = []
+    for s in storage.get_all_studies():
+        study = optuna.load_study(study_name=s.study_name, storage=storage)
+        trials = study.get_trials(deepcopy=False)
+        counts = {st.name.lower(): 0 for st in TrialState}
+        for t in trials:
+            counts[t.state.name.lower()] += 1
+        names = study.metric_names or [f"values_{i}" for i in range(len(study.directions))]
+        dirs = [d.name.lower() for d in study.directions]
+        try:
+            best = study.best_trials
+        except (RuntimeError, ValueError):
+            best = []
+        signs = np.asarray([1.0 if d == "minimize" else -1.0 for d in dirs])
+        F = np.asarray([t.values for t in best], dtype=float).reshape(-1, len(dirs)) * signs
+        best_values = {}
+        if len(F):
+            for j, n in enumerate(names):
+                best_values[n] = _finite(float(F[:, j].min() * signs[j]))
+        out.append({
+            "study": s.study_name,
+            "mode": s.user_attrs.get("dse.mode", ""),
+            "trials": len(trials),
+            "states": {k: v for k, v in counts.items() if v},
+            "objectives": dict(zip(names, dirs)),
+            "pareto_size": len(best),
+            "best": best_values,
+            "hypervolume_normalized": (round(normalized_hypervolume(F), 6)
+                                       if len(F) and len(dirs) > 1 else None),
+        })
+    return out
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    rows = study_status(args.storage)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no studies in the storage")
+        return 0
+    for r in rows:
+        states = ", ".join(f"{v} {k}" for k, v in r["states"].items())
+        best = "  ".join(f"{k}={v:.4g}" for k, v in r["best"].items() if v is not None)
+        hv = r["hypervolume_normalized"]
+        hv_s = f"  HV(normalized, ref 1.1)={hv:.4f}" if hv is not None else ""
+        print(f"{r['study']} [{r['mode'] or '-'}]: {r['trials']} trials ({states}); "
+              f"Pareto {r['pareto_size']}; best {best or '-'}{hv_s}")
+    return 0
+
+
+# -- report / dashboard -------------------------------------------------------------------------
+def _cmd_report(args: argparse.Namespace) -> int:
+    try:
+        from dashboards import build_report
+    except ImportError:
+        print("dse: the dashboards are not built yet", file=sys.stderr)
+        return 2
+    from dse._storage import open_storage
+
+    storage = open_storage(args.storage, create=False)
+    names = [args.study_name] if args.study_name else None
+    path = build_report(storage, names, args.output)
+    print(f"report written to {path}")
+    return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    try:
+        from dashboards import serve
+    except ImportError:
+        print("dse: the dashboards are not built yet", file=sys.stderr)
+        return 2
+    from dse._storage import open_storage
+
+    storage = open_storage(args.storage, create=True)
+    serve(storage, host=args.host, port=args.port)
+    return 0
+
+
+# -- export -------------------------------------------------------------------------------------
+def _load_study(storage_spec: str | None, name: str) -> Any:
+    import optuna
+
+    from dse._storage import open_storage
+
+    storage = open_storage(storage_spec, create=False)
+    names = [s.study_name for s in storage.get_all_studies()]
+    if name not in names:
+        raise DseError(f"unknown study {name!r}; the storage has: {', '.join(names) or 'none'}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from dse._export import export_records
+
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    study = _load_study(args.storage, args.study_name)
+    paths = export_records(study, args.output, formats, pareto_only=args.pareto)
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+# -- evaluate -----------------------------------------------------------------------------------
+def _parse_kv(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise DseError(f"{what} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _option_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def evaluate_points(
+    model_name: str, points: list[dict[str, Any]], options: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Evaluate points (flat param dicts, strings allowed) through one model."""
+    from costmodels import get_model
+
+    model = get_model(model_name, **options)
+    known = {p.name: p for p in model.inputs}
+    cols: dict[str, list[Any]] = {}
+    for pt in points:
+        for k in pt:
+            if k not in known:
+                raise ParamError(f"model {model_name!r} has no parameter {k!r}; expected one of "
+                                 f"{', '.join(known)}")
+    for name, p in known.items():
+        cols[name] = [p.coerce(pt[name]) if name in pt else p.default for pt in points]
+    batch = {name: np.asarray(v, dtype=known[name].dtype) for name, v in cols.items()}
+    out = model.evaluate(batch)
+    constraint_names = set(model.constraint_names())
+    results = []
+    for i in range(len(points)):
+        metrics = {k: _finite(float(np.asarray(v)[i])) for k, v in out.items()
+                   if k not in constraint_names}
+        constraints = {k: _finite(float(np.asarray(out[k])[i])) for k in constraint_names}
+        results.append({
+            "model": model_name,
+            "params": {k: _json_default(batch[k][i]) for k in batch},
+            "metrics": metrics,
+            "constraints": constraints,
+            "feasible": all(v is not None and v <= 0 for v in constraints.values()),
+        })
+    return results
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from costmodels import get_model_class
+
+    options = {k: _option_value(v) for k, v in _parse_kv(args.option, "--option").items()}
+    sets = _parse_kv(args.set, "--set")
+    get_model_class(args.model)  # unknown model: one-line error before anything else
+    if args.config:
+        points, options = _points_from_config(args.config, args.model, options, sets)
+    else:
+        lists = {k: v.split(",") for k, v in sets.items()}
+        n = max((len(v) for v in lists.values()), default=1)
+        for k, v in lists.items():
+            if len(v) not in (1, n):
+                raise DseError(f"--set {k}: {len(v)} values; expected 1 or {n} like the others")
+        points = [{k: (v[i] if len(v) > 1 else v[0]) for k, v in lists.items()}
+                  for i in range(n)]
+    results = evaluate_points(args.model, points, options)
+    if args.json:
+        _print_json(results[0] if len(results) == 1 else results)
+    else:
+        for r in results:
+            feas = "feasible" if r["feasible"] else "INFEASIBLE"
+            print(f"{r['model']} ({feas})")
+            for k, v in r["metrics"].items():
+                print(f"  {k:28s} {v}")
+            for k, v in r["constraints"].items():
+                print(f"  {k:28s} {v}  (violation, <= 0 feasible)")
+    return 0
+
+
+def _points_from_config(
+    path: str, model_name: str, options: dict[str, Any], sets: dict[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from costmodels import get_model
+
+    from dse._export import load_records
+
+    points = []
+    found_options = None
+    for r in load_records(path):
+        for cfg in r["config"].values():
+            if cfg.get("model") != model_name:
+                continue
+            found_options = cfg.get("options", {}) if found_options is None else found_options
+            model = get_model(model_name, **{**cfg.get("options", {}), **options})
+            flat = model.from_native(cfg["params"])
+            flat.update(sets)
+            points.append(flat)
+    if not points:
+        raise DseError(f"{path}: no exported config for model {model_name!r}")
+    return points, {**(found_options or {}), **options}
+
+
+# -- models / spaces / validate -----------------------------------------------------------------
+def _param_info(p: Any) -> dict[str, Any]:
+    return {"name": p.name, "kind": type(p).__name__, "range": p.describe_range(),
+            "default": _json_default(p.default) if isinstance(p.default, np.generic)
+            else p.default, "unit": p.unit, "doc": p.doc}
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from costmodels import available_models, get_model_class
+
+    rows = []
+    for name in available_models():
+        try:
+            cls = get_model_class(name)
+        except Exception as exc:
+            rows.append({"name": name, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        rows.append({
+            "name": name, "version": cls.version, "doc": cls.doc,
+            "expensive": cls.expensive,
+            "inputs": [_param_info(p) for p in cls.inputs],
+            "outputs": [{"name": o.name, "unit": o.unit,
+                         "direction": o.direction or "constraint (<= 0 feasible)",
+                         "doc": o.doc} for o in cls.outputs],
+        })
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        if "error" in r:
+            print(f"{r['name']}: cannot load ({r['error']})")
+            continue
+        print(f"{r['name']} (v{r['version']}): {r['doc']}")
+        for p in r["inputs"]:
+            unit = f" [{p['unit']}]" if p["unit"] else ""
+            print(f"  in   {p['name']}{unit}: {p['range']}; default {p['default']!r}")
+        for o in r["outputs"]:
+            unit = f" [{o['unit']}]" if o["unit"] else ""
+            print(f"  out  {o['name']}{unit}: {o['direction']}")
+    return 0
+
+
+def _cmd_spaces(args: argparse.Namespace) -> int:
+    from search_spaces import available_domains, domain
+
+    rows = []
+    for name in available_domains():
+        try:
+            s = domain(name)
+        except Exception as exc:
+            rows.append({"name": name, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        rows.append({
+            "name": name, "doc": s.doc, "size": s.size,
+            "params": [_param_info(p) | ({"condition": [p.condition.parent,
+                                                         list(p.condition.values)]}
+                                         if p.condition else {}) for p in s.params],
+            "derived": [d.name for d in s.derived],
+            "constraints": [{"name": c.name, "doc": c.doc} for c in s.constraints],
+        })
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        if "error" in r:
+            print(f"{r['name']}: cannot load ({r['error']})")
+            continue
+        size = f"{r['size']:,} points" if r["size"] else "continuous"
+        print(f"{r['name']}: {r['doc']} ({size})")
+        for p in r["params"]:
+            cond = f" if {p['condition'][0]} in {p['condition'][1]}" if "condition" in p else ""
+            print(f"  {p['name']}: {p['range']}{cond}")
+        for c in r["constraints"]:
+            print(f"  constraint {c['name']}: {c['doc']}")
+    return 0
+
+
+def validate_models(name: str | None = None) -> list[dict[str, Any]]:
+    """Every anchor of every model (or of one model) as ``dse validate --json`` prints it."""
+    from costmodels import available_models, get_model
+
+    names = [name] if name else available_models()
+    rows = []
+    for n in names:
+        model = get_model(n)
+        rows += [a.as_dict() for a in model.anchors()]
+    return rows
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    rows = validate_models(args.model)
+    if args.json:
+        _print_json([{k: _finite(v) for k, v in r.items()} for r in rows])
+        return 0
+    if not rows:
+        print("no published anchors for " + (args.model or "the registered models"))
+        return 0
+    print(f"{'model':12s} {'anchor':48s} {'published':>12s} {'modeled':>12s} {'error':>8s} "
+          f"{'tol':>6s}  ok")
+    for r in rows:
+        print(f"{r['model']:12s} {r['anchor'][:48]:48s} {r['published']:12.4g} "
+              f"{r['modeled']:12.4g} {100 * r['rel_error']:7.2f}% {100 * r['tolerance']:5.1f}%"
+              f"  {'yes' if r['ok'] else 'NO'}")
+    bad = sum(not r["ok"] for r in rows)
+    print(f"{len(rows) - bad}/{len(rows)} anchors within tolerance")
+    return 0
+
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "status": _cmd_status,
+    "report": _cmd_report,
+    "dashboard": _cmd_dashboard,
+    "export": _cmd_export,
+    "evaluate": _cmd_evaluate,
+    "models": _cmd_models,
+    "spaces": _cmd_spaces,
+    "validate": _cmd_validate,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
