@@ -6,19 +6,9 @@ Models are plain vectorized numpy (or torch); they import neither optuna, ray, `
 
 from __future__ import annotations
 
-from costmodels._pipeline import Pipeline
-from costmodels._pipeline import Stage
-from costmodels._pipeline import check_batch
-from costmodels._protocol import Anchor
-from costmodels._protocol import CostModel
-from costmodels._protocol import EvalContext
-from costmodels._protocol import ModelError
-from costmodels._protocol import Output
-from costmodels._protocol import PruneRequested
-from costmodels._registry import available_models
-from costmodels._registry import get_model
-from costmodels._registry import get_model_class
-from costmodels._registry import register
+from costmodels._pipeline import Pipeline, Stage, check_batch
+from costmodels._protocol import Anchor, CostModel, EvalContext, ModelError, Output, PruneRequested
+from costmodels._registry import available_models, get_model, get_model_class, register
 
 
 __all__ = [

@@ -10,30 +10,16 @@ storage, export and the CLI. The same operations as the CLI, from Python::
 
 from __future__ import annotations
 
-from dse._errors import DseError
-from dse._errors import SpecError
-from dse._errors import StorageError
-from dse._export import export_records
-from dse._export import load_records
-from dse._export import study_records
-from dse._hypervolume import hypervolume
-from dse._hypervolume import reference_point
-from dse._pareto import ParetoFront
-from dse._pareto import nondominated_mask
-from dse._problem import Evaluation
-from dse._problem import Problem
+from dse._errors import DseError, SpecError, StorageError
+from dse._export import export_records, load_records, study_records
+from dse._hypervolume import hypervolume, reference_point
+from dse._pareto import ParetoFront, nondominated_mask
+from dse._problem import Evaluation, Problem
 from dse._progress import normalized_hypervolume
-from dse._run import RunSummary
-from dse._run import artifacts_dir
-from dse._run import run_study
-from dse._spec import StudySpec
-from dse._spec import find_study_file
-from dse._spec import load_spec
-from dse._spec import parse_spec
-from dse._spec import shipped_studies
+from dse._run import RunSummary, artifacts_dir, run_study
+from dse._spec import StudySpec, find_study_file, load_spec, parse_spec, shipped_studies
 from dse._storage import open_storage
-from dse._sweep import SweepResult
-from dse._sweep import run_sweep
+from dse._sweep import SweepResult, run_sweep
 
 
 __version__ = "0.1.0"

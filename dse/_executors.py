@@ -17,7 +17,6 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any
 
-
 from dse._errors import DseError
 from dse._evaluate import BatchOutcome, PointContext, work
 from dse._problem import Problem

@@ -82,7 +82,8 @@ def _open_url(url: str) -> optuna.storages.BaseStorage:
         if scheme in _RDB_SCHEMES:
             return optuna.storages.RDBStorage(url, skip_compatibility_check=False)
     except ImportError as exc:
-        raise StorageError(f"storage {url!r} needs a driver that is not installed: {exc}") from None
+        raise StorageError(f"storage {url!r} needs a driver that is not installed: {exc}") \
+            from None
     except Exception as exc:  # connection refused, bad credentials, malformed URL ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {url!r}: {first[:200]}") from None

@@ -365,7 +365,6 @@ def _points_from_config(
     path: str, model_name: str, options: dict[str, Any], sets: dict[str, str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from costmodels import get_model
-
     from dse._export import load_records
 
     points = []

@@ -10,20 +10,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from search_spaces._params import Categorical
-from search_spaces._params import Condition
-from search_spaces._params import Fixed
-from search_spaces._params import Float
-from search_spaces._params import Int
-from search_spaces._params import Param
-from search_spaces._params import ParamError
-from search_spaces._params import apply_override
-from search_spaces._space import Batch
-from search_spaces._space import Constraint
-from search_spaces._space import Derived
-from search_spaces._space import Space
-from search_spaces._space import SpaceError
-from search_spaces._space import union
+from search_spaces._params import (
+    Categorical,
+    Condition,
+    Fixed,
+    Float,
+    Int,
+    Param,
+    ParamError,
+    apply_override,
+)
+from search_spaces._space import Batch, Constraint, Derived, Space, SpaceError, union
 
 
 __all__ = [

@@ -485,7 +485,8 @@ def _check_keys(name: str, override: dict[str, Any], allowed: set[str]) -> None:
     unknown = set(override) - allowed
     if unknown:
         raise ParamError(
-            f"{name}: unknown override key(s) {sorted(unknown)}; expected some of {sorted(allowed)}"
+            f"{name}: unknown override key(s) {sorted(unknown)}; "
+            f"expected some of {sorted(allowed)}"
         )
 
 
@@ -515,6 +516,8 @@ def apply_override(param: Param, override: Any) -> Param:
     return narrowed
 
 
-def as_column(values: Sequence[Any] | np.ndarray, dtype: np.dtype[Any] | None = None) -> np.ndarray:
+def as_column(
+    values: Sequence[Any] | np.ndarray, dtype: np.dtype[Any] | None = None
+) -> np.ndarray:
     """A 1-D numpy column from a sequence."""
     return np.asarray(values, dtype=dtype)

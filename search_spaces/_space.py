@@ -122,7 +122,9 @@ class Space:
     def point(self, index: np.ndarray) -> Batch:
         """Points of a finite space from their mixed-radix indices (vectorized)."""
         if not self.is_finite:
-            raise SpaceError(f"space {self.name!r} has continuous parameters; it cannot be indexed")
+            raise SpaceError(
+                f"space {self.name!r} has continuous parameters; it cannot be indexed"
+            )
         index = np.asarray(index, dtype=np.int64)
         batch: Batch = {}
         rem = index.copy()
@@ -148,7 +150,7 @@ class Space:
         return self.complete({p.name: p.sample(rng, n) for p in self.params})
 
     def decode(self, u: np.ndarray) -> Batch:
-        """Points from an ``(n, len(searched))`` array in ``[0, 1]`` (the evolutionary encoding)."""
+        """Points from an ``(n, len(searched))`` array in ``[0, 1]`` (evolutionary encoding)."""
         n = u.shape[0]
         batch: Batch = {}
         searched = {p.name: i for i, p in enumerate(self.searched)}

@@ -8,9 +8,10 @@ Evolutionary Computation 8(2), 2000, problem ZDT1, here with one distance variab
     f2 = g * (1 - sqrt(f1 / g))
 
 With ``x, y`` in ``[0, 1]`` and ``level`` in ``{0, 1, 2, 3}`` the Pareto-optimal set is
-``y = 0, level = 0`` and the front is ``f2 = 1 - sqrt(f1)``; the hypervolume it dominates inside the
-reference point ``(1, 1)`` is ``1 - (1 - 2/3) = 2/3``. The constraint ``budget = x + y - 1.5`` cuts off a corner
-far from the front, so constrained and unconstrained fronts agree.
+``y = 0, level = 0`` and the front is ``f2 = 1 - sqrt(f1)``; the hypervolume it dominates
+inside the reference point ``(1, 1)`` is ``1 - (1 - 2/3) = 2/3``. The constraint
+``budget = x + y - 1.5`` cuts off a corner far from the front, so constrained and
+unconstrained fronts agree.
 
 Options exist to exercise the engine: ``delay_s`` makes each point cost that long (for executor
 benchmarks), ``fail_above`` returns NaN for ``x`` above it, ``raise_above`` raises, and
