@@ -1,0 +1,221 @@
+"""SushiAccel-like accelerator: latency and energy per (SubNet, cached SubGraph), vectorized over
+hardware points.
+
+**Compute** (engine form, reference notes section 6; FEATHER/SushiAccel ZCU104 design, section 4):
+a ``pe_k x pe_c x pe_rs`` MAC array takes ``pe_k`` output channels, ``pe_c`` input channels and
+``pe_rs`` kernel taps per cycle::
+
+    cycles = ceil(K / pe_k) * ceil(C / pe_c) * ceil(RS / pe_rs) * P       (k x k conv, RS = k^2)
+    cycles = ceil(K / pe_k) * ceil(C / (pe_c pe_rs)) * P                   (1x1 conv, FC: folded)
+    t_c    = cycles / (f * u)                                              u = util_dense / util_dw
+
+A depthwise slot has ``C = 1`` per group, so it uses ``1 / pe_c`` of the array: on the 16x9x9
+engine a 7x7 depthwise layer runs at about 11 % of peak, the "u_dw = 0.11" of the notes. ``u`` is
+the pipeline efficiency, 0.88 = 1/1.141 from the FEATHER ZCU104 fit (notes section 4). ``P`` is
+the output pixels; with ``stride2_full_res`` a stride-2 layer is computed at full input
+resolution (``P * 4``), as the FEATHER fit found.
+
+**Latency** (serialized weight fetch, notes section 6, matching the FEATHER measurements)::
+
+    L[s, g] = sum_l ( tau + t_c[s, l] + (w[s, l] - hit[s, g, l]) / B + a_off[s, l] / B )
+
+or with ``double_buffer`` ``sum_l ( tau + max(t_c, (w - hit) / B + a_off / B) )``. ``w`` is in
+bytes (``quant_bits / 8`` per parameter), ``B`` the effective DRAM bandwidth, ``tau`` the
+per-layer overhead (over the active slots). A slot's activations ``a_off`` (input plus output
+feature maps) go off chip when they exceed the activation buffer (``act_buf_mb``), else 0.
+
+**Energy per query** (notes section 4, 6)::
+
+    E_off = e_DRAM * ((W[s] - H[s, g]) + A_off[s])
+    E_on  = e_SRAM * (W[s] + A[s]) + e_MAC * MACs[s]
+
+every weight and activation byte is read once from an on-chip SRAM (PB or stream buffer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from costmodels.sushi._cache import fill, fill_order, hit_per_slot, hit_sum, switch_params
+from costmodels.sushi._pool import SubNetPool
+from costmodels.sushi._supernet import DEPTHWISE, LayerTable, shared_params
+
+
+__all__ = ["HW_FIELDS", "ServingTables", "compute_seconds", "serving_tables"]
+
+MB = 1e6  # buffers and traffic are in decimal megabytes
+HW_FIELDS = (
+    "pe_k",
+    "pe_c",
+    "pe_rs",
+    "clock_mhz",
+    "util_dense",
+    "util_depthwise",
+    "dram_bw_gbps",
+    "layer_overhead_us",
+    "overlap",
+    "pb_mb",
+    "act_buf_mb",
+    "quant_bits",
+    "fill_priority",
+    "e_dram_pj_per_byte",
+    "e_sram_pj_per_byte",
+    "e_mac_pj",
+)
+# Per-point working-set bound for the [P, S, G, L] double-buffer arrays (elements).
+_CHUNK_ELEMS = 4_000_000
+
+
+@dataclass(frozen=True)
+class ServingTables:
+    """Per hardware point ``p``, SubNet ``s`` and PB content ``g`` (last ``g`` = empty PB).
+
+    Attributes:
+        lat_ms: Service latency ``[P, S, G]``.
+        offchip_bytes: Off-chip bytes per query ``[P, S, G]``.
+        onchip_mj: On-chip energy per query ``[P, S]`` (does not depend on ``g``).
+        weight_bytes: Weight bytes of each SubNet ``[P, S]``.
+        hit_bytes: Weight bytes served from the PB ``[P, S, G]``.
+        switch_bytes: Bytes loaded to switch the PB from ``g`` to ``h`` ``[P, G, G]``.
+        held_bytes: Bytes the PB holds with each candidate ``[P, G]``.
+        bw_bytes_per_ms: Effective DRAM bandwidth ``[P]``.
+        e_dram_mj_per_byte: ``[P]``.
+        fetch_share: Share of no-PB latency spent fetching weights ``[P, S]``.
+    """
+
+    lat_ms: np.ndarray
+    offchip_bytes: np.ndarray
+    onchip_mj: np.ndarray
+    weight_bytes: np.ndarray
+    hit_bytes: np.ndarray
+    switch_bytes: np.ndarray
+    held_bytes: np.ndarray
+    bw_bytes_per_ms: np.ndarray
+    e_dram_mj_per_byte: np.ndarray
+    fetch_share: np.ndarray
+
+    @property
+    def empty(self) -> int:
+        return self.lat_ms.shape[2] - 1
+
+
+def compute_seconds(
+    layers: LayerTable, hw: Mapping[str, np.ndarray], stride2_full_res: bool = True
+) -> np.ndarray:
+    """Compute time per slot ``[P, S, L]`` in seconds."""
+    k = layers.out_ch[None].astype(np.float64)
+    c = layers.in_ch[None].astype(np.float64)
+    rs = layers.taps[None].astype(np.float64)
+    pk = np.asarray(hw["pe_k"], dtype=np.float64)[:, None, None]
+    pc = np.asarray(hw["pe_c"], dtype=np.float64)[:, None, None]
+    prs = np.asarray(hw["pe_rs"], dtype=np.float64)[:, None, None]
+    px = layers.out_px.astype(np.float64)
+    if stride2_full_res:
+        px = px * np.where(layers.stride == 2, 4.0, 1.0)[None, :]
+    folded = rs <= 1
+    per_px = np.ceil(k / pk) * np.where(
+        folded, np.ceil(c / (pc * prs)), np.ceil(c / pc) * np.ceil(rs / prs)
+    )
+    cycles = per_px * px[None]
+    u = np.where(
+        layers.kind[None, None, :] == DEPTHWISE,
+        np.asarray(hw["util_depthwise"], dtype=np.float64)[:, None, None],
+        np.asarray(hw["util_dense"], dtype=np.float64)[:, None, None],
+    )
+    f = np.asarray(hw["clock_mhz"], dtype=np.float64)[:, None, None] * 1e6
+    return cycles / (f * u)
+
+
+def _with_empty(table_params: np.ndarray) -> np.ndarray:
+    return np.concatenate([table_params, np.zeros((1, table_params.shape[1]))], axis=0)
+
+
+def serving_tables(
+    pool: SubNetPool, hw: Mapping[str, np.ndarray], stride2_full_res: bool = True
+) -> ServingTables:
+    """Latency, traffic and energy tables for every hardware point of ``hw`` (columns ``[P]``)."""
+    sub = pool.layers
+    cand = pool.subgraph_layers
+    n_pts = len(np.asarray(hw["pe_k"]))
+    bpw = np.asarray(hw["quant_bits"], dtype=np.float64) / 8.0  # bytes per weight/activation
+    bw = np.asarray(hw["dram_bw_gbps"], dtype=np.float64) * 1e6  # bytes per ms
+    tau_ms = np.asarray(hw["layer_overhead_us"], dtype=np.float64) * 1e-3
+    act_buf = np.asarray(hw["act_buf_mb"], dtype=np.float64) * MB
+    cap = np.asarray(hw["pb_mb"], dtype=np.float64) * MB / bpw  # in parameters
+    double = np.asarray(hw["overlap"]) == "double_buffer"
+    prio = np.asarray(hw["fill_priority"])
+
+    params_s = sub.params.astype(np.float64)  # [S, L]
+    w_bytes_sl = params_s[None] * bpw[:, None, None]  # [P, S, L]
+    tc_ms = compute_seconds(sub, hw, stride2_full_res) * 1e3  # [P, S, L]
+    act_sl = sub.act_elems.astype(np.float64)[None] * bpw[:, None, None]
+    a_off_sl = np.where(act_sl > act_buf[:, None, None], act_sl, 0.0)
+    active = (sub.out_ch > 0).sum(axis=1).astype(np.float64)  # [S]
+
+    base_ms = (
+        tau_ms[:, None] * active[None]
+        + tc_ms.sum(axis=2)
+        + (w_bytes_sl.sum(axis=2) + a_off_sl.sum(axis=2)) / bw[:, None]
+    )  # [P, S]
+    weight_bytes = w_bytes_sl.sum(axis=2)
+    fetch_share = weight_bytes / bw[:, None] / base_ms
+
+    # Exact nested overlaps (parameters), with an empty candidate appended last.
+    cand_params = _with_empty(cand.params.astype(np.float64))
+    shared = shared_params(sub, cand).astype(np.float64)  # [S, G, L]
+    shared = np.concatenate([shared, np.zeros((shared.shape[0], 1, shared.shape[2]))], axis=1)
+    shared_gg = shared_params(cand, cand).astype(np.float64)
+    g1 = cand_params.shape[0]
+    shared_gg = np.pad(shared_gg, ((0, 1), (0, 1), (0, 0)))
+
+    hits = np.zeros((n_pts, len(pool), g1))
+    held_tot = np.zeros((n_pts, g1))
+    switch = np.zeros((n_pts, g1, g1))
+    lat = np.repeat(base_ms[:, :, None], g1, axis=2)
+    for pr in np.unique(prio):
+        pts = np.flatnonzero(prio == pr)
+        order = fill_order(cand, str(pr))
+        order = np.vstack([order, np.arange(order.shape[1])[None]])  # the empty candidate
+        f = fill(cand_params, order, cap[pts])
+        hits[pts] = hit_sum(shared, f)
+        held_tot[pts] = f.held_total()
+        step = max(1, _CHUNK_ELEMS // (g1 * g1 * cand_params.shape[1]))
+        for start in range(0, len(pts), step):
+            blk = pts[start : start + step]
+            sub_fill = fill(cand_params, order, cap[blk])
+            held = sub_fill.held()
+            switch[blk] = switch_params(held, shared_gg)
+            dbl = blk[double[blk]]
+            if len(dbl):
+                held_d = held[double[blk]]
+                hit_l = hit_per_slot(shared, held_d) * bpw[dbl, None, None, None]
+                fetch = (
+                    w_bytes_sl[dbl][:, :, None, :] - hit_l + a_off_sl[dbl][:, :, None, :]
+                ) / bw[dbl, None, None, None]
+                per_layer = np.maximum(tc_ms[dbl][:, :, None, :], fetch)
+                lat[dbl] = tau_ms[dbl, None, None] * active[None, :, None] + per_layer.sum(3)
+    hit_bytes = hits * bpw[:, None, None]
+    serial = ~double
+    lat[serial] = base_ms[serial][:, :, None] - hit_bytes[serial] / bw[serial, None, None]
+    offchip = weight_bytes[:, :, None] - hit_bytes + a_off_sl.sum(axis=2)[:, :, None]
+    e_sram = np.asarray(hw["e_sram_pj_per_byte"], dtype=np.float64)
+    e_mac = np.asarray(hw["e_mac_pj"], dtype=np.float64)
+    onchip_mj = (
+        e_sram[:, None] * (weight_bytes + act_sl.sum(axis=2))
+        + e_mac[:, None] * sub.macs.sum(axis=1)[None]
+    ) * 1e-9
+    return ServingTables(
+        lat_ms=lat,
+        offchip_bytes=offchip,
+        onchip_mj=onchip_mj,
+        weight_bytes=weight_bytes,
+        hit_bytes=hit_bytes,
+        switch_bytes=switch * bpw[:, None, None],
+        held_bytes=held_tot * bpw[:, None],
+        bw_bytes_per_ms=bw,
+        e_dram_mj_per_byte=np.asarray(hw["e_dram_pj_per_byte"], dtype=np.float64) * 1e-9,
+        fetch_share=fetch_share,
+    )

@@ -1,0 +1,582 @@
+"""``SushiModel``: SUSHI-style SuperNet serving with SubGraph Stationary, as a cost model.
+
+Pipeline per batch of design points (see the private modules for the equations):
+
+1. points are grouped by their workload (SuperNet, pool), stream and scheduler period; each
+   group shares a SubNet pool (:mod:`._pool`) and a query trace (:mod:`._streams`);
+2. per group, :func:`._accelerator.serving_tables` builds latency / traffic / energy tables
+   ``[P, S, G]`` for every hardware point at once (``S`` pool SubNets, ``G`` PB contents);
+3. :func:`._scheduler.simulate` serves the trace under the point's policy *and* under the no-PB
+   baseline (stacked on the point axis), giving the savings.
+
+Infeasible designs are values, not exceptions: ``onchip_mem_violation_mb`` (PB + activation +
+stream buffers beyond the on-chip memory) and ``mac_budget_violation`` (PE array beyond the MAC
+budget). Targets no SubNet meets are counted SLO misses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from costmodels._protocol import Anchor, CostModel, EvalContext, ModelError, Output
+from costmodels.sushi._accelerator import HW_FIELDS, MB, ServingTables, serving_tables
+from costmodels.sushi._accuracy import AccuracyModel
+from costmodels.sushi._cache import FILL_PRIORITIES, fill, fill_order
+from costmodels.sushi._pool import POOL_KINDS, SubNetPool, build_pool
+from costmodels.sushi._scheduler import FALLBACKS, POLICIES, simulate
+from costmodels.sushi._streams import STREAM_KINDS, StreamSpec, Trace, generate, load_trace
+from costmodels.sushi._supernet import KIND_NAMES, SUPERNETS, shared_params
+from search_spaces import Categorical, Float, Int, Param
+
+
+__all__ = ["SushiModel"]
+
+_GROUP_FIELDS = (
+    "supernet",
+    "pool_kind",
+    "pool_size",
+    "stream_kind",
+    "stream_locality",
+    "stream_dwell_queries",
+    "latency_query_share",
+    "n_queries",
+    "trace_seed",
+    "update_period_q",
+    "history_window",
+)
+# Hardware points per table chunk: bounds the [P, S, G, G] switch and [P, S, G] table memory.
+_POINT_CHUNK = 256
+
+INPUTS: tuple[Param, ...] = (
+    # workload
+    Categorical(
+        "supernet",
+        tuple(SUPERNETS),
+        default_value="ofa_mbv3_w1.0",
+        doc="weight-shared SuperNet the SubNets come from",
+    ),
+    Categorical(
+        "pool_kind",
+        POOL_KINDS,
+        default_value="pareto",
+        doc="SubNet pool: Pareto front of 2000 samples, random, or the measured table",
+    ),
+    Int("pool_size", 4, 64, default_value=24, doc="SubNets in the pool (the servable set)"),
+    Categorical(
+        "quant_bits", (8, 16), default_value=8, unit="bit", doc="weight and activation precision"
+    ),
+    # accelerator
+    Int("pe_k", 1, 64, default_value=16, doc="PE array: output channels per cycle (K16)"),
+    Int("pe_c", 1, 32, default_value=9, doc="PE array: input channels per cycle (SushiAccel C9)"),
+    Int("pe_rs", 1, 16, default_value=9, doc="PE array: kernel taps per cycle (3x3 window)"),
+    Int(
+        "mac_budget",
+        64,
+        16384,
+        default_value=1296,
+        unit="MAC/cycle",
+        doc="MACs per cycle the device affords (ZCU104 design: 16*9*9 = 1296)",
+    ),
+    Float("clock_mhz", 50.0, 500.0, default_value=200.0, unit="MHz", doc="accelerator clock"),
+    Float(
+        "util_dense",
+        0.3,
+        1.0,
+        default_value=0.88,
+        doc="pipeline efficiency on dense layers (FEATHER ZCU104 fit 1/1.141)",
+    ),
+    Float(
+        "util_depthwise",
+        0.3,
+        1.0,
+        default_value=0.88,
+        doc="pipeline efficiency on depthwise layers (lane waste is modelled separately)",
+    ),
+    Float(
+        "dram_bw_gbps",
+        0.5,
+        460.0,
+        log=True,
+        default_value=2.0,
+        unit="GB/s",
+        doc="effective off-chip weight/activation bandwidth",
+    ),
+    Float(
+        "layer_overhead_us",
+        0.0,
+        200.0,
+        default_value=10.0,
+        unit="us",
+        doc="fixed cost per layer (FEATHER's PYNQ-polled design: 100)",
+    ),
+    Categorical(
+        "overlap",
+        ("serial", "double_buffer"),
+        default_value="serial",
+        doc="weight fetch serialized with compute, or overlapped per layer",
+    ),
+    # buffers
+    Float("pb_mb", 0.0, 32.0, default_value=4.0, unit="MB", doc="persistent buffer (SubGraph)"),
+    Float(
+        "act_buf_mb",
+        0.0,
+        16.0,
+        default_value=1.0,
+        unit="MB",
+        doc="activation buffer; a layer whose in+out maps exceed it spills off chip",
+    ),
+    Float(
+        "stream_buf_mb",
+        0.0,
+        8.0,
+        default_value=0.25,
+        unit="MB",
+        doc="weight streaming buffer (occupies on-chip memory)",
+    ),
+    Float(
+        "onchip_mem_mb",
+        0.5,
+        64.0,
+        default_value=28.0,
+        unit="MB",
+        doc="on-chip RAM of the device (ZCU104 about 4.75, Alveo U50 about 28)",
+    ),
+    # cache and scheduler
+    Categorical("policy", POLICIES, default_value="sushi", doc="serving policy"),
+    Categorical(
+        "fill_priority",
+        FILL_PRIORITIES,
+        default_value="bytes_per_mac",
+        doc="order in which a SubGraph's layers enter the PB",
+    ),
+    Int(
+        "update_period_q",
+        1,
+        10_000,
+        log=True,
+        default_value=50,
+        unit="queries",
+        doc="queries between PB decisions (Q)",
+    ),
+    Int(
+        "history_window",
+        1,
+        10_000,
+        log=True,
+        default_value=200,
+        unit="queries",
+        doc="recent queries the PB decision looks at",
+    ),
+    Categorical(
+        "switch_blocking",
+        (True, False),
+        default_value=True,
+        doc="a PB refill stalls the next query",
+    ),
+    # query stream
+    Categorical(
+        "stream_kind",
+        STREAM_KINDS,
+        default_value="markov",
+        doc="demand process: AR(1), Markov regimes, or i.i.d. (no locality)",
+    ),
+    Float("stream_locality", 0.0, 0.999, default_value=0.99, doc="AR(1) coefficient phi"),
+    Float(
+        "stream_dwell_queries",
+        1.0,
+        10_000.0,
+        log=True,
+        default_value=200.0,
+        unit="queries",
+        doc="mean regime dwell time (Markov)",
+    ),
+    Float(
+        "latency_query_share",
+        0.0,
+        1.0,
+        default_value=0.5,
+        doc="share of strict-latency queries (the rest carry an accuracy floor)",
+    ),
+    Int(
+        "n_queries",
+        100,
+        100_000,
+        log=True,
+        default_value=10_000,
+        unit="queries",
+        doc="trace length",
+    ),
+    Int("trace_seed", 0, 2**31 - 1, default_value=0, doc="trace seed"),
+    # energy
+    Float(
+        "e_dram_pj_per_byte",
+        10.0,
+        320.0,
+        default_value=220.0,
+        unit="pJ/B",
+        doc="off-chip energy per byte (DDR4 about 220, HBM2 about 56)",
+    ),
+    Float(
+        "e_sram_pj_per_byte",
+        0.5,
+        15.0,
+        default_value=12.5,
+        unit="pJ/B",
+        doc="on-chip SRAM energy per byte (about 12.5 for a 1 MB macro)",
+    ),
+    Float("e_mac_pj", 0.05, 1.0, default_value=0.2, unit="pJ", doc="energy per int8 MAC"),
+)
+
+OUTPUTS: tuple[Output, ...] = (
+    Output("latency_ms", "ms", "minimize", "mean service latency per query"),
+    Output("p99_latency_ms", "ms", "minimize", "99th-percentile service latency"),
+    Output(
+        "response_ms",
+        "ms",
+        "minimize",
+        "mean response time with FIFO queueing at the trace's arrival times",
+    ),
+    Output("served_acc_pct", "%", "maximize", "mean top-1 of the SubNets served"),
+    Output("slo_violation_pct", "%", "minimize", "queries missing their target"),
+    Output(
+        "latency_slo_violation_pct",
+        "%",
+        "minimize",
+        "latency-SLO queries served above their latency target",
+    ),
+    Output(
+        "accuracy_slo_violation_pct",
+        "%",
+        "minimize",
+        "accuracy-floor queries served below their accuracy floor",
+    ),
+    Output(
+        "offchip_mb_per_query",
+        "MB",
+        "minimize",
+        "off-chip traffic per query: weight misses, activation spills, PB refills",
+    ),
+    Output("offchip_energy_mj", "mJ", "minimize", "off-chip energy per query"),
+    Output("energy_mj", "mJ", "minimize", "off-chip plus on-chip energy per query"),
+    Output("latency_saving_pct", "%", "maximize", "mean latency saved against no PB"),
+    Output("offchip_energy_saving_pct", "%", "maximize", "off-chip energy saved against no PB"),
+    Output("served_acc_gain_pp", "pp", "maximize", "served top-1 gained against no PB"),
+    Output("hit_ratio_pct", "%", "maximize", "weight bytes served from the PB"),
+    Output("switch_count", "", "minimize", "PB content changes over the trace"),
+    Output(
+        "weight_fetch_share_pct",
+        "%",
+        "minimize",
+        "diagnostic: share of no-PB latency spent fetching weights (served SubNets)",
+    ),
+    Output(
+        "onchip_mem_violation_mb",
+        "MB",
+        None,
+        "PB + activation + stream buffers - on-chip memory (<= 0 feasible)",
+    ),
+    Output(
+        "mac_budget_violation",
+        "MAC/cycle",
+        None,
+        "pe_k * pe_c * pe_rs - mac_budget (<= 0 feasible)",
+    ),
+)
+
+
+@lru_cache(maxsize=64)
+def _trace_for(spec: StreamSpec) -> Trace:
+    return generate(spec)
+
+
+class SushiModel(CostModel):
+    """SUSHI serving: SuperNet pool, SushiAccel-like latency/energy, SubGraph Stationary cache,
+    SushiSched-like scheduler, synthetic query streams.
+
+    Args:
+        trace_file: A trace file (see :mod:`costmodels.sushi._streams`) served instead of the
+            generated stream; the stream inputs are then ignored.
+        accuracy_trend: ``"published"`` (OFA README points) or ``"lab"`` (measured table).
+        accuracy_lookup: Optional CSV of measured accuracies (shipped table layout).
+        pool_seed: Seed of the candidate SubNets the pool is drawn from.
+        pool_candidates: Random SubNets the Pareto pool is filtered from.
+        pool_resolutions: Restrict pool SubNets to these resolutions (default: all).
+        fallback: ``"best_effort"`` or ``"fastest"`` for queries no SubNet meets.
+        stride2_full_res: Compute stride-2 layers at full input resolution (FEATHER fit).
+        stream_regimes: Markov regimes (demand levels).
+        stream_jitter: Per-query target jitter (quantile units).
+        arrival_rate_qps: Mean arrival rate of generated streams.
+        bursty: Bursty (MMPP) arrivals instead of Poisson.
+    """
+
+    name = "sushi"
+    version = "1"
+    doc = (
+        "SUSHI (MLSys'23) serving: weight-shared SuperNet SubNets on a SushiAccel-like "
+        "accelerator with a SubGraph Stationary persistent buffer and a SushiSched-like "
+        "scheduler over a query stream"
+    )
+    inputs = INPUTS
+    outputs = OUTPUTS
+
+    def __init__(
+        self,
+        trace_file: str | None = None,
+        accuracy_trend: str = "published",
+        accuracy_lookup: str | None = None,
+        pool_seed: int = 0,
+        pool_candidates: int = 2000,
+        pool_resolutions: list[int] | tuple[int, ...] | None = None,
+        fallback: str = "best_effort",
+        stride2_full_res: bool = True,
+        stream_regimes: int = 4,
+        stream_jitter: float = 0.05,
+        arrival_rate_qps: float = 100.0,
+        bursty: bool = False,
+    ) -> None:
+        if fallback not in FALLBACKS:
+            raise ModelError(f"sushi option fallback={fallback!r}: expected one of {FALLBACKS}")
+        try:
+            self.accuracy = AccuracyModel(accuracy_trend, True, accuracy_lookup)
+            self.trace = load_trace(trace_file) if trace_file is not None else None
+            # validate the stream options once, with the default inputs
+            StreamSpec(
+                n_regimes=stream_regimes,
+                jitter=stream_jitter,
+                rate_qps=arrival_rate_qps,
+                bursty=bursty,
+            )
+        except ValueError as exc:
+            raise ModelError(f"sushi options: {exc}") from None
+        if pool_candidates < 1:
+            raise ModelError(f"sushi option pool_candidates={pool_candidates}: expected >= 1")
+        self.trace_file = trace_file
+        self.pool_seed = int(pool_seed)
+        self.pool_candidates = int(pool_candidates)
+        self.pool_resolutions = tuple(pool_resolutions) if pool_resolutions else None
+        self.fallback = fallback
+        self.stride2_full_res = bool(stride2_full_res)
+        self.stream_regimes = int(stream_regimes)
+        self.stream_jitter = float(stream_jitter)
+        self.arrival_rate_qps = float(arrival_rate_qps)
+        self.bursty = bool(bursty)
+
+    # -- building blocks -------------------------------------------------------------------------
+    def pool(self, supernet: str, kind: str = "pareto", size: int = 24) -> SubNetPool:
+        """The SubNet pool for these workload inputs.
+
+        Raises:
+            ModelError: naming the input when the pool cannot be built (e.g. empty).
+        """
+        try:
+            return build_pool(
+                str(supernet),
+                int(size),
+                str(kind),
+                self.pool_seed,
+                self.pool_candidates,
+                self.pool_resolutions,
+                self.accuracy,
+            )
+        except ValueError as exc:
+            raise ModelError(f"sushi pool: {exc}") from None
+
+    def stream_trace(self, row: Mapping[str, Any]) -> Trace:
+        """The trace served for one group of points (the trace file when one was given)."""
+        if self.trace is not None:
+            return self.trace
+        spec = StreamSpec(
+            kind=str(row["stream_kind"]),
+            n_queries=int(row["n_queries"]),
+            phi=float(row["stream_locality"]),
+            dwell=float(row["stream_dwell_queries"]),
+            n_regimes=self.stream_regimes,
+            latency_share=float(row["latency_query_share"]),
+            jitter=self.stream_jitter,
+            rate_qps=self.arrival_rate_qps,
+            bursty=self.bursty,
+            seed=int(row["trace_seed"]),
+        )
+        return _trace_for(spec)
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(
+        self, batch: Mapping[str, np.ndarray], context: EvalContext | None = None
+    ) -> dict[str, np.ndarray]:
+        cols = {p.name: np.asarray(batch[p.name]) for p in self.inputs}
+        n = len(cols["pe_k"])
+        out = {o.name: np.full(n, np.nan) for o in self.outputs}
+        if n == 0:
+            return out
+        codes = np.zeros(n, dtype=np.int64)
+        for name in _GROUP_FIELDS:
+            _, inv = np.unique(cols[name], return_inverse=True)
+            codes = codes * (int(inv.max()) + 1) + inv.reshape(-1)
+        _, first, group_of = np.unique(codes, return_index=True, return_inverse=True)
+        for g, head in enumerate(first):
+            idx = np.flatnonzero(group_of.reshape(-1) == g)
+            row = {k: v[head].item() for k, v in cols.items()}
+            pool = self.pool(row["supernet"], row["pool_kind"], row["pool_size"])
+            trace = self.stream_trace(row)
+            for start in range(0, len(idx), _POINT_CHUNK):
+                part = idx[start : start + _POINT_CHUNK]
+                self._evaluate_group(cols, part, row, pool, trace, out)
+        out["onchip_mem_violation_mb"] = (
+            cols["pb_mb"] + cols["act_buf_mb"] + cols["stream_buf_mb"] - cols["onchip_mem_mb"]
+        ).astype(np.float64)
+        out["mac_budget_violation"] = (
+            cols["pe_k"] * cols["pe_c"] * cols["pe_rs"] - cols["mac_budget"]
+        ).astype(np.float64)
+        return out
+
+    def _evaluate_group(
+        self,
+        cols: Mapping[str, np.ndarray],
+        idx: np.ndarray,
+        row: Mapping[str, Any],
+        pool: SubNetPool,
+        trace: Trace,
+        out: dict[str, np.ndarray],
+    ) -> None:
+        m = len(idx)
+        hw = {k: cols[k][idx] for k in HW_FIELDS}
+        tables = serving_tables(pool, hw, self.stride2_full_res)
+        # the point's policy and the no-PB baseline, stacked on the point axis
+        stacked = _stack_tables(tables)
+        policy = np.concatenate([cols["policy"][idx].astype(str), np.full(m, "no_pb")])
+        blocking = np.tile(cols["switch_blocking"][idx].astype(bool), 2)
+        stats = simulate(
+            stacked,
+            pool.acc,
+            trace,
+            policy,
+            int(row["update_period_q"]),
+            int(row["history_window"]),
+            blocking,
+            self.fallback,
+        )
+        e_dram = np.tile(tables.e_dram_mj_per_byte, 2)
+        off_mj = stats.offchip_bytes * e_dram
+        mine, base = slice(0, m), slice(m, 2 * m)
+        out["latency_ms"][idx] = stats.mean_latency_ms[mine]
+        out["p99_latency_ms"][idx] = stats.p99_latency_ms[mine]
+        out["response_ms"][idx] = stats.mean_response_ms[mine]
+        out["served_acc_pct"][idx] = stats.served_acc_pct[mine]
+        out["slo_violation_pct"][idx] = 100.0 * stats.miss_rate[mine]
+        out["latency_slo_violation_pct"][idx] = 100.0 * stats.latency_miss_rate[mine]
+        out["accuracy_slo_violation_pct"][idx] = 100.0 * stats.accuracy_miss_rate[mine]
+        out["offchip_mb_per_query"][idx] = stats.offchip_bytes[mine] / MB
+        out["offchip_energy_mj"][idx] = off_mj[mine]
+        out["energy_mj"][idx] = off_mj[mine] + stats.onchip_mj[mine]
+        out["latency_saving_pct"][idx] = 100.0 * (
+            1.0 - stats.mean_latency_ms[mine] / stats.mean_latency_ms[base]
+        )
+        out["offchip_energy_saving_pct"][idx] = 100.0 * (1.0 - off_mj[mine] / off_mj[base])
+        out["served_acc_gain_pp"][idx] = stats.served_acc_pct[mine] - stats.served_acc_pct[base]
+        out["hit_ratio_pct"][idx] = 100.0 * stats.hit_ratio[mine]
+        out["switch_count"][idx] = stats.switches[mine].astype(np.float64)
+        out["weight_fetch_share_pct"][idx] = 100.0 * stats.fetch_share[base]
+
+    # -- anchors, breakdown, native config --------------------------------------------------
+    def anchors(self) -> list[Anchor]:
+        from costmodels.sushi._anchors import sushi_anchors
+
+        return sushi_anchors(self)
+
+    def breakdown(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Per-layer PB residency of the pool's most accurate SubNet under the PB content the
+        scheduler would pick for it alone (the SubNet itself): held, hit and missed bytes."""
+        b = self.batch(**{k: [v] for k, v in params.items() if k in {p.name for p in self.inputs}})
+        pool = self.pool(b["supernet"][0].item(), b["pool_kind"][0].item(), int(b["pool_size"][0]))
+        s = int(np.argmax(pool.acc))
+        bpw = float(b["quant_bits"][0]) / 8.0
+        cand = pool.subgraph_layers
+        order = fill_order(cand, str(b["fill_priority"][0]))
+        f = fill(cand.params.astype(np.float64), order, np.asarray([b["pb_mb"][0] * MB / bpw]))
+        held = f.held()[0, s]
+        sub = pool.layers
+        shared = shared_params(sub, cand)[s, s]
+        hit = np.minimum(shared, held)
+        rows = []
+        for li, name in enumerate(sub.names):
+            w = float(sub.params[s, li]) * bpw
+            if w == 0:
+                continue
+            rows.append(
+                {
+                    "layer": name,
+                    "kind": KIND_NAMES[int(sub.kind[li])],
+                    "weight_bytes": w,
+                    "hit_bytes": float(hit[li]) * bpw,
+                    "miss_bytes": w - float(hit[li]) * bpw,
+                    "macs": float(sub.macs[s, li]),
+                }
+            )
+        return rows
+
+    def native_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Nested form: workload, accelerator, buffers, scheduler, stream, energy."""
+        sections = {
+            "workload": ("supernet", "pool_kind", "pool_size", "quant_bits"),
+            "accelerator": (
+                "pe_k",
+                "pe_c",
+                "pe_rs",
+                "mac_budget",
+                "clock_mhz",
+                "util_dense",
+                "util_depthwise",
+                "dram_bw_gbps",
+                "layer_overhead_us",
+                "overlap",
+            ),
+            "buffers": ("pb_mb", "act_buf_mb", "stream_buf_mb", "onchip_mem_mb"),
+            "scheduler": (
+                "policy",
+                "fill_priority",
+                "update_period_q",
+                "history_window",
+                "switch_blocking",
+            ),
+            "stream": (
+                "stream_kind",
+                "stream_locality",
+                "stream_dwell_queries",
+                "latency_query_share",
+                "n_queries",
+                "trace_seed",
+            ),
+            "energy": ("e_dram_pj_per_byte", "e_sram_pj_per_byte", "e_mac_pj"),
+        }
+        out: dict[str, Any] = {}
+        for section, names in sections.items():
+            for k in names:
+                if k in params:
+                    out.setdefault(section, {})[k] = _plain(params[k])
+        return out
+
+    def from_native(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for section in config.values():
+            if not isinstance(section, Mapping):
+                raise ModelError("sushi native config: expected sections of key/value tables")
+            flat.update(section)
+        return flat
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _stack_tables(t: ServingTables) -> ServingTables:
+    """The tables twice along the point axis (the point's policy, then the no-PB baseline)."""
+    return ServingTables(
+        **{
+            k: np.concatenate([getattr(t, k), getattr(t, k)], axis=0)
+            for k in ServingTables.__dataclass_fields__
+        }
+    )
