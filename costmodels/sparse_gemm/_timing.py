@@ -1,0 +1,294 @@
+"""Analytical timing, traffic, energy and area of VEGETA-like engines, vectorized.
+
+Every quantity broadcasts over ``(design point, layer)``: point columns have shape ``(P, 1)``,
+layer columns ``(1, L)``. Notation as in the reference notes, section 5: ``C[M x N] += A[M x K]
+B[K x N]``, ``A`` sparse with ``n`` stored values per group of 4.
+
+**Engines.** VEGETA-{D,S}-alpha-beta is a weight-stationary array of 512 MACs: ``32/beta`` PE
+rows (reduction) by ``16/alpha`` PE columns; ``alpha`` PUs per PE share one broadcast B input,
+``beta`` MACs per PU feed a small adder tree [code: SparseAccelerator-RTL; naming unverified].
+RASA-SM is the single-MAC-per-PE array (32 x 16 PEs, the fork's "SM" preset, read as alpha =
+beta = 1) without sparse support [derived]. Per compute instruction::
+
+    II = 16                                          (one B column per cycle, double-buffered A)
+    L  = 16 + 32/beta + (16/alpha - 1) + log2(beta) + t_wb
+         stream   reduction  eastbound skew  adder tree  write-back (t_wb FITTED)
+
+**Instructions.** ``g_B = 4/n`` tregs of B per instruction (treg / ureg / vreg), effective
+``K_i = 32 g_B``; ``T_m = ceil(M/16)``, ``T_n = ceil(N/16)``, ``T_k = ceil(K/K_i)``, compute
+instructions ``I_c = T_mA T_n T_k`` where ``T_mA = T_m`` for layer-wise N:M and
+``ceil(M E[N] / 16)`` for row-wise N:M (TILE_SPMM_R with rows packed by their N [derived]).
+
+**Register blocking.** ``b_m`` A tiles and ``b_n`` B groups live in registers with ``b_m b_n``
+C tiles accumulated over an innermost K loop: ``b_m + g_B b_n + b_m b_n <= tile_regs``. In
+``auto`` mode each point takes, per ``g_B``, the feasible blocking with the smallest time per
+instruction ``max(II, L / (b_m b_n), bytes_per_instr / load_bw)``.
+
+**Bounds** (core cycles; loads overlap compute as an out-of-order core allows)::
+
+    T_comp = I_c II
+    T_rf   = max(bytes_rf / (load_ports * load_port_bytes), bytes_store / 64)
+    T_l2   = bytes_l2 / l2_bytes_per_cycle,   T_dram = bytes_dram / (dram_GBps / clock_GHz)
+    T_dep  = ceil(T_mA/b_m) ceil(T_n/b_n) T_k L      (each C tile: T_k dependent accumulations)
+    T      = max(T_comp, T_rf, T_l2, T_dram, T_dep) + L
+
+with ``bytes_rf = L_A (1024 + 128 [sparse]) + L_B 1024 g_B``, ``L_A = T_mA T_k ceil(T_n/b_n)``,
+``L_B = T_n T_k ceil(T_mA/b_m)``. L2 traffic follows the loop order (the panel of the operand
+reused by the inner block loop stays in L1 when it fits); DRAM traffic is compulsory unless the
+re-streamed operand exceeds L2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from costmodels.sparse_gemm import _constants as k
+from costmodels.sparse_gemm._rowwise import expected_rowwise_n
+from costmodels.sparse_gemm._workloads import Workload
+
+
+__all__ = [
+    "BOUNDS",
+    "KIND_NAMES",
+    "area_proxy",
+    "best_blocking",
+    "engine_latency",
+    "layer_pattern",
+    "time_layers",
+]
+
+BOUNDS = ("compute", "register_fill", "l2", "dram", "dependency")
+# Instruction kind per (point, layer): dense TILE_GEMM, 2:4 TILE_SPMM_U, 1:4 TILE_SPMM_V,
+# row-wise TILE_SPMM_R.
+KIND_NAMES = ("TILE_GEMM", "TILE_SPMM_U", "TILE_SPMM_V", "TILE_SPMM_R")
+_G_B_OF_KIND = np.asarray([1.0, 2.0, 4.0, 4.0])
+_GIDX_OF_KIND = np.asarray([0, 1, 2, 2])  # which blocking table (g_B = 1, 2, 4) a kind uses
+_G_B = np.asarray([1.0, 2.0, 4.0])
+# Candidate register blockings (b_m, b_n), 1..8 each.
+_CAND_BM, _CAND_BN = (
+    a.reshape(-1).astype(np.float64)
+    for a in np.meshgrid(np.arange(1, 9), np.arange(1, 9), indexing="ij")
+)
+
+
+def engine_latency(alpha: np.ndarray, beta: np.ndarray, writeback: float) -> np.ndarray:
+    """Result latency ``L`` of one tile instruction (cycles), see the module docstring."""
+    return (
+        k.N_TILE + k.ELEMS_PER_ROW / beta + (k.TILE_ROWS / alpha - 1.0) + np.log2(beta) + writeback
+    )
+
+
+def area_proxy(alpha: np.ndarray, beta: np.ndarray, sparse: np.ndarray) -> np.ndarray:
+    """Engine area in units of one bf16 MAC, from documented component counts.
+
+    Components: 512 MACs; 2 x 512 16-bit stationary registers (double buffer); one latched B
+    input per PE, ``beta`` values wide (4x wider on S engines, where each MAC sees a block of 4
+    B values); ``512 / beta`` 32-bit partial-sum registers (one per PU); on S engines a 4:1 x
+    16-bit mux and 2 x 2-bit metadata registers per MAC; broadcast buffering of ``alpha - 1``
+    extra sinks per B lane.
+    """
+    pes = (k.ELEMS_PER_ROW / beta) * (k.TILE_ROWS / alpha)
+    width = np.where(sparse, float(k.GROUP), 1.0)
+    b_lanes = pes * beta * width
+    return (
+        k.MACS * k.A_MAC
+        + 2 * k.MACS * k.A_REG16
+        + b_lanes * k.A_REG16
+        + (k.MACS / beta) * k.A_REG32
+        + np.where(sparse, k.MACS * (k.A_MUX4_16 + 2 * k.A_META_BIT2), 0.0)
+        + b_lanes * (alpha - 1.0) * k.A_FANOUT_PER_SINK16
+    )
+
+
+RASA_SM_AREA = float(area_proxy(np.asarray(1.0), np.asarray(1.0), np.asarray(False)))
+
+
+def _a_tile_bytes(sparse_meta: np.ndarray | float) -> np.ndarray:
+    return k.TILE_BYTES + np.asarray(sparse_meta) * k.META_BYTES
+
+
+def best_blocking(
+    tile_regs: np.ndarray, latency: np.ndarray, load_bw: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best feasible ``(b_m, b_n)`` per point and per ``g_B`` in (1, 2, 4): arrays ``(P, 3)``."""
+    bm = _CAND_BM[None, None, :]
+    bn = _CAND_BN[None, None, :]
+    g = _G_B[None, :, None]
+    regs = bm + g * bn + bm * bn
+    feasible = regs <= tile_regs[:, None, None]
+    a_bytes = _a_tile_bytes(g > 1)
+    per_instr_bytes = a_bytes / bn + g * k.TILE_BYTES / bm
+    t = np.maximum(
+        np.maximum(k.ISSUE_INTERVAL, latency[:, None, None] / (bm * bn)),
+        per_instr_bytes / load_bw[:, None, None],
+    )
+    # Ties (several blockings at the issue-interval floor) go to the least register-fill traffic.
+    score = np.where(feasible, t + 1e-6 * per_instr_bytes, np.inf)
+    best = np.argmin(score, axis=-1)
+    return _CAND_BM[best], _CAND_BN[best]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """What the engine executes per (point, layer)."""
+
+    kind: np.ndarray  # int index into KIND_NAMES, (P, L)
+    n: np.ndarray  # stored values per group of 4 (E[N] for row-wise), (P, L)
+    violation: np.ndarray  # (P,) > 0 when a requested pattern is not supported
+
+
+_PROMOTE = np.asarray([4.0, 1.0, 2.0, 4.0, 4.0])  # stored N for a worst group of 0..4 nonzeros
+_KIND_OF_N = {1.0: 2, 2.0: 1, 4.0: 0}
+
+
+def _kind_of_n(n: np.ndarray) -> np.ndarray:
+    return np.where(n == 1.0, 2, np.where(n == 2.0, 1, 0))
+
+
+def layer_pattern(
+    cols: Mapping[str, np.ndarray], workload: Workload, *, promote: bool = False
+) -> Pattern:
+    """Instruction kind and stored N per (point, layer) from the sparsity inputs.
+
+    D engines and RASA-SM run every layer dense (a sparse weight matrix is stored and used as
+    dense). S engines run N:4 natively with N in {1, 2, 4}; 3:4 is stored as 4:4 (reference
+    notes 2.1). Other group sizes are a pattern violation unless ``promote`` stores them as the
+    smallest N:4 that holds them losslessly (n:m with m >= 8 holds at most min(n, 4) nonzeros per
+    4; n:2 holds at most 2n). Row-wise mode uses TILE_SPMM_R with ``E[N]`` from the closed form.
+    """
+    sparse_hw = (cols["engine"] == "vegeta") & cols["sparse_capable"]
+    mode = cols["sparsity"]
+    nm_n = cols["nm_n"].astype(np.float64)
+    nm_m = cols["nm_m"].astype(np.float64)
+    worst = np.where(nm_m < 4, np.minimum(4.0, nm_n * 4.0 / nm_m), np.minimum(4.0, nm_n))
+    native = (nm_m == 4) | (nm_n == nm_m)
+    nm_stored = np.where(nm_n == nm_m, 4.0, _PROMOTE[np.ceil(worst).astype(np.int64)])
+    violation = (sparse_hw & (mode == "nm") & ~native & (not promote)).astype(np.float64)
+    layer_n = _PROMOTE[workload.layer_n][None, :]
+    rw_n = expected_rowwise_n(cols["density"], cols["row_chunk"])[:, None]
+    n = np.where(
+        (mode == "rowwise")[:, None],
+        rw_n,
+        np.where((mode == "per_layer")[:, None], layer_n, nm_stored[:, None]),
+    )
+    n = np.where(sparse_hw[:, None], n, 4.0)
+    kind = np.where((mode == "rowwise")[:, None] & sparse_hw[:, None], 3, _kind_of_n(n))
+    return Pattern(kind=kind, n=n, violation=violation)
+
+
+def time_layers(
+    cols: Mapping[str, np.ndarray],
+    workload: Workload,
+    pattern: Pattern,
+    *,
+    writeback: float = k.WRITEBACK_CYCLES_FITTED,
+    rasa: bool | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-(point, layer) cycles, bound, traffic and counts.
+
+    Args:
+        cols: Point columns (``(P,)`` arrays of the model inputs).
+        workload: The layers.
+        pattern: From :func:`layer_pattern`.
+        writeback: Write-back latency ``t_wb`` (the fitted constant by default).
+        rasa: Force the RASA-SM engine (``True``) for the baseline; default reads ``engine``.
+
+    Returns:
+        ``(P, L)`` arrays: ``cycles``, ``bound`` (index into BOUNDS), ``instrs``, ``a_loads``,
+        ``b_loads``, ``meta_loads``, ``stores``, ``bytes_rf``, ``bytes_store``, ``bytes_l2``,
+        ``bytes_dram``, ``weight_bytes``, ``useful_macs``, ``b_m``, ``b_n``; and ``(P,)``:
+        ``latency`` (L), ``register_violation``.
+    """
+    is_rasa = (cols["engine"] == "rasa_sm") if rasa is None else np.full(len(cols["engine"]), rasa)
+    alpha = np.where(is_rasa, 1.0, cols["alpha"].astype(np.float64))
+    beta = np.where(is_rasa, 1.0, cols["beta"].astype(np.float64))
+    lat = engine_latency(alpha, beta, writeback)
+    load_bw = cols["load_ports"] * cols["load_port_bytes"].astype(np.float64)
+    tile_regs = cols["tile_regs"].astype(np.float64)
+
+    kind = pattern.kind
+    n = pattern.n
+    gidx = _GIDX_OF_KIND[kind]
+    g_b = _G_B_OF_KIND[kind]
+    meta = (kind > 0).astype(np.float64)
+
+    auto_bm, auto_bn = best_blocking(tile_regs, lat, load_bw)
+    manual = (cols["blocking"] == "manual")[:, None]
+    bm = np.where(manual, cols["b_m"][:, None], np.take_along_axis(auto_bm, gidx, axis=1))
+    bn = np.where(manual, cols["b_n"][:, None], np.take_along_axis(auto_bn, gidx, axis=1))
+    regs_needed = bm + g_b * bn + bm * bn
+    register_violation = (regs_needed - tile_regs[:, None]).max(axis=1)
+
+    m_ = workload.m[None, :].astype(np.float64)
+    n_ = workload.n[None, :].astype(np.float64)
+    kk = workload.k[None, :].astype(np.float64)
+    t_m = np.ceil(m_ / k.TILE_ROWS)
+    t_n = np.ceil(n_ / k.N_TILE)
+    k_i = k.ELEMS_PER_ROW * g_b
+    t_k = np.ceil(kk / k_i)
+    rowwise = kind == 3
+    t_ma = np.where(rowwise, np.ceil(m_ * n / k.TILE_ROWS), t_m)
+    instrs = t_ma * t_n * t_k
+    nb_m = np.ceil(t_ma / bm)
+    nb_n = np.ceil(t_n / bn)
+    # Row-wise tiles also carry a 2-bit N code per stored chunk: 512 / (E[N] L / 4) chunks.
+    codes = np.where(rowwise, 2.0 * 512.0 / (n * cols["row_chunk"][:, None] / 4.0) / 8.0, 0.0)
+    a_bytes = k.TILE_BYTES + meta * (k.META_BYTES + codes)
+    a_loads = t_ma * t_k * nb_n
+    b_loads = t_n * t_k * nb_m
+    stores = t_m * t_n
+    bytes_rf = a_loads * a_bytes + b_loads * (g_b * k.TILE_BYTES)
+    bytes_store = stores * k.TILE_BYTES
+
+    weight_bytes = t_ma * t_k * a_bytes  # tile-ready compressed layout, padding included
+    act_bytes = kk * n_ * k.VALUE_BYTES
+    out_bytes = m_ * n_ * k.ACC_BYTES
+    n_outer = (cols["loop_order"] == "nm")[:, None]
+    l2_bytes = cols["l2_kib"][:, None] * 1024.0
+    # BLIS-style: the inner loop's operand block stays in L1, the other is streamed from L2
+    # once per outer block.
+    l2_a = weight_bytes * np.where(n_outer, nb_n, 1.0)
+    l2_b = act_bytes * np.where(n_outer, 1.0, nb_m)
+    dram_a = weight_bytes * np.where(n_outer & (weight_bytes > l2_bytes), nb_n, 1.0)
+    dram_b = act_bytes * np.where(~n_outer & (act_bytes > l2_bytes), nb_m, 1.0)
+    bytes_l2 = l2_a + l2_b + out_bytes
+    bytes_dram = dram_a + dram_b + out_bytes
+    dram_bpc = (cols["dram_gbps"] / cols["clock_ghz"])[:, None]
+
+    lat2 = lat[:, None]
+    bounds = np.stack(
+        np.broadcast_arrays(
+            instrs * k.ISSUE_INTERVAL,
+            np.maximum(bytes_rf / load_bw[:, None], bytes_store / k.STORE_BYTES_PER_CYCLE),
+            bytes_l2 / cols["l2_bytes_per_cycle"][:, None],
+            bytes_dram / dram_bpc,
+            nb_m * nb_n * t_k * lat2,
+        )
+    )
+    bound = np.argmax(bounds, axis=0)
+    cycles = np.max(bounds, axis=0) + lat2
+    useful = m_ * n_ * kk * n / k.GROUP
+    return {
+        "cycles": cycles,
+        "bound": bound,
+        "kind": np.broadcast_to(kind, cycles.shape),
+        "instrs": instrs,
+        "a_loads": a_loads,
+        "b_loads": b_loads,
+        "meta_loads": a_loads * meta,
+        "stores": np.broadcast_to(stores, cycles.shape),
+        "bytes_rf": bytes_rf,
+        "bytes_store": np.broadcast_to(bytes_store, cycles.shape),
+        "bytes_l2": bytes_l2,
+        "bytes_dram": bytes_dram,
+        "weight_bytes": weight_bytes,
+        "useful_macs": useful,
+        "b_m": np.broadcast_to(bm, cycles.shape),
+        "b_n": np.broadcast_to(bn, cycles.shape),
+        "latency": lat,
+        "register_violation": register_violation,
+        "padded": (m_ % k.TILE_ROWS > 0) | (n_ % k.N_TILE > 0) | (kk % k_i > 0),
+    }
