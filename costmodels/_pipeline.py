@@ -243,6 +243,6 @@ def check_batch(model: CostModel, batch: Mapping[str, np.ndarray]) -> None:
         bad = ~known[name].contains(np.asarray(col))
         if bad.any():
             raise ParamError(
-                f"{name}={np.asarray(col)[bad][0]!r} is out of range: expected "
+                f"{name}={np.asarray(col)[bad][0].item()!r} is out of range: expected "
                 f"{known[name].describe_range()}"
             )

@@ -222,7 +222,7 @@ class CostModel(ABC):
                 bad = ~p.contains(col)
                 if bad.any():
                     raise ParamError(
-                        f"{name}={col[bad][0]!r} is out of range: expected {p.describe_range()}"
+                        f"{name}={col[bad][0].item()!r} is out of range: expected {p.describe_range()}"
                     )
                 out[name] = col.astype(p.dtype, copy=False) if p.dtype.kind != "U" else col
             else:

@@ -8,6 +8,7 @@ params (what Optuna's TPE with ``group=True`` expects). Fixed parameters are nev
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -103,6 +104,7 @@ def make_sampler(
             without torch) or options the sampler does not take.
     """
     opts = dict(spec.options)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     conditional = any(p.condition is not None for p in space.params)
     try:
         if spec.name == "tpe":

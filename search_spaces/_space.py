@@ -212,7 +212,7 @@ class Space:
                 bad = ~p.contains(col)
                 if bad.any():
                     raise ParamError(
-                        f"{p.name}={col[bad][0]!r} is out of range: expected {p.describe_range()}"
+                        f"{p.name}={col[bad][0].item()!r} is out of range: expected {p.describe_range()}"
                     )
 
     def violations(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
