@@ -11,15 +11,14 @@ names, units and domain views.
 
 from __future__ import annotations
 
-from dashboards._data import StudyData
-from dashboards._data import StudyNotFoundError
-from dashboards._data import load_study_data
-from dashboards._data import resolve_storage
-from dashboards._hypervolume import Reference
-from dashboards._hypervolume import hypervolume
-from dashboards._hypervolume import hypervolume_history
-from dashboards._hypervolume import pareto_mask
-from dashboards._hypervolume import reference_point
+from dashboards._data import StudyData, StudyNotFoundError, load_study_data, resolve_storage
+from dashboards._hypervolume import (
+    Reference,
+    hypervolume,
+    hypervolume_history,
+    pareto_mask,
+    reference_point,
+)
 from dashboards._report import build_report
 from dashboards._server import serve
 

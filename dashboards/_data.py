@@ -11,16 +11,14 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from dashboards._hypervolume import pareto_mask
 
@@ -28,6 +26,7 @@ from dashboards._hypervolume import pareto_mask
 __all__ = [
     "StudyData",
     "StudyNotFoundError",
+    "check_study_names",
     "load_study_data",
     "resolve_storage",
     "study_names",
@@ -89,6 +88,20 @@ def resolve_storage(storage: str | os.PathLike[str] | BaseStorage) -> BaseStorag
 def study_names(storage: BaseStorage) -> list[str]:
     """Names of every study in the storage, in creation order."""
     return [s.study_name for s in storage.get_all_studies()]
+
+
+def check_study_names(storage: BaseStorage, names: list[str] | None) -> list[str]:
+    """The requested study names (all when None), checked against the storage.
+
+    Raises:
+        StudyNotFoundError: naming the first missing study and listing those that exist.
+    """
+    existing = study_names(storage)
+    for name in existing if names is None else names:
+        if name not in existing:
+            listed = ", ".join(repr(n) for n in existing) or "none"
+            raise StudyNotFoundError(f"no study named {name!r} in the storage; studies: {listed}")
+    return existing if names is None else list(names)
 
 
 def _unit_of(name: str) -> str:
@@ -247,10 +260,7 @@ def load_study_data(storage: str | os.PathLike[str] | BaseStorage, name: str) ->
         StudyNotFoundError: if no study of that name is in the storage.
     """
     store = resolve_storage(storage)
-    names = study_names(store)
-    if name not in names:
-        listed = ", ".join(repr(n) for n in names) or "none"
-        raise StudyNotFoundError(f"no study named {name!r} in the storage; studies: {listed}")
+    check_study_names(store, [name])
     study = optuna.load_study(study_name=name, storage=store)
     return study_data(study)
 

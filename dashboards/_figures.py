@@ -27,9 +27,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboards._data import StudyData
-from dashboards._hypervolume import Reference
-from dashboards._hypervolume import hypervolume_history
-from dashboards._hypervolume import reference_point
+from dashboards._hypervolume import Reference, hypervolume_history, reference_point
 
 
 __all__ = ["Panel", "study_panels", "study_reference", "trials_payload"]
@@ -782,20 +780,28 @@ def training_view(data: StudyData) -> Panel | None:
     entries = _namespaces(data, "nm_training")
     if not entries or not data.curves:
         return None
-    ns = str(entries[0].get("namespace", "nm_training"))
-    recipe = next(
-        (p for p in data.params.columns if str(p).startswith(f"{ns}.") and "recipe" in p), None
-    )
-    seed = next(
-        (p for p in data.params.columns if str(p).startswith(f"{ns}.") and "seed" in p), None
-    )
+    entry = entries[0]
+    ns = str(entry.get("namespace", "nm_training"))
+    options = dict(entry.get("options") or {})
+
+    def pick(key: str) -> Callable[[int], Any]:
+        # Recipe and seed are either searched parameters or fixed model options.
+        col = next(
+            (p for p in data.params.columns if str(p).startswith(f"{ns}.") and key in p), None
+        )
+        if col is not None:
+            return lambda n: data.params.at[n, col]
+        fixed = next((v for k, v in options.items() if key in k), None)
+        return lambda n: fixed
+
+    recipe_of, seed_of = pick("recipe"), pick("seed")
     fig = go.Figure()
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
     recipes: dict[str, int] = {}
     dashes = ["solid", "dash", "dot", "dashdot", "longdash"]
     for number, (steps, values) in sorted(data.curves.items())[:200]:
-        r = str(data.params.at[number, recipe]) if recipe else "all"
-        s = data.params.at[number, seed] if seed else None
+        r = str(recipe_of(number) if recipe_of(number) is not None else "all")
+        s = seed_of(number)
         ci = recipes.setdefault(r, len(recipes))
         label = f"{r}" + (f", seed {_fmt(s)}" if s is not None else "") + f" (#{number})"
         seed_i = int(s) if isinstance(s, (int, float, np.number)) and not pd.isna(s) else 0

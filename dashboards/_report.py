@@ -30,17 +30,16 @@ import plotly.io as pio
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from dashboards._data import StudyData
-from dashboards._data import StudyNotFoundError
-from dashboards._data import resolve_storage
-from dashboards._data import study_data
+from dashboards._data import StudyData, check_study_names, resolve_storage, study_data
 from dashboards._data import study_names as list_study_names
-from dashboards._figures import Panel
-from dashboards._figures import config_filename
-from dashboards._figures import study_panels
-from dashboards._figures import study_reference
-from dashboards._figures import study_summary
-from dashboards._figures import trials_payload
+from dashboards._figures import (
+    Panel,
+    config_filename,
+    study_panels,
+    study_reference,
+    study_summary,
+    trials_payload,
+)
 from dashboards._hypervolume import hypervolume
 
 
@@ -333,14 +332,8 @@ def build_report(
             that are).
     """
     store = resolve_storage(storage)
+    wanted = check_study_names(store, study_names)
     existing = list_study_names(store)
-    wanted = existing if study_names is None else list(study_names)
-    missing = [n for n in wanted if n not in existing]
-    if missing:
-        listed = ", ".join(repr(n) for n in existing) or "none"
-        raise StudyNotFoundError(
-            f"no study named {missing[0]!r} in the storage; studies: {listed}"
-        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(plotly_js_path(), out / "plotly.min.js")

@@ -28,30 +28,26 @@ import re
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote
-from urllib.parse import unquote
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from dashboards._data import StudyData
-from dashboards._data import resolve_storage
-from dashboards._data import study_data
-from dashboards._figures import hypervolume_figure
-from dashboards._figures import study_reference
-from dashboards._report import StudyPage
-from dashboards._report import export_config
-from dashboards._report import index_sections
-from dashboards._report import page_html
-from dashboards._report import plotly_js_path
-from dashboards._report import static_file
-from dashboards._report import study_page
-from dashboards._report import study_rows
+from dashboards._data import StudyData, resolve_storage, study_data
+from dashboards._figures import hypervolume_figure, study_reference
+from dashboards._report import (
+    StudyPage,
+    export_config,
+    index_sections,
+    page_html,
+    plotly_js_path,
+    static_file,
+    study_page,
+    study_rows,
+)
 
 
 __all__ = ["DashboardServer", "make_server", "serve"]

@@ -1,22 +1,25 @@
-"""Small studies in a journal file, shaped like the engine writes them (docs/study_files.md)."""
+"""Small studies in a journal file, shaped like the engine writes them (docs/study_files.md).
+
+Under ``--import-mode=importlib`` test modules cannot import helpers by name, so the helpers are
+handed out by the ``studies`` fixture (this module).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution
-from optuna.distributions import FloatDistribution
-from optuna.distributions import IntDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import TrialState
-from optuna.trial import create_trial
+from optuna.trial import TrialState, create_trial
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -64,13 +67,17 @@ def at(trial: optuna.trial.FrozenTrial, k: int) -> optuna.trial.FrozenTrial:
     return trial
 
 
+def set_metric_names(study: optuna.Study, names: list[str]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(names)
+
+
 def make_demo_study(storage: Any, name: str = "demo-zdt1", n: int = 60) -> optuna.Study:
     study = optuna.create_study(
         study_name=name, storage=storage, directions=["minimize", "minimize"]
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["demo.f1", "demo.f2"])
+    set_metric_names(study, ["demo.f1", "demo.f2"])
     study.set_user_attr(
         "dse.objectives",
         [
@@ -90,6 +97,44 @@ def make_demo_study(storage: Any, name: str = "demo-zdt1", n: int = 60) -> optun
     )
     study.add_trial(failed)
     return study
+
+
+def simple_trial(
+    k: int,
+    values: list[float] | None,
+    params: dict[str, float] | None = None,
+    user_attrs: dict[str, Any] | None = None,
+    state: TrialState = TrialState.COMPLETE,
+    constraints: dict[str, float] | None = None,
+) -> optuna.trial.FrozenTrial:
+    """A trial with float params in [0, 1] and deterministic timestamps."""
+    params = params or {}
+    t = create_trial(
+        state=state,
+        values=values,
+        params=params,
+        distributions={n: FloatDistribution(0.0, 1.0) for n in params},
+        user_attrs=user_attrs or {},
+        system_attrs={f"constraints:{n}": v for n, v in (constraints or {}).items()},
+    )
+    return at(t, k)
+
+
+def make_study(storage: Any, name: str, directions: list[str], **attrs: Any) -> optuna.Study:
+    study = optuna.create_study(study_name=name, storage=storage, directions=directions)
+    for k, v in attrs.items():
+        study.set_user_attr(k, v)
+    return study
+
+
+def random_values(n: int, m: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, m))
+
+
+@pytest.fixture
+def studies() -> ModuleType:
+    """This module's helpers (journal, make_demo_study, make_study, simple_trial, ...)."""
+    return sys.modules[__name__]
 
 
 @pytest.fixture

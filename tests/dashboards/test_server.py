@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import optuna
+import pytest
+
+from dashboards._server import DashboardServer, make_server
+
+
+@pytest.fixture
+def server(demo_storage: optuna.storages.BaseStorage) -> Iterator[DashboardServer]:
+    srv = make_server(demo_storage, port=0, refresh_s=0.5)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+def get(srv: DashboardServer, path: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(srv.url.rstrip("/") + path, timeout=30) as r:
+            return r.status, r.headers["Content-Type"], r.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers["Content-Type"], err.read()
+
+
+def test_binds_loopback_by_default(server: DashboardServer) -> None:
+    assert server.url.startswith("http://127.0.0.1:")
+
+
+def test_index_and_study_pages(server: DashboardServer) -> None:
+    status, ctype, body = get(server, "/")
+    assert status == 200 and ctype.startswith("text/html")
+    assert b'href="/study/demo-zdt1"' in body
+    status, _, body = get(server, "/study/demo-zdt1")
+    assert status == 200
+    assert b'src="/static/plotly.min.js"' in body and b'data-live="1"' in body
+    status, ctype, body = get(server, "/static/plotly.min.js")
+    assert status == 200 and "javascript" in ctype and len(body) > 1_000_000
+    status, _, body = get(server, "/api/studies")
+    assert [r["name"] for r in json.loads(body)] == ["demo-zdt1"]
+
+
+def test_page_json_and_configs(server: DashboardServer) -> None:
+    status, _, body = get(server, "/api/study/demo-zdt1/page")
+    page = json.loads(body)
+    assert status == 200 and page["n_trials"] == 61
+    assert "pareto" in page["figures"] and "hypervolume" in page["figures"]
+    front = [n for n, t in page["trials"].items() if t["pareto"]]
+    status, ctype, body = get(server, f"/configs/demo-zdt1/trial-{front[0]}.json")
+    assert status == 200 and ctype == "application/json"
+    assert json.loads(body)["trial"] == int(front[0])
+
+
+def test_summary_version_follows_new_trials(
+    server: DashboardServer, demo_storage: optuna.storages.BaseStorage, studies: ModuleType
+) -> None:
+    before = json.loads(get(server, "/api/study/demo-zdt1/summary")[2])
+    study = optuna.load_study(study_name="demo-zdt1", storage=demo_storage)
+    study.add_trials(studies.demo_trials(5, seed=9, start=100))
+    after = json.loads(get(server, "/api/study/demo-zdt1/summary")[2])
+    assert (before["n_trials"], after["n_trials"]) == (61, 66)
+    assert before["version"] != after["version"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../../etc/passwd",
+        "/static/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/static/..%2fconftest.py",
+        "/../../etc/passwd",
+        "/study/nope",
+        "/configs/demo-zdt1/..%2f..%2fetc%2fpasswd",
+        "/configs/demo-zdt1/trial-99999.json",
+        "/api/study/nope/page",
+    ],
+)
+def test_only_its_own_pages_are_served(server: DashboardServer, path: str, tmp_path: Path) -> None:
+    status, _, body = get(server, path)
+    assert status == 404
+    assert b"root:" not in body
+
+
+def test_read_only(server: DashboardServer) -> None:
+    req = urllib.request.Request(server.url, data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 405
+
+
+def test_pushes_hypervolume_to_optuna_dashboard_when_installed(
+    demo_storage: optuna.storages.BaseStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    saved: list[tuple[str, str]] = []
+    fake = types.ModuleType("optuna_dashboard")
+
+    def save_plotly_graph_object(study: optuna.Study, fig: object, *, graph_object_id: str) -> str:
+        saved.append((study.study_name, graph_object_id))
+        return graph_object_id
+
+    fake.save_plotly_graph_object = save_plotly_graph_object  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", fake)
+    srv = make_server(demo_storage, port=0)
+    try:
+        assert srv.dashboard.study("demo-zdt1") is not None
+        assert srv.dashboard.study("demo-zdt1") is not None  # cached: pushed once
+    finally:
+        srv.server_close()
+    assert saved == [("demo-zdt1", "dse-hypervolume")]
