@@ -20,21 +20,21 @@ Equations, sources and the measured recipe table: ``docs/models/nm_training.md``
 
 from __future__ import annotations
 
-from costmodels.nm_training._accounting import ARCHS
-from costmodels.nm_training._accounting import LAYER_GROUPS
-from costmodels.nm_training._accounting import ArchSpec
-from costmodels.nm_training._accounting import inference_flops
-from costmodels.nm_training._accounting import mean_step_densities
-from costmodels.nm_training._accounting import metadata_bits_per_weight
-from costmodels.nm_training._accounting import model_bytes
-from costmodels.nm_training._accounting import optimizer_bytes
-from costmodels.nm_training._accounting import training_flops
-from costmodels.nm_training._accounting import training_flops_by_phase
-from costmodels.nm_training._accounting import weight_bits_per_slot
+from costmodels.nm_training._accounting import (
+    ARCHS,
+    LAYER_GROUPS,
+    ArchSpec,
+    inference_flops,
+    mean_step_densities,
+    metadata_bits_per_weight,
+    model_bytes,
+    optimizer_bytes,
+    training_flops,
+    training_flops_by_phase,
+    weight_bits_per_slot,
+)
 from costmodels.nm_training._model import NMTrainingModel
-from costmodels.nm_training._recipes import RECIPES
-from costmodels.nm_training._recipes import Recipe
-from costmodels.nm_training._recipes import sdgf_chain
+from costmodels.nm_training._recipes import RECIPES, Recipe, sdgf_chain
 
 
 __all__ = [

@@ -40,8 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodels._protocol import ModelError
-from costmodels.nm_training._recipes import MDGF_RECIPES
-from costmodels.nm_training._recipes import Recipe
+from costmodels.nm_training._recipes import MDGF_RECIPES, Recipe
 
 
 __all__ = [
@@ -161,9 +160,7 @@ def sparse_split(per_layer: dict[str, float], sparse_layers: str) -> tuple[float
     return f, sum(per_layer.values()) - f
 
 
-def inference_flops(
-    arch: ArchSpec, sparse_layers: str, density: np.ndarray | float
-) -> np.ndarray:
+def inference_flops(arch: ArchSpec, sparse_layers: str, density: np.ndarray | float) -> np.ndarray:
     """Forward FLOPs per sample: ``O + F * density`` ([paper] App. D, Table 18)."""
     f, o = sparse_split(layer_flops(arch), sparse_layers)
     return o + f * np.asarray(density, dtype=np.float64)

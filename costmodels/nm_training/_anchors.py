@@ -16,13 +16,15 @@ and ``docs/models/nm_training.md``.
 from __future__ import annotations
 
 from costmodels._protocol import Anchor
-from costmodels.nm_training._accounting import ARCHS
-from costmodels.nm_training._accounting import inference_flops
-from costmodels.nm_training._accounting import layer_flops
-from costmodels.nm_training._accounting import layer_params
-from costmodels.nm_training._accounting import metadata_bits_per_weight
-from costmodels.nm_training._accounting import sparse_split
-from costmodels.nm_training._accounting import weight_bits_per_slot
+from costmodels.nm_training._accounting import (
+    ARCHS,
+    inference_flops,
+    layer_flops,
+    layer_params,
+    metadata_bits_per_weight,
+    sparse_split,
+    weight_bits_per_slot,
+)
 
 
 __all__ = ["anchors"]
@@ -48,8 +50,15 @@ def anchors(model: str) -> list[Anchor]:
     ff, sa = sparse_split(flops, "ff")
     out = [
         Anchor(model, "vit_b.q_proj_gflops", f"{_PAPER}, Table 17", 2.77, flops["q"] / 1e9, 0.01),
-        Anchor(model, "vit_b.logits_gflops", f"{_PAPER}, Table 17", 0.70,
-               flops["logits"] / 1e9, 0.015, "printed to two digits"),
+        Anchor(
+            model,
+            "vit_b.logits_gflops",
+            f"{_PAPER}, Table 17",
+            0.70,
+            flops["logits"] / 1e9,
+            0.015,
+            "printed to two digits",
+        ),
         Anchor(model, "vit_b.fc1_gflops", f"{_PAPER}, Table 17", 11.1, flops["fc1"] / 1e9, 0.01),
         Anchor(model, "vit_b.attention_gflops", f"{_PAPER}, Table 18", 12.51, sa / 1e9, 0.01),
         Anchor(model, "vit_b.ff_dense_gflops", f"{_PAPER}, Table 18", 22.19, ff / 1e9, 0.01),
@@ -57,8 +66,14 @@ def anchors(model: str) -> list[Anchor]:
     for label, (n, m, published) in _TABLE18.items():
         modeled = float(inference_flops(vit, "ff", n / m)) / 1e9
         out.append(
-            Anchor(model, f"vit_b.inference_gflops[{label} FF]", f"{_PAPER}, Table 18",
-                   published, modeled, 0.01)
+            Anchor(
+                model,
+                f"vit_b.inference_gflops[{label} FF]",
+                f"{_PAPER}, Table 18",
+                published,
+                modeled,
+                0.01,
+            )
         )
     params = layer_params(vit)
     ff_p, _ = sparse_split(params, "ff")
@@ -68,22 +83,53 @@ def anchors(model: str) -> list[Anchor]:
     out += [
         Anchor(model, "vit_b.ff_params_M", f"{_PAPER}, Table 1", 56.62, ff_p / 1e6, 0.01),
         Anchor(model, "vit_b.qkvo_params_M", f"{_PAPER}, Table 1", 28.31, proj_p / 1e6, 0.01),
-        Anchor(model, "vit_b.ff_flops_share_pct", f"{_PAPER}, Table 1", 64.0,
-               100 * ff / total, 0.5 / 64, "printed as a whole percent"),
-        Anchor(model, "vit_b.qkvo_flops_share_pct", f"{_PAPER}, Table 1", 32.0,
-               100 * proj_f / total, 0.5 / 32, "printed as a whole percent"),
-        Anchor(model, "vit_b.einsum_flops_share_pct", f"{_PAPER}, Table 1", 4.0,
-               100 * (flops["logits"] + flops["attend"]) / total, 0.5 / 4,
-               "printed as a whole percent"),
+        Anchor(
+            model,
+            "vit_b.ff_flops_share_pct",
+            f"{_PAPER}, Table 1",
+            64.0,
+            100 * ff / total,
+            0.5 / 64,
+            "printed as a whole percent",
+        ),
+        Anchor(
+            model,
+            "vit_b.qkvo_flops_share_pct",
+            f"{_PAPER}, Table 1",
+            32.0,
+            100 * proj_f / total,
+            0.5 / 32,
+            "printed as a whole percent",
+        ),
+        Anchor(
+            model,
+            "vit_b.einsum_flops_share_pct",
+            f"{_PAPER}, Table 1",
+            4.0,
+            100 * (flops["logits"] + flops["attend"]) / total,
+            0.5 / 4,
+            "printed as a whole percent",
+        ),
     ]
     for n, m, published in ((2, 4, 9.0), (1, 8, 2.375), (1, 32, 0.656), (4, 32, 2.625)):
         modeled = float(weight_bits_per_slot(n, m, 16, "index")[0])
-        out.append(Anchor(model, f"bits_per_weight[{n}:{m} bf16 index]", _NOTES, published,
-                          modeled, 0.005))
+        out.append(
+            Anchor(
+                model, f"bits_per_weight[{n}:{m} bf16 index]", _NOTES, published, modeled, 0.005
+            )
+        )
     for n, m, published in ((2, 4, 0.750), (8, 64, 0.516), (2, 8, 0.625)):
         modeled = float(metadata_bits_per_weight(n, m, "combinatorial")[0])
-        out.append(Anchor(model, f"meta_bits_per_weight[{n}:{m} combinatorial]", _NOTES,
-                          published, modeled, 0.005))
+        out.append(
+            Anchor(
+                model,
+                f"meta_bits_per_weight[{n}:{m} combinatorial]",
+                _NOTES,
+                published,
+                modeled,
+                0.005,
+            )
+        )
     modeled = 16.0 / float(weight_bits_per_slot(1, 128, 16, "index")[0])
     out.append(Anchor(model, "compression_vs_bf16[1:128 index]", _NOTES, 89.04, modeled, 0.005))
     return out

@@ -21,7 +21,13 @@ from typing import Any
 __all__ = ["ResultCache", "code_version", "default_cache_dir"]
 
 # Modules whose source decides a training's outcome.
-_TRAINING_SOURCES = ("_proxy.py", "_recipes.py", "_masks.py", "_sparse_linear.py", "_diagnostics.py")
+_TRAINING_SOURCES = (
+    "_proxy.py",
+    "_recipes.py",
+    "_masks.py",
+    "_sparse_linear.py",
+    "_diagnostics.py",
+)
 
 
 def code_version() -> str:

@@ -59,8 +59,12 @@ class DiagnosticsLog:
         """Means over the run and over its first quarter (where [paper] Fig. 3b differs most)."""
         if not self.steps:
             nan = float("nan")
-            return {"grad_abs_var": nan, "grad_abs_var_q1": nan, "adam_v_var": nan,
-                    "mask_flip_rate": nan}
+            return {
+                "grad_abs_var": nan,
+                "grad_abs_var_q1": nan,
+                "adam_v_var": nan,
+                "mask_flip_rate": nan,
+            }
         steps = np.asarray(self.steps)
         q1 = steps < total_steps / 4
         g = np.asarray(self.grad_abs_var)

@@ -5,33 +5,18 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
-from collections.abc import Iterator
-from collections.abc import Mapping
-from dataclasses import asdict
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
 
-from costmodels._protocol import Anchor
-from costmodels._protocol import CostModel
-from costmodels._protocol import EvalContext
-from costmodels._protocol import ModelError
-from costmodels._protocol import Output
-from costmodels._protocol import PruneRequested
+from costmodels._protocol import Anchor, CostModel, EvalContext, ModelError, Output, PruneRequested
 from costmodels.nm_training import _accounting as acc
 from costmodels.nm_training._anchors import anchors as _anchors
-from costmodels.nm_training._cache import ResultCache
-from costmodels.nm_training._cache import code_version
-from costmodels.nm_training._cache import default_cache_dir
-from costmodels.nm_training._recipes import BACKWARD_RULES
-from costmodels.nm_training._recipes import DECAY_RECIPES
-from costmodels.nm_training._recipes import RECIPES
-from costmodels.nm_training._recipes import Recipe
-from search_spaces import Categorical
-from search_spaces import Float
-from search_spaces import Int
-from search_spaces import ParamError
+from costmodels.nm_training._cache import ResultCache, code_version, default_cache_dir
+from costmodels.nm_training._recipes import BACKWARD_RULES, DECAY_RECIPES, RECIPES, Recipe
+from search_spaces import Categorical, Float, Int, ParamError
 
 
 __all__ = ["NMTrainingModel", "require_torch"]
@@ -41,14 +26,36 @@ INSTALL_HINT = "pip install 'dse[train]'"
 # Proxy sizes, duplicated from ``_proxy.FIDELITIES`` (which imports torch) so accounting and
 # violations work without torch; a test checks the two agree.
 _PROXY_SHAPES: dict[str, dict[str, int]] = {
-    "tiny": {"steps": 40, "batch": 32, "d_model": 32, "d_ff": 64, "n_layers": 1, "tokens": 8,
-             "token_dim": 16, "n_classes": 10},
-    "default": {"steps": 600, "batch": 64, "d_model": 64, "d_ff": 256, "n_layers": 2,
-                "tokens": 8, "token_dim": 16, "n_classes": 10},
+    "tiny": {
+        "steps": 40,
+        "batch": 32,
+        "d_model": 32,
+        "d_ff": 64,
+        "n_layers": 1,
+        "tokens": 8,
+        "token_dim": 16,
+        "n_classes": 10,
+    },
+    "default": {
+        "steps": 600,
+        "batch": 64,
+        "d_model": 64,
+        "d_ff": 256,
+        "n_layers": 2,
+        "tokens": 8,
+        "token_dim": 16,
+        "n_classes": 10,
+    },
 }
 
-_SCHEDULE_FIELDS = ("dense_warmup_frac", "decay_end_frac", "decay_final", "finetune_frac",
-                    "mask_update_interval", "sdgf_k")
+_SCHEDULE_FIELDS = (
+    "dense_warmup_frac",
+    "decay_end_frac",
+    "decay_final",
+    "finetune_frac",
+    "mask_update_interval",
+    "sdgf_k",
+)
 _NATIVE_GROUPS = {
     "pattern": ("n", "m", "sparse_layers", "mask_axis"),
     "schedule": _SCHEDULE_FIELDS,
@@ -98,33 +105,86 @@ class NMTrainingModel(CostModel):
     doc = "N:M sparse training recipes with decay schedules: proxy accuracy, FLOPs, memory"
     expensive = True
     inputs = (
-        Categorical("recipe", RECIPES, default_value="mdgf_exp",
-                    doc="training recipe (dense, STE, SR-STE, MDGF-linear/exp, SDGF)"),
+        Categorical(
+            "recipe",
+            RECIPES,
+            default_value="mdgf_exp",
+            doc="training recipe (dense, STE, SR-STE, MDGF-linear/exp, SDGF)",
+        ),
         Int("n", 1, 128, default_value=1, doc="kept weights per group (N of N:M)"),
         Categorical("m", (4, 8, 16, 32, 64, 128), default_value=32, doc="group size (M of N:M)"),
-        Categorical("sparse_layers", tuple(acc.LAYER_GROUPS), default_value="ff",
-                    doc="which projections are N:M (embedding and head stay dense)"),
-        Categorical("mask_axis", ("input", "output"), default_value="input",
-                    doc="groups along the reduction (input, code's ROW) or output dimension"),
-        Categorical("backward", BACKWARD_RULES, default_value="ste",
-                    doc="MDGF gradient of decayed weights: straight-through or scaled by D"),
-        Float("srste_lambda_w", 1e-6, 1e-1, log=True, default_value=2e-4,
-              doc="SR-STE weight on pruned weights (lambda_w)"),
+        Categorical(
+            "sparse_layers",
+            tuple(acc.LAYER_GROUPS),
+            default_value="ff",
+            doc="which projections are N:M (embedding and head stay dense)",
+        ),
+        Categorical(
+            "mask_axis",
+            ("input", "output"),
+            default_value="input",
+            doc="groups along the reduction (input, code's ROW) or output dimension",
+        ),
+        Categorical(
+            "backward",
+            BACKWARD_RULES,
+            default_value="ste",
+            doc="MDGF gradient of decayed weights: straight-through or scaled by D",
+        ),
+        Float(
+            "srste_lambda_w",
+            1e-6,
+            1e-1,
+            log=True,
+            default_value=2e-4,
+            doc="SR-STE weight on pruned weights (lambda_w)",
+        ),
         Float("dense_warmup_frac", 0.0, 0.5, default_value=0.05, doc="dense warm-up fraction"),
-        Float("decay_end_frac", 0.01, 1.0, default_value=0.7,
-              doc="fraction of training where the decay (MDGF D or SDGF chain) ends"),
-        Float("decay_final", 1e-6, 0.5, log=True, default_value=1e-3,
-              doc="MDGF decay factor D reached at decay_end_frac"),
+        Float(
+            "decay_end_frac",
+            0.01,
+            1.0,
+            default_value=0.7,
+            doc="fraction of training where the decay (MDGF D or SDGF chain) ends",
+        ),
+        Float(
+            "decay_final",
+            1e-6,
+            0.5,
+            log=True,
+            default_value=1e-3,
+            doc="MDGF decay factor D reached at decay_end_frac",
+        ),
         Float("finetune_frac", 0.0, 0.5, default_value=0.15, doc="binary fine-tune fraction"),
-        Categorical("sdgf_k", (2, 4, 8, 16, 32), default_value=16,
-                    doc="SDGF-geometric start multiple k (paper 16, code 8)"),
-        Int("mask_update_interval", 1, 10000, log=True, default_value=1, unit="steps",
-            doc="steps between mask recomputations"),
+        Categorical(
+            "sdgf_k",
+            (2, 4, 8, 16, 32),
+            default_value=16,
+            doc="SDGF-geometric start multiple k (paper 16, code 8)",
+        ),
+        Int(
+            "mask_update_interval",
+            1,
+            10000,
+            log=True,
+            default_value=1,
+            unit="steps",
+            doc="steps between mask recomputations",
+        ),
         Int("seed", 0, 1_000_000, default_value=0, doc="proxy training seed"),
-        Categorical("value_bits", (8, 16, 32), default_value=16, unit="bit",
-                    doc="bits per stored weight value"),
-        Categorical("metadata_format", ("index", "combinatorial"), default_value="index",
-                    doc="N:M metadata encoding"),
+        Categorical(
+            "value_bits",
+            (8, 16, 32),
+            default_value=16,
+            unit="bit",
+            doc="bits per stored weight value",
+        ),
+        Categorical(
+            "metadata_format",
+            ("index", "combinatorial"),
+            default_value="index",
+            doc="N:M metadata encoding",
+        ),
     )
     outputs = (
         Output("top1_acc", "%", "maximize", "proxy validation accuracy of the deployed N:M model"),
@@ -138,9 +198,13 @@ class NMTrainingModel(CostModel):
         Output("grad_abs_var_q1", "", "minimize", "diagnostic: same over the first quarter"),
         Output("adam_v_var", "", "minimize", "diagnostic: mean var of Adam v_t, sparse layers"),
         Output("mask_flip_rate", "", "minimize", "diagnostic: mask entries flipped per update"),
-        Output("recipe_violation", "", None,
-               "> 0 when N > M, M does not divide a layer, or the decay ends before it starts "
-               "or after the fine-tune begins"),
+        Output(
+            "recipe_violation",
+            "",
+            None,
+            "> 0 when N > M, M does not divide a layer, or the decay ends before it starts "
+            "or after the fine-tune begins",
+        ),
     )
 
     def __init__(
@@ -156,7 +220,9 @@ class NMTrainingModel(CostModel):
         if fidelity not in _PROXY_SHAPES:
             raise ModelError(f"fidelity={fidelity!r}: expected one of {', '.join(_PROXY_SHAPES)}")
         if workload not in ("proxy", *acc.ARCHS):
-            raise ModelError(f"workload={workload!r}: expected 'proxy' or one of {list(acc.ARCHS)}")
+            raise ModelError(
+                f"workload={workload!r}: expected 'proxy' or one of {list(acc.ARCHS)}"
+            )
         if steps is not None and steps < 1:
             raise ModelError(f"steps={steps} must be >= 1")
         if n_seeds < 1:
@@ -181,29 +247,41 @@ class NMTrainingModel(CostModel):
         if n_col is not None:
             col = np.asarray(n_col) if np.ndim(n_col) == 1 else np.full(len(out["m"]), n_col)
             if len(col) != len(out["m"]):
-                raise ParamError(f"columns of different lengths: {sorted({len(col), len(out['m'])})}")
+                raise ParamError(
+                    f"columns of different lengths: {sorted({len(col), len(out['m'])})}"
+                )
             p = self.input("n")
             bad = ~p.contains(col)
             if bad.any():
-                raise ParamError(f"n={col[bad][0]!r} is out of range: expected {p.describe_range()}")
+                raise ParamError(
+                    f"n={col[bad][0]!r} is out of range: expected {p.describe_range()}"
+                )
             out["n"] = col.astype(np.int64)
         return out
 
-    # -- shapes -------------------------------------------------------------------------------------
+    # -- shapes ----------------------------------------------------------------------------
     @property
     def total_steps(self) -> int:
         return self.steps or _PROXY_SHAPES[self.fidelity]["steps"]
 
     def _proxy_arch(self) -> acc.ArchSpec:
         s = _PROXY_SHAPES[self.fidelity]
-        return acc.ArchSpec("proxy", s["tokens"], s["d_model"], s["d_ff"], s["n_layers"],
-                            s["token_dim"], s["n_classes"], True,
-                            float(self.total_steps * s["batch"]))
+        return acc.ArchSpec(
+            "proxy",
+            s["tokens"],
+            s["d_model"],
+            s["d_ff"],
+            s["n_layers"],
+            s["token_dim"],
+            s["n_classes"],
+            True,
+            float(self.total_steps * s["batch"]),
+        )
 
     def _arch(self) -> acc.ArchSpec:
         return self._proxy_arch() if self.workload == "proxy" else acc.ARCHS[self.workload]
 
-    # -- feasibility --------------------------------------------------------------------------------
+    # -- feasibility ----------------------------------------------------------------------------
     def violations(self, batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
         """``recipe_violation`` per point and a reason for each infeasible one."""
         recipe = np.asarray(batch["recipe"])
@@ -222,17 +300,17 @@ class NMTrainingModel(CostModel):
         for arch in archs:
             for sl in np.unique(np.asarray(batch["sparse_layers"])):
                 dims = _grouped_dims(arch, str(sl), np.asarray(batch["mask_axis"]))
-                bad = np.any(dims % m[:, None] != 0, axis=1) if dims.size else np.zeros(len(m), bool)
+                bad = (
+                    np.any(dims % m[:, None] != 0, axis=1) if dims.size else np.zeros(len(m), bool)
+                )
                 key = f"m (does not divide a layer dimension of {arch.name})"
                 hit = (np.asarray(batch["sparse_layers"]) == sl) & sparse & bad
                 parts[key] = np.maximum(parts.get(key, -1.0), np.where(hit, 1.0, -1.0))
         viol = np.max(np.stack(list(parts.values())), axis=0)
-        reasons = [
-            "; ".join(k for k, v in parts.items() if v[i] > 0) for i in range(len(viol))
-        ]
+        reasons = ["; ".join(k for k, v in parts.items() if v[i] > 0) for i in range(len(viol))]
         return viol, reasons
 
-    # -- evaluation ---------------------------------------------------------------------------------
+    # -- evaluation ----------------------------------------------------------------------------
     def accounting(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """FLOPs and memory outputs (no training, no torch)."""
         arch = self._arch()
@@ -242,8 +320,13 @@ class NMTrainingModel(CostModel):
         dense = (recipe == "dense") | (n >= m)
         n_eff = np.where(dense, m, n)
         fwd, dw = acc.mean_step_densities(
-            recipe, n_eff, m, batch["dense_warmup_frac"], batch["finetune_frac"],
-            batch["decay_end_frac"], batch["backward"],
+            recipe,
+            n_eff,
+            m,
+            batch["dense_warmup_frac"],
+            batch["finetune_frac"],
+            batch["decay_end_frac"],
+            batch["backward"],
         )
         out: dict[str, np.ndarray] = {}
         layers = np.asarray(batch["sparse_layers"])
@@ -252,9 +335,14 @@ class NMTrainingModel(CostModel):
             sel = layers == sl
             flops_t[sel] = acc.training_flops(arch, str(sl), arch.train_samples, fwd[sel], dw[sel])
             flops_i[sel] = acc.inference_flops(arch, str(sl), n_eff[sel] / m[sel])
-            mbytes[sel] = acc.model_bytes(arch, str(sl), n_eff[sel], m[sel],
-                                          np.asarray(batch["value_bits"])[sel],
-                                          np.asarray(batch["metadata_format"])[sel])
+            mbytes[sel] = acc.model_bytes(
+                arch,
+                str(sl),
+                n_eff[sel],
+                m[sel],
+                np.asarray(batch["value_bits"])[sel],
+                np.asarray(batch["metadata_format"])[sel],
+            )
         out["train_flops"], out["inference_flops"], out["model_bytes"] = flops_t, flops_i, mbytes
         out["optimizer_bytes"] = np.full(len(n), acc.optimizer_bytes(arch))
         return out
@@ -262,14 +350,18 @@ class NMTrainingModel(CostModel):
     def recipe_of(self, params: Mapping[str, Any]) -> Recipe:
         """The :class:`Recipe` of one design point (validates it, naming a bad field)."""
         return Recipe(
-            recipe=str(params["recipe"]), n=int(params["n"]), m=int(params["m"]),
+            recipe=str(params["recipe"]),
+            n=int(params["n"]),
+            m=int(params["m"]),
             total_steps=self.total_steps,
             dense_warmup_frac=float(params["dense_warmup_frac"]),
             finetune_frac=float(params["finetune_frac"]),
             decay_end_frac=float(params["decay_end_frac"]),
-            decay_final=float(params["decay_final"]), sdgf_k=int(params["sdgf_k"]),
+            decay_final=float(params["decay_final"]),
+            sdgf_k=int(params["sdgf_k"]),
             mask_update_interval=int(params["mask_update_interval"]),
-            backward=str(params["backward"]), srste_lambda_w=float(params["srste_lambda_w"]),
+            backward=str(params["backward"]),
+            srste_lambda_w=float(params["srste_lambda_w"]),
         )
 
     def _proxy_config(self, torch_mod: Any) -> Any:
@@ -281,10 +373,16 @@ class NMTrainingModel(CostModel):
     def _cache_key(self, cfg: Any, params: Mapping[str, Any], seed: int, torch_v: str) -> str:
         relevant = {k: _plain(params[k]) for k in _TRAINING_INPUTS}
         relevant.update(seed=seed)
-        return ResultCache.key({
-            "model": self.name, "version": self.version, "code": code_version(),
-            "torch": torch_v, "proxy": asdict(cfg), "params": relevant,
-        })
+        return ResultCache.key(
+            {
+                "model": self.name,
+                "version": self.version,
+                "code": code_version(),
+                "torch": torch_v,
+                "proxy": asdict(cfg),
+                "params": relevant,
+            }
+        )
 
     def train_point(
         self, params: Mapping[str, Any], context: EvalContext | None = None
@@ -314,8 +412,14 @@ class NMTrainingModel(CostModel):
                         raise PruneRequested(f"pruned at step {offset + int(row['step'])}")
             else:
                 with _torch_threads(torch, self.threads):
-                    res = train_proxy(cfg, recipe, str(params["sparse_layers"]),
-                                      str(params["mask_axis"]), seed, report)
+                    res = train_proxy(
+                        cfg,
+                        recipe,
+                        str(params["sparse_layers"]),
+                        str(params["mask_axis"]),
+                        seed,
+                        report,
+                    )
                 if res.failure == "pruned":
                     last = res.curve[-1]["step"] if res.curve else 0
                     raise PruneRequested(f"pruned at step {offset + last}")
@@ -332,8 +436,15 @@ class NMTrainingModel(CostModel):
         out = self.accounting(batch)
         viol, reasons = self.violations(batch)
         out["recipe_violation"] = viol
-        trained = ("top1_acc", "top1_acc_std", "val_loss", "grad_abs_var", "grad_abs_var_q1",
-                   "adam_v_var", "mask_flip_rate")
+        trained = (
+            "top1_acc",
+            "top1_acc_std",
+            "val_loss",
+            "grad_abs_var",
+            "grad_abs_var_q1",
+            "adam_v_var",
+            "mask_flip_rate",
+        )
         for name in trained:
             out[name] = np.full(size, np.nan)
         self.last_failures = {}
@@ -356,7 +467,7 @@ class NMTrainingModel(CostModel):
                 out[name][i] = np.mean([r["diagnostics"].get(name, np.nan) for r in runs])
         return out
 
-    # -- extras ---------------------------------------------------------------------------------------
+    # -- extras ----------------------------------------------------------------------------
     def anchors(self) -> list[Anchor]:
         return _anchors(self.name)
 
@@ -372,15 +483,17 @@ class NMTrainingModel(CostModel):
         batch_size = _PROXY_SHAPES[self.fidelity]["batch"]
         rows: list[dict[str, Any]] = [
             {"kind": "phase", **row}
-            for row in acc.training_flops_by_phase(recipe, arch, str(full["sparse_layers"]),
-                                                   batch_size)
+            for row in acc.training_flops_by_phase(
+                recipe, arch, str(full["sparse_layers"]), batch_size
+            )
         ]
         try:
             torch = importlib.import_module("torch")
         except ImportError:
             return rows
-        key = self._cache_key(self._proxy_config(torch), full, int(full["seed"]),
-                              torch.__version__)
+        key = self._cache_key(
+            self._proxy_config(torch), full, int(full["seed"]), torch.__version__
+        )
         curve = self._curves.get(key) or (self.cache.get(key) or {}).get("curve", [])
         rows += [{"kind": "curve", **row} for row in curve]
         return rows
@@ -401,8 +514,16 @@ class NMTrainingModel(CostModel):
 
 
 # Inputs that change a training (deployment format does not).
-_TRAINING_INPUTS = ("recipe", "n", "m", "sparse_layers", "mask_axis", "backward",
-                    "srste_lambda_w", *_SCHEDULE_FIELDS)
+_TRAINING_INPUTS = (
+    "recipe",
+    "n",
+    "m",
+    "sparse_layers",
+    "mask_axis",
+    "backward",
+    "srste_lambda_w",
+    *_SCHEDULE_FIELDS,
+)
 
 
 def _plain(value: Any) -> Any:
@@ -412,9 +533,14 @@ def _plain(value: Any) -> Any:
 def _grouped_dims(arch: acc.ArchSpec, sparse_layers: str, axis: np.ndarray) -> np.ndarray:
     """Per point, the grouped dimension of every sparsified projection (``(points, layers)``)."""
     red = acc.reduction_dims(arch, sparse_layers)
-    out_dims = {"q": arch.d_model, "k": arch.d_model, "v": arch.d_model, "o": arch.d_model,
-                "fc1": arch.d_ff, "fc2": arch.d_model}
+    out_dims = {
+        "q": arch.d_model,
+        "k": arch.d_model,
+        "v": arch.d_model,
+        "o": arch.d_model,
+        "fc1": arch.d_ff,
+        "fc2": arch.d_model,
+    }
     red_arr = np.array(list(red.values()), dtype=np.float64)
     out_arr = np.array([out_dims[k] for k in red], dtype=np.float64)
     return np.where((axis == "output")[:, None], out_arr[None, :], red_arr[None, :])
-

@@ -2,12 +2,12 @@
 
 Task (generated with numpy, nothing downloaded): teacher-student sequence classification.
 Each sample is 8 tokens of 16 standard-normal features; a fixed random per-token ReLU MLP
-(``16 -> 128 -> 10``) scores every token, the scores are mean-pooled over the tokens, and the label
-is the argmax of the class-centred pooled score (10 roughly balanced classes). The labels depend on a
-per-token nonlinear function, so the student's FF layers (the layers [paper] sparsifies) carry the
-task; a dense student reaches about 70 % validation accuracy in the default 600 steps and a 1:32
-student loses several points, which leaves room for recipes to differ. The task is fixed by
-``task_seed``; the training ``seed`` sets initialisation and batch order.
+(``16 -> 128 -> 10``) scores every token, the scores are mean-pooled over the tokens, and the
+label is the argmax of the class-centred pooled score (10 roughly balanced classes). The labels
+depend on a per-token nonlinear function, so the student's FF layers (the layers [paper]
+sparsifies) carry the task; in the default 600 steps a dense student reaches about 70 % validation
+accuracy and a 1:32 student several points less, which leaves room for recipes to differ. The
+task is fixed by ``task_seed``; the training ``seed`` sets initialisation and batch order.
 
 Model: token embedding ``Linear(8, d)`` plus learned positions, ``L`` encoder blocks
 (``attn.q/k/v/o`` projections, ``ff.fc1`` ``d -> d_ff``, GELU, ``ff.fc2``), final LayerNorm,
@@ -21,9 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
-from dataclasses import dataclass
-from dataclasses import field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,15 +30,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from costmodels._protocol import ModelError
-from costmodels.nm_training._accounting import LAYER_GROUPS
-from costmodels.nm_training._accounting import ArchSpec
-from costmodels.nm_training._diagnostics import DiagnosticsLog
-from costmodels.nm_training._diagnostics import sample
+from costmodels.nm_training._accounting import LAYER_GROUPS, ArchSpec
+from costmodels.nm_training._diagnostics import DiagnosticsLog, sample
 from costmodels.nm_training._masks import MaskAxis
 from costmodels.nm_training._recipes import Recipe
-from costmodels.nm_training._sparse_linear import dense_weights
-from costmodels.nm_training._sparse_linear import deploy
-from costmodels.nm_training._sparse_linear import sparsify
+from costmodels.nm_training._sparse_linear import dense_weights, deploy, sparsify
 
 
 __all__ = ["FIDELITIES", "ProxyConfig", "ProxyResult", "make_task", "train_proxy"]
@@ -70,8 +64,15 @@ class ProxyConfig:
     def arch(self) -> ArchSpec:
         """The accounting view of this proxy (embedding and head counted)."""
         return ArchSpec(
-            "proxy", self.tokens, self.d_model, self.d_ff, self.n_layers, self.token_dim,
-            self.n_classes, True, float(self.steps * self.batch),
+            "proxy",
+            self.tokens,
+            self.d_model,
+            self.d_ff,
+            self.n_layers,
+            self.token_dim,
+            self.n_classes,
+            True,
+            float(self.steps * self.batch),
         )
 
 
@@ -79,8 +80,16 @@ class ProxyConfig:
 # "tiny" is for tests (well under a second).
 FIDELITIES: dict[str, ProxyConfig] = {
     "tiny": ProxyConfig(
-        steps=40, batch=32, d_model=32, d_ff=64, n_layers=1, n_heads=2, n_train=1024,
-        n_val=256, n_reports=4, diag_every=5,
+        steps=40,
+        batch=32,
+        d_model=32,
+        d_ff=64,
+        n_layers=1,
+        n_heads=2,
+        n_train=1024,
+        n_val=256,
+        n_reports=4,
+        diag_every=5,
     ),
     "default": ProxyConfig(),
 }
@@ -151,9 +160,7 @@ class ProxyTransformer(nn.Module):
         d = cfg.d_model
         self.embed = nn.Linear(cfg.token_dim, d)
         self.pos = nn.Parameter(0.02 * torch.randn(cfg.tokens, d))
-        self.blocks = nn.ModuleList(
-            _Block(d, cfg.d_ff, cfg.n_heads) for _ in range(cfg.n_layers)
-        )
+        self.blocks = nn.ModuleList(_Block(d, cfg.d_ff, cfg.n_heads) for _ in range(cfg.n_layers))
         self.ln = nn.LayerNorm(d)
         self.head = nn.Linear(d, cfg.n_classes)
 
@@ -166,8 +173,12 @@ class ProxyTransformer(nn.Module):
 
 # Qualified-name patterns of the proxy's projections, per accounting kind.
 _PATTERNS = {
-    "q": "blocks.*.attn.q", "k": "blocks.*.attn.k", "v": "blocks.*.attn.v",
-    "o": "blocks.*.attn.o", "fc1": "blocks.*.ff.fc1", "fc2": "blocks.*.ff.fc2",
+    "q": "blocks.*.attn.q",
+    "k": "blocks.*.attn.k",
+    "v": "blocks.*.attn.v",
+    "o": "blocks.*.attn.o",
+    "fc1": "blocks.*.ff.fc1",
+    "fc2": "blocks.*.ff.fc2",
 }
 
 

@@ -160,9 +160,7 @@ class Recipe:
         if self.total_steps < 1:
             raise ModelError(f"total_steps={self.total_steps} must be >= 1")
         if self.mask_update_interval < 1:
-            raise ModelError(
-                f"mask_update_interval={self.mask_update_interval} must be >= 1 step"
-            )
+            raise ModelError(f"mask_update_interval={self.mask_update_interval} must be >= 1 step")
         if not 0.0 <= self.dense_warmup_frac < 1.0:
             raise ModelError(f"dense_warmup_frac={self.dense_warmup_frac} must be in [0, 1)")
         if not 0.0 <= self.finetune_frac < 1.0:

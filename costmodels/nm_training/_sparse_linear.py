@@ -24,12 +24,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from costmodels._protocol import ModelError
-from costmodels.nm_training._masks import MaskAxis
-from costmodels.nm_training._masks import check_group
-from costmodels.nm_training._masks import count_violations
-from costmodels.nm_training._masks import nm_mask
-from costmodels.nm_training._recipes import Recipe
-from costmodels.nm_training._recipes import StepState
+from costmodels.nm_training._masks import MaskAxis, check_group, count_violations, nm_mask
+from costmodels.nm_training._recipes import Recipe, StepState
 
 
 __all__ = ["NMController", "NMWeight", "deploy", "match_linears", "sparsify"]
