@@ -9,7 +9,7 @@ sparsifies) carry the task; in the default 600 steps a dense student reaches abo
 accuracy and a 1:32 student several points less, which leaves room for recipes to differ. The
 task is fixed by ``task_seed``; the training ``seed`` sets initialisation and batch order.
 
-Model: token embedding ``Linear(8, d)`` plus learned positions, ``L`` encoder blocks
+Model: token embedding ``Linear(16, d)`` plus learned positions, ``L`` encoder blocks
 (``attn.q/k/v/o`` projections, ``ff.fc1`` ``d -> d_ff``, GELU, ``ff.fc2``), final LayerNorm,
 mean pooling, ``Linear(d, 10)`` head. Embedding and head stay dense, as patch embedding and head
 in ViT. Training: AdamW (weight decay 0.01), linear warm-up for 5 % of the steps then cosine
