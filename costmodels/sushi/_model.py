@@ -101,7 +101,7 @@ INPUTS: tuple[Param, ...] = (
         0.5,
         460.0,
         log=True,
-        default_value=2.0,
+        default_value=3.0,
         unit="GB/s",
         doc="effective off-chip weight/activation bandwidth",
     ),
@@ -120,7 +120,7 @@ INPUTS: tuple[Param, ...] = (
         doc="weight fetch serialized with compute, or overlapped per layer",
     ),
     # buffers
-    Float("pb_mb", 0.0, 32.0, default_value=4.0, unit="MB", doc="persistent buffer (SubGraph)"),
+    Float("pb_mb", 0.0, 32.0, default_value=4.5, unit="MB", doc="persistent buffer (SubGraph)"),
     Float(
         "act_buf_mb",
         0.0,
