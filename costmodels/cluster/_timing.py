@@ -1,0 +1,214 @@
+"""Iteration time and its breakdown (forward, backward, recompute, bubble, TP/PP/DP, offload).
+
+All times are per iteration on the bottleneck accelerator (a GPU of the last pipeline stage,
+which also runs the logit layer). ``l = L/p`` layers per stage.
+
+Compute, per layer and micro-batch (Megatron-LM §3 / eq. 3 GEMMs, split over ``t``)::
+
+    GEMMs  QKV 6bsh^2, projection 2bsh^2, MLP 2 x 2bsh h_ff, scores + context 2 x 2bs^2h (each / t)
+    time   sum_i F_i / (peak eta_mm(F_i))          backward = 2 x forward (dgrad + wgrad)
+    element-wise bytes: 30 per (s b h) element outside the TP region (2 layer norms r2 w2,
+        2 dropouts r2 w2 + 1 B mask, 2 residual adds r4 w2; divided by t with SP),
+        4 per (s b h_ff / t) for bias-GeLU, 9 per (b a s^2 / t) for the fused scale-mask-softmax
+        (r2 w2) and attention dropout (r2 w2 + mask); backward moves 2x the forward bytes.
+    logits (last stage): 2bshV/t forward, 2x backward, 12 B per logit for the cross entropy.
+    recompute: full = one more forward of each layer; selective = the attention core only.
+
+Pipeline (Megatron-LM §2.2, 1F1B with ``v`` interleaved chunks)::
+
+    T_fwd + T_bwd + T_rc + T_tp = m x (per micro-batch on the bottleneck stage)
+    T_bubble = (p - 1)/v x (per micro-batch time of a stage without the logit layer)
+
+Tensor-parallel communication: 4 all-reduces of ``2bsh`` bytes per layer and micro-batch
+(forward 2, backward 2), 2 more with full recompute; with sequence parallelism each becomes a
+reduce-scatter plus an all-gather of the same volume. With ``tp_overlap`` the collectives hide
+behind the layer's GEMMs, costing Calculon's processor usage (15% of the hidden time on NVLink).
+
+Pipeline communication: each micro-batch crosses each chunk boundary forward and backward,
+``2 (m v + p - 1)`` point-to-point transfers of ``2bsh/t`` bytes (scatter/gather, Megatron-LM
+§4.1) on the critical path, plus the all-gather inside the TP group on arrival.
+
+Data-parallel communication (Megatron ordering: TP innermost, then DP, then PP, so a DP group
+has ``min(d, g/t)`` ranks per node): an all-reduce of the gradients per iteration (ZeRO-0);
+reduce-scatter of gradients + all-gather of weights (ZeRO-1 / distributed optimizer); the
+reduce-scatter per micro-batch (ZeRO-2); and the weight all-gather per pass per micro-batch
+(ZeRO-3). With ``dp_overlap`` the per-iteration collectives hide behind the last micro-batch's
+backward and the per-micro-batch ones behind each micro-batch's compute (2% processor usage).
+
+Optimizer step: Adam reads fp32 gradients, reads and writes master weights and moments, writes
+fp16 weights: 30 B per parameter of the local shard at HBM speed.
+
+Offload (memory expansion): weights and gradients stream in per micro-batch and pass
+(``passes x W + 2 G`` bytes per micro-batch); stored activations are written in the forward
+and read back in the backward (``2 x`` their bytes); these streams overlap with compute and
+only the excess is exposed. Offloaded optimizer state is read and written once per step,
+exposed. Each transfer costs ``latency + bytes / (bw / sharers)`` and ``sharers`` times the
+latency (ASTRA-sim's serialized remote memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from costmodels.cluster._hardware import (
+    ETA_HBM,
+    OVERLAP_COST_INTER,
+    OVERLAP_COST_INTRA,
+    collective_cost,
+    matmul_efficiency,
+)
+
+
+__all__ = ["ADAM_STEP_BYTES", "timing"]
+
+# Adam step traffic per parameter: fp32 grad read 4, master r/w 8, m r/w 8, v r/w 8, fp16 write 2.
+ADAM_STEP_BYTES = 30.0
+# Bytes per element of the element-wise kernels (see the module docstring for the count).
+OUTSIDE_TP_BYTES = 30.0
+GELU_BYTES = 4.0
+SOFTMAX_DROPOUT_BYTES = 9.0
+CROSS_ENTROPY_BYTES = 12.0
+
+
+def _gemm_time(flops: np.ndarray, peak: np.ndarray, mm_eff: np.ndarray) -> np.ndarray:
+    return flops / (peak * matmul_efficiency(flops, mm_eff))
+
+
+def _overlapped(comm: np.ndarray, window: np.ndarray, on: np.ndarray, cost: float) -> np.ndarray:
+    hidden = np.minimum(comm, window)
+    return np.where(on, comm - hidden + cost * hidden, comm)
+
+
+def timing(x: Mapping[str, np.ndarray], mem: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-iteration time components in seconds (see the module docstring)."""
+    t, p, d, b, v, m = x["t"], x["p"], x["d"], x["b"], x["v"], x["m"]
+    h, s, ffn = x["h"], x["s"], x["ffn"]
+    peak, mm_eff = x["peak"], x["mm_eff"]
+    hbm_bw = x["hbm_bw"] * ETA_HBM
+    bs = b * s
+    layers = x["L"] / p
+
+    # -- compute per layer and micro-batch ---------------------------------------------------
+    attn_flops = 2.0 * bs * s * h / t  # one of the two attention GEMMs (scores, context)
+    t_attn_mm = 2.0 * _gemm_time(attn_flops, peak, mm_eff)
+    t_mm = (
+        _gemm_time(6.0 * bs * h * h / t, peak, mm_eff)
+        + _gemm_time(2.0 * bs * h * h / t, peak, mm_eff)
+        + 2.0 * _gemm_time(2.0 * bs * h * ffn / t, peak, mm_eff)
+        + t_attn_mm
+    )
+    sbh = bs * h
+    t_attn_ew = SOFTMAX_DROPOUT_BYTES * b * x["a"] * s * s / t / hbm_bw
+    t_ew = (
+        OUTSIDE_TP_BYTES * sbh / np.where(x["sp"], t, 1.0) + GELU_BYTES * bs * ffn / t
+    ) / hbm_bw + t_attn_ew
+    layer_fwd = t_mm + t_ew
+    layer_bwd = 2.0 * layer_fwd
+    rc = x["rc"]
+    layer_rc = np.where(rc == 2, layer_fwd, np.where(rc == 1, t_attn_mm + t_attn_ew, 0.0))
+
+    logit_flops = 2.0 * bs * h * x["V"] / t
+    logit_fwd = _gemm_time(logit_flops, peak, mm_eff) + CROSS_ENTROPY_BYTES * bs * x["V"] / t / (
+        hbm_bw
+    )
+    logit_bwd = 2.0 * logit_fwd
+
+    # -- tensor parallel ---------------------------------------------------------------------
+    g = x["g"]
+    tp_bytes = 2.0 * sbh
+    tp_spb, tp_lat = collective_cost(
+        t, g, x["bw_intra"], x["lat_intra"], x["bw_inter"], x["lat_inter"]
+    )
+    gather = tp_bytes * tp_spb + tp_lat  # one all-gather (or reduce-scatter) of 2bsh bytes
+    tp_one = 2.0 * gather  # one all-reduce
+    tp_layer = (4.0 + 2.0 * (rc == 2)) * tp_one
+    gemm_window = t_mm * (3.0 + (rc == 2))
+    tp_layer = _overlapped(tp_layer, gemm_window, x["tp_overlap"], OVERLAP_COST_INTRA)
+
+    stage_mb = layers * (layer_fwd + layer_bwd + layer_rc + tp_layer)
+    time_fwd = m * (layers * layer_fwd + logit_fwd)
+    time_bwd = m * (layers * layer_bwd + logit_bwd)
+    time_rc = m * layers * layer_rc
+    time_tp = m * layers * tp_layer
+    time_bubble = (p - 1.0) / v * stage_mb
+
+    # -- pipeline point-to-point ---------------------------------------------------------------
+    stage_in_node = t * d < g  # neighbouring stages share a node
+    pp_bw = np.where(stage_in_node, x["bw_intra"], x["bw_inter"])
+    pp_lat = np.where(stage_in_node, x["lat_intra"], x["lat_inter"])
+    p2p = pp_lat + tp_bytes / t / pp_bw + gather
+    time_pp = np.where(p > 1, 2.0 * (m * v + p - 1.0) * p2p, 0.0)
+
+    # -- data parallel -------------------------------------------------------------------------
+    dp_per_node = np.where(t <= g, np.maximum(g // t, 1.0), 1.0)
+    grad_full = mem["p_stage"] * np.where(x["fp32_grads"], 4.0, 2.0)
+    weight_full = mem["p_stage"] * 2.0
+    dp_spb, dp_lat = collective_cost(
+        d,
+        dp_per_node,
+        x["bw_intra"],
+        x["lat_intra"],
+        x["bw_inter"],
+        x["lat_inter"],
+        x["flat_ring"],
+    )
+    rs = grad_full * dp_spb + dp_lat
+    ar = 2.0 * rs
+    ag = weight_full * dp_spb + dp_lat
+    zero = x["zero"]
+    # ZeRO-0 all-reduces gradients; ZeRO-1 reduce-scatters them and all-gathers the updated
+    # weights; ZeRO-2 reduces per micro-batch (below) and all-gathers weights once; ZeRO-3
+    # keeps weights sharded and gathers them per pass (below).
+    per_iter = np.where(zero == 0, ar, np.where(zero == 1, rs + ag, np.where(zero == 2, ag, 0.0)))
+    passes = 2.0 + (rc == 2)
+    per_mb = np.where(zero >= 2, rs, 0.0) + np.where(zero >= 3, passes * ag, 0.0)
+    mb_compute = layers * (layer_fwd + layer_bwd + layer_rc)
+    time_dp = np.where(
+        d > 1,
+        _overlapped(per_iter, layers * layer_bwd, x["dp_overlap"], OVERLAP_COST_INTER)
+        + m * _overlapped(per_mb, mb_compute, x["dp_overlap"], OVERLAP_COST_INTER),
+        0.0,
+    )
+
+    # -- optimizer step and offload --------------------------------------------------------------
+    shard = mem["p_stage"] / np.where(zero >= 1, d, 1.0)
+    time_opt = ADAM_STEP_BYTES * shard / hbm_bw
+    sharers = x["exp_sharers"]
+    exp_bw = x["exp_bw"] / sharers
+    exp_lat = x["exp_lat"] * sharers
+    off_w, off_a, off_o = x["off_w"], x["off_a"], x["off_o"]
+    stream_bytes = m * (
+        np.where(off_w, passes * mem["weight_bytes"] + 2.0 * mem["grad_bytes"], 0.0)
+        + np.where(off_a, 2.0 * mem["act_stored_layer"] * layers, 0.0)
+    )
+    stream_requests = m * layers * (off_w * (passes + 2.0) + off_a * 2.0)
+    stream = stream_bytes / exp_bw + stream_requests * exp_lat
+    compute = time_fwd + time_bwd + time_rc
+    opt_off = np.where(off_o, 2.0 * mem["optimizer_bytes"] / exp_bw + layers * exp_lat, 0.0)
+    time_offload = np.maximum(stream - compute, 0.0) + opt_off
+
+    iter_time = (
+        time_fwd
+        + time_bwd
+        + time_rc
+        + time_tp
+        + time_bubble
+        + time_pp
+        + time_dp
+        + time_offload
+        + time_opt
+    )
+    return {
+        "iter_time_s": iter_time,
+        "time_fwd_s": time_fwd,
+        "time_bwd_s": time_bwd,
+        "time_recompute_s": time_rc,
+        "time_bubble_s": time_bubble,
+        "time_tp_comm_s": time_tp,
+        "time_pp_comm_s": time_pp,
+        "time_dp_comm_s": time_dp,
+        "time_offload_s": time_offload,
+        "time_optimizer_s": time_opt,
+    }

@@ -1,0 +1,310 @@
+"""Dense transformer workloads: built-in configurations and user files.
+
+A workload is the model being trained (layers ``L``, hidden ``h``, heads ``a``, FFN width
+``h_ff``, sequence ``s``, vocabulary ``V``), its global batch ``B`` in sequences, and the token
+budget ``D`` that ``time_to_train_days`` is computed for.
+
+Built-ins (sources):
+
+* ``megatron_1.7b`` ... ``megatron_1t``: the ten rows of Megatron-LM Table 1 (Narayanan et al.,
+  SC'21, arXiv 2104.04473): ``s = 2048``, ``V = 51200``, ``h_ff = 4h``, the row's batch.
+* ``gpt3_175b``: GPT-3 175B (96 layers, h 12288, 96 heads) with Megatron-LM Table 2's batch 1536
+  and the 300B-token budget of Megatron-LM §5.1's worked example.
+* ``mt_nlg_530b``: MT-NLG 530B (105 layers, h 20480, 128 heads), Table 1's batch 2520, and the
+  300B tokens Table 2's "days" column assumes.
+* ``megatron_1t`` trains on 450B tokens (Megatron-LM §5.1: 84 days on 3072 A100s).
+
+User files (TOML, JSON or CSV) hold one or several workloads::
+
+    # TOML: one table per workload
+    [workloads.my_model]
+    layers = 48
+    hidden = 6144
+    heads = 48
+    seq_len = 2048
+    vocab = 51200
+    global_batch = 1024
+    ffn = 24576            # optional, default 4 * hidden
+    train_tokens = 3e11    # optional, default 300e9
+
+JSON is the same mapping (``{"workloads": {"name": {...}}}``, or a list of objects with a
+``name`` key); CSV has a header row with those column names plus ``name``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from costmodels._protocol import ModelError
+
+
+__all__ = [
+    "WORKLOADS",
+    "Workload",
+    "WorkloadError",
+    "load_workloads",
+    "resolve_workload",
+]
+
+# Default token budget of a workload that does not give one: the 300B tokens of GPT-3 and of
+# Megatron-LM Table 2's "days for 300B tokens" column.
+DEFAULT_TRAIN_TOKENS = 300e9
+
+
+class WorkloadError(ModelError):
+    """A workload name or file is invalid; the message names the file, entry and key."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A dense decoder-only transformer training job.
+
+    Attributes:
+        name: Identifier.
+        layers: Transformer layers ``L``.
+        hidden: Hidden size ``h``.
+        heads: Attention heads ``a``.
+        seq_len: Sequence length ``s`` (tokens).
+        vocab: Vocabulary size ``V``.
+        global_batch: Global batch ``B`` in sequences.
+        ffn: FFN width ``h_ff`` (``4h`` when 0).
+        train_tokens: Token budget ``D`` for time-to-train.
+        source: Where the configuration comes from.
+    """
+
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    seq_len: int
+    vocab: int
+    global_batch: int
+    ffn: int = 0
+    train_tokens: float = DEFAULT_TRAIN_TOKENS
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.ffn == 0:
+            object.__setattr__(self, "ffn", 4 * self.hidden)
+        for key in ("layers", "hidden", "heads", "seq_len", "vocab", "global_batch", "ffn"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise WorkloadError(
+                    f"workload {self.name!r}: {key}={value!r}, expected a positive integer"
+                )
+        if self.hidden % self.heads:
+            raise WorkloadError(
+                f"workload {self.name!r}: hidden={self.hidden} is not a multiple of "
+                f"heads={self.heads}"
+            )
+        if not self.train_tokens > 0:
+            raise WorkloadError(
+                f"workload {self.name!r}: train_tokens={self.train_tokens!r}, expected > 0"
+            )
+
+    @property
+    def params(self) -> float:
+        """Parameter count, Megatron-LM eq. 2: ``12Lh^2 (1 + 13/(12h) + (V+s)/(12Lh))``.
+
+        With ``h_ff != 4h`` the MLP term ``8h^2`` becomes ``2 h h_ff``.
+        """
+        L, h = self.layers, self.hidden
+        per_layer = 4 * h * h + 2 * h * self.ffn + 9 * h + self.ffn
+        return float(L * per_layer + (self.vocab + self.seq_len) * h)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _table1(
+    name: str, L: int, h: int, a: int, B: int, tokens: float = DEFAULT_TRAIN_TOKENS
+) -> Workload:
+    return Workload(
+        name,
+        L,
+        h,
+        a,
+        2048,
+        51200,
+        B,
+        train_tokens=tokens,
+        source="Megatron-LM (Narayanan et al., SC'21) Table 1",
+    )
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        _table1("megatron_1.7b", 24, 2304, 24, 512),
+        _table1("megatron_3.6b", 30, 3072, 32, 512),
+        _table1("megatron_7.5b", 36, 4096, 32, 512),
+        _table1("megatron_18.4b", 40, 6144, 48, 1024),
+        _table1("megatron_39.1b", 48, 8192, 64, 1536),
+        _table1("megatron_76.1b", 60, 10240, 80, 1792),
+        _table1("megatron_145.6b", 80, 12288, 96, 2304),
+        _table1("megatron_310.1b", 96, 16384, 128, 2160),
+        _table1("megatron_529.6b", 105, 20480, 128, 2520),
+        _table1("megatron_1t", 128, 25600, 160, 3072, tokens=450e9),
+        Workload(
+            "gpt3_175b",
+            96,
+            12288,
+            96,
+            2048,
+            51200,
+            1536,
+            train_tokens=300e9,
+            source="GPT-3 175B; batch of Megatron-LM Table 2; 300B tokens (MLM21 §5.1)",
+        ),
+        Workload(
+            "mt_nlg_530b",
+            105,
+            20480,
+            128,
+            2048,
+            51200,
+            2520,
+            train_tokens=300e9,
+            source="MT-NLG 530B; batch of Megatron-LM Table 1; 300B tokens (Table 2)",
+        ),
+    )
+}
+
+_REQUIRED = ("layers", "hidden", "heads", "seq_len", "vocab", "global_batch")
+_OPTIONAL = ("ffn", "train_tokens", "source")
+
+
+def _from_mapping(where: str, name: str, entry: Mapping[str, Any]) -> Workload:
+    if not isinstance(entry, Mapping):
+        raise WorkloadError(f"{where}: workload {name!r} must be a table of keys, got {entry!r}")
+    unknown = sorted(set(entry) - set(_REQUIRED) - set(_OPTIONAL) - {"name"})
+    if unknown:
+        raise WorkloadError(
+            f"{where}: workload {name!r} has unknown key {unknown[0]!r}; expected "
+            f"{', '.join(_REQUIRED + _OPTIONAL)}"
+        )
+    missing = [k for k in _REQUIRED if k not in entry]
+    if missing:
+        raise WorkloadError(f"{where}: workload {name!r} lacks required key {missing[0]!r}")
+    values: dict[str, Any] = {}
+    for key in _REQUIRED + ("ffn",):
+        if key not in entry:
+            continue
+        raw = entry[key]
+        try:
+            as_float = float(raw)
+        except (TypeError, ValueError):
+            raise WorkloadError(
+                f"{where}: workload {name!r}: {key}={raw!r}, expected a positive integer"
+            ) from None
+        if isinstance(raw, bool) or as_float != int(as_float) or as_float < 1:
+            raise WorkloadError(
+                f"{where}: workload {name!r}: {key}={raw!r}, expected a positive integer"
+            )
+        values[key] = int(as_float)
+    if "train_tokens" in entry:
+        try:
+            values["train_tokens"] = float(entry["train_tokens"])
+        except (TypeError, ValueError):
+            raise WorkloadError(
+                f"{where}: workload {name!r}: train_tokens={entry['train_tokens']!r}, expected a "
+                "number of tokens > 0"
+            ) from None
+    values["source"] = str(entry.get("source", where))
+    try:
+        return Workload(name=name, **values)
+    except WorkloadError as exc:
+        raise WorkloadError(f"{where}: {exc}") from None
+
+
+def load_workloads(path: str | Path) -> dict[str, Workload]:
+    """Workloads defined in a TOML, JSON or CSV file (see the module docstring).
+
+    Raises:
+        WorkloadError: naming the file, the entry and the key that is wrong.
+    """
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise WorkloadError(f"{where}: workload file not found")
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise WorkloadError(f"{where}: cannot read workload file ({exc.strerror})") from None
+    entries: list[tuple[str, Mapping[str, Any]]] = []
+    if suffix == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        if reader.fieldnames is None or "name" not in reader.fieldnames:
+            raise WorkloadError(f"{where}: a CSV workload file needs a header row with 'name'")
+        for i, row in enumerate(reader, start=2):
+            if None in row or any(v is None for v in row.values()):
+                raise WorkloadError(f"{where}:{i}: row has a different number of columns")
+            clean = {k: v for k, v in row.items() if v != "" and k != "name"}
+            entries.append((row["name"] or f"row{i}", clean))
+    elif suffix in (".toml", ".json"):
+        try:
+            data: Any = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise WorkloadError(f"{where}: not valid {suffix[1:].upper()}: {exc}") from None
+        if isinstance(data, Mapping) and "workloads" in data:
+            data = data["workloads"]
+        if isinstance(data, list):
+            for i, item in enumerate(data):
+                if not isinstance(item, Mapping) or "name" not in item:
+                    raise WorkloadError(f"{where}: entry {i} needs a 'name' key")
+                entries.append((str(item["name"]), item))
+        elif isinstance(data, Mapping) and all(isinstance(v, Mapping) for v in data.values()):
+            entries = [(str(k), v) for k, v in data.items()]
+        elif isinstance(data, Mapping):
+            entries = [(str(data.get("name", path.stem)), data)]
+        else:
+            raise WorkloadError(
+                f"{where}: expected a table of workloads, got {type(data).__name__}"
+            )
+    else:
+        raise WorkloadError(
+            f"{where}: unknown workload file type {suffix!r}; expected .toml, .json or .csv"
+        )
+    if not entries:
+        raise WorkloadError(f"{where}: no workloads defined")
+    return {name: _from_mapping(where, name, entry) for name, entry in entries}
+
+
+def resolve_workload(spec: str | Workload | Mapping[str, Any]) -> Workload:
+    """A workload from a built-in name, a file path (``path`` or ``path:name``) or a mapping.
+
+    Raises:
+        WorkloadError: for an unknown name or a bad file, listing what is available.
+    """
+    if isinstance(spec, Workload):
+        return spec
+    if isinstance(spec, Mapping):
+        return _from_mapping("workload option", str(spec.get("name", "custom")), spec)
+    if spec in WORKLOADS:
+        return WORKLOADS[spec]
+    path, _, name = spec.partition(":") if not Path(spec).exists() else (spec, "", "")
+    if Path(path).suffix.lower() in (".toml", ".json", ".csv"):
+        found = load_workloads(path)
+        if name:
+            if name not in found:
+                raise WorkloadError(
+                    f"{path}: no workload {name!r}; expected one of {', '.join(found)}"
+                )
+            return found[name]
+        if len(found) > 1:
+            raise WorkloadError(
+                f"{path} defines {len(found)} workloads; pick one as '{path}:NAME' from "
+                f"{', '.join(found)}"
+            )
+        return next(iter(found.values()))
+    raise WorkloadError(
+        f"unknown workload {spec!r}; expected a file (.toml/.json/.csv) or one of "
+        f"{', '.join(WORKLOADS)}"
+    )
