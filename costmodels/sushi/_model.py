@@ -490,7 +490,8 @@ class SushiModel(CostModel):
     def breakdown(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Per-layer PB residency of the pool's most accurate SubNet under the PB content the
         scheduler would pick for it alone (the SubNet itself): held, hit and missed bytes."""
-        b = self.batch(**{k: [v] for k, v in params.items() if k in {p.name for p in self.inputs}})
+        known = {p.name for p in self.inputs}
+        b = self.batch(1, **{k: v for k, v in params.items() if k in known})
         pool = self.pool(b["supernet"][0].item(), b["pool_kind"][0].item(), int(b["pool_size"][0]))
         s = int(np.argmax(pool.acc))
         bpw = float(b["quant_bits"][0]) / 8.0

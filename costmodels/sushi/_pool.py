@@ -41,16 +41,16 @@ def pareto_mask(objs: np.ndarray, chunk: int = 2048) -> np.ndarray:
     Pairwise comparison in chunks, ``O(n^2 m)`` work, ``O(chunk * n)`` memory.
     """
     objs = np.asarray(objs, dtype=np.float64)
-    ok = ~np.isnan(objs).any(axis=1)
+    ok = ~np.any(np.isnan(objs), axis=1)
     mask = np.zeros(len(objs), dtype=bool)
     cand = np.flatnonzero(ok)
     pts = objs[cand]
     keep = np.ones(len(cand), dtype=bool)
     for start in range(0, len(cand), chunk):
         blk = pts[start : start + chunk]
-        le = (pts[None, :, :] <= blk[:, None, :]).all(axis=2)
-        lt = (pts[None, :, :] < blk[:, None, :]).any(axis=2)
-        keep[start : start + chunk] = ~(le & lt).any(axis=1)
+        le = np.all(pts[None, :, :] <= blk[:, None, :], axis=2)
+        lt = np.any(pts[None, :, :] < blk[:, None, :], axis=2)
+        keep[start : start + chunk] = ~np.any(le & lt, axis=1)
     mask[cand[keep]] = True
     return mask
 
