@@ -21,6 +21,7 @@ from costmodels.sparse_gemm._timing import (
     RASA_SM_AREA,
     Pattern,
     area_proxy,
+    dedupe_rows,
     layer_pattern,
     time_layers,
 )
@@ -41,6 +42,8 @@ _CORE_INPUTS = (
     "clock_ghz",
 )
 _AGGREGATES = ("total", "geomean")
+# (point x layer) elements per evaluation block: ~1 MB per float64 array.
+_BLOCK_ELEMENTS = 1 << 17
 
 
 class SparseGemmModel(CostModel):
@@ -203,23 +206,29 @@ class SparseGemmModel(CostModel):
 
     def _baseline(self, cols: Mapping[str, np.ndarray]) -> np.ndarray:
         """RASA-SM cycles per (point, layer) on each point's core (dense, auto blocking)."""
-        key = np.stack([np.unique(cols[c], return_inverse=True)[1] for c in _CORE_INPUTS], axis=1)
-        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        numeric = [
+            cols[c] == "nm" if c == "loop_order" else np.asarray(cols[c], dtype=np.float64)
+            for c in _CORE_INPUTS
+        ]
+        first, inverse = dedupe_rows(*numeric)
         base = {name: col[first] for name, col in cols.items()}
         u = len(first)
         base.update(
             engine=np.full(u, "rasa_sm"), tile_regs=np.full(u, 8), blocking=np.full(u, "auto")
         )
-        shape = (u, len(self.workload))
-        dense = Pattern(np.zeros(shape, np.int64), np.full(shape, 4.0), np.zeros(u))
-        times = time_layers(base, self.workload, dense, writeback=self.writeback, rasa=True)
-        return times["cycles"][inverse.reshape(-1)]
+        dense = Pattern(np.zeros((u, 1), np.int64), np.full((u, 1), 4.0), np.zeros(u))
+        times = time_layers(
+            base, self.workload, dense, writeback=self.writeback, rasa=True, detail=False
+        )
+        return times["cycles"][inverse]
 
-    def layer_table(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def layer_table(
+        self, batch: Mapping[str, np.ndarray], *, detail: bool = True
+    ) -> dict[str, np.ndarray]:
         """Per-(point, layer) results, plus the baseline cycles (``base_cycles``)."""
         cols = self._columns(batch)
         pattern = layer_pattern(cols, self.workload, promote=self.promote_patterns)
-        out = time_layers(cols, self.workload, pattern, writeback=self.writeback)
+        out = time_layers(cols, self.workload, pattern, writeback=self.writeback, detail=detail)
         out["base_cycles"] = self._baseline(cols)
         out["pattern_violation"] = pattern.violation
         out["n_stored"] = pattern.n
@@ -229,34 +238,55 @@ class SparseGemmModel(CostModel):
         self, batch: Mapping[str, np.ndarray], context: EvalContext | None = None
     ) -> dict[str, np.ndarray]:
         cols = self._columns(batch)
-        t = self.layer_table(cols)
-        count = self.workload.count[None, :].astype(np.float64)
+        points = len(cols["engine"])
+        # Points are processed in blocks whose (point x layer) arrays stay in cache: numpy on
+        # cache-resident blocks runs several times faster than on one huge array.
+        step = max(1, _BLOCK_ELEMENTS // len(self.workload))
+        if points <= step:
+            return self._evaluate_block(cols)
+        parts = [
+            self._evaluate_block({name: col[i : i + step] for name, col in cols.items()})
+            for i in range(0, points, step)
+        ]
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def _evaluate_block(self, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        t = self.layer_table(cols, detail=False)
+        count = self.workload.count.astype(np.float64)
+        points = len(cols["engine"])
 
         def total(x: np.ndarray) -> np.ndarray:
-            return (np.broadcast_to(x, t["cycles"].shape) * count).sum(axis=1)
+            # Sum over layers weighted by how many layers share the shape (one BLAS matvec).
+            x = np.asarray(x, dtype=np.float64)
+            summed = x @ count if x.shape[-1] == len(count) else x[..., 0] * count.sum()
+            return (
+                np.broadcast_to(summed, (points,)) if np.ndim(summed) else np.full(points, summed)
+            )
 
         cycles = total(t["cycles"])
-        clock_hz = cols["clock_ghz"] * 1e9
-        seconds = cycles / clock_hz
+        seconds = cycles / (cols["clock_ghz"] * 1e9)
         if self.aggregate == "total":
             speedup = total(t["base_cycles"]) / cycles
         else:
-            log_ratio = np.log(t["base_cycles"] / t["cycles"])
-            speedup = np.exp(total(log_ratio) / count.sum())
+            speedup = np.exp(total(np.log(t["base_cycles"] / t["cycles"])) / count.sum())
 
         is_rasa = cols["engine"] == "rasa_sm"
         sparse = ~is_rasa & cols["sparse_capable"].astype(bool)
         alpha = np.where(is_rasa, 1.0, cols["alpha"].astype(np.float64))
         beta = np.where(is_rasa, 1.0, cols["beta"].astype(np.float64))
         area = area_proxy(alpha, beta, sparse)
+        instrs = total(t["instrs"])
+        rf = total(t["bytes_rf"])
+        l2 = total(t["bytes_l2"])
+        dram = total(t["bytes_dram"])
         energy_pj = (
-            total(t["instrs"]) * k.MACS_PER_INSTR * (k.E_MAC_PJ + sparse * k.E_MUX_PJ)
-            + total(t["bytes_rf"] + t["bytes_store"]) * k.E_L1_PJ_PER_BYTE
-            + total(t["bytes_l2"]) * k.E_L2_PJ_PER_BYTE
-            + total(t["bytes_dram"]) * k.E_DRAM_PJ_PER_BYTE
+            instrs * k.MACS_PER_INSTR * (k.E_MAC_PJ + sparse * k.E_MUX_PJ)
+            + (rf + total(t["bytes_store"])) * k.E_L1_PJ_PER_BYTE
+            + l2 * k.E_L2_PJ_PER_BYTE
+            + dram * k.E_DRAM_PJ_PER_BYTE
             + cycles * k.E_STATIC_PJ_PER_CYCLE_REF * area / RASA_SM_AREA
         )
-        tiling = total(t["padded"].astype(np.float64)) if not self.allow_padding else None
+        tiling = np.zeros(points) if self.allow_padding else total(t["padded"])
         return {
             "latency_ms": seconds * 1e3,
             "energy_mj": energy_pj * 1e-9,
@@ -265,23 +295,25 @@ class SparseGemmModel(CostModel):
             "utilization": total(t["useful_macs"]) / (k.MACS * cycles),
             "tflops": 2.0 * self.workload.dense_macs / seconds / 1e12,
             "cycles": cycles,
-            "compute_instrs": total(t["instrs"]),
-            "tile_loads": total(t["a_loads"] + t["b_loads"]),
+            "compute_instrs": instrs,
+            "tile_loads": total(t["tile_loads"]),
             "meta_loads": total(t["meta_loads"]),
             "tile_stores": total(t["stores"]),
-            "rf_mb": total(t["bytes_rf"]) / 1e6,
-            "l2_mb": total(t["bytes_l2"]) / 1e6,
-            "dram_mb": total(t["bytes_dram"]) / 1e6,
+            "rf_mb": rf / 1e6,
+            "l2_mb": l2 / 1e6,
+            "dram_mb": dram / 1e6,
             "weights_mb": total(t["weight_bytes"]) / 1e6,
             "pattern_violation": t["pattern_violation"],
             "register_violation": t["register_violation"],
-            "tiling_violation": tiling if tiling is not None else np.zeros_like(cycles),
+            "tiling_violation": tiling,
         }
 
     def breakdown(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One row per layer for one design point: bound, utilization, cycles, instructions."""
         batch = self.batch(None, **{name: [value] for name, value in params.items()})
         t = self.layer_table(batch)
+        shape = (1, len(self.workload))
+        t = {key: np.broadcast_to(v, shape) if np.ndim(v) == 2 else v for key, v in t.items()}
         clock_hz = float(batch["clock_ghz"][0]) * 1e9
         rows = []
         for j, name in enumerate(self.workload.names):

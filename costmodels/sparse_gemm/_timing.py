@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodels.sparse_gemm import _constants as k
+from costmodels.sparse_gemm._constraints import live_tiles, unsupported_pattern
 from costmodels.sparse_gemm._rowwise import expected_rowwise_n
 from costmodels.sparse_gemm._workloads import Workload
 
@@ -117,8 +118,7 @@ def best_blocking(
     bm = _CAND_BM[None, None, :]
     bn = _CAND_BN[None, None, :]
     g = _G_B[None, :, None]
-    regs = bm + g * bn + bm * bn
-    feasible = regs <= tile_regs[:, None, None]
+    feasible = live_tiles(bm, bn, g) <= tile_regs[:, None, None]
     a_bytes = _a_tile_bytes(g > 1)
     per_instr_bytes = a_bytes / bn + g * k.TILE_BYTES / bm
     t = np.maximum(
@@ -141,7 +141,6 @@ class Pattern:
 
 
 _PROMOTE = np.asarray([4.0, 1.0, 2.0, 4.0, 4.0])  # stored N for a worst group of 0..4 nonzeros
-_KIND_OF_N = {1.0: 2, 2.0: 1, 4.0: 0}
 
 
 def _kind_of_n(n: np.ndarray) -> np.ndarray:
@@ -158,25 +157,44 @@ def layer_pattern(
     notes 2.1). Other group sizes are a pattern violation unless ``promote`` stores them as the
     smallest N:4 that holds them losslessly (n:m with m >= 8 holds at most min(n, 4) nonzeros per
     4; n:2 holds at most 2n). Row-wise mode uses TILE_SPMM_R with ``E[N]`` from the closed form.
+
+    The arrays are ``(P, 1)`` when no point uses the per-layer mode (the pattern is then the
+    same for every layer, which keeps the timing cheap), else ``(P, L)``.
     """
-    sparse_hw = (cols["engine"] == "vegeta") & cols["sparse_capable"]
+    sparse_hw = (cols["engine"] == "vegeta") & cols["sparse_capable"].astype(bool)
     mode = cols["sparsity"]
     nm_n = cols["nm_n"].astype(np.float64)
     nm_m = cols["nm_m"].astype(np.float64)
     worst = np.where(nm_m < 4, np.minimum(4.0, nm_n * 4.0 / nm_m), np.minimum(4.0, nm_n))
-    native = (nm_m == 4) | (nm_n == nm_m)
-    nm_stored = np.where(nm_n == nm_m, 4.0, _PROMOTE[np.ceil(worst).astype(np.int64)])
-    violation = (sparse_hw & (mode == "nm") & ~native & (not promote)).astype(np.float64)
-    layer_n = _PROMOTE[workload.layer_n][None, :]
-    rw_n = expected_rowwise_n(cols["density"], cols["row_chunk"])[:, None]
-    n = np.where(
-        (mode == "rowwise")[:, None],
-        rw_n,
-        np.where((mode == "per_layer")[:, None], layer_n, nm_stored[:, None]),
+    n = np.where(nm_n == nm_m, 4.0, _PROMOTE[np.ceil(worst).astype(np.int64)])
+    violation = unsupported_pattern(
+        cols["engine"], cols["sparse_capable"], mode, nm_n, nm_m, promote
     )
+    rowwise = mode == "rowwise"
+    if rowwise.any():
+        rw_n = expected_rowwise_n(cols["density"][rowwise], cols["row_chunk"][rowwise])
+        n[rowwise] = rw_n
+    n = n[:, None]
+    per_layer = (mode == "per_layer")[:, None]
+    if per_layer.any():
+        n = np.where(per_layer, _PROMOTE[workload.layer_n][None, :], n)
     n = np.where(sparse_hw[:, None], n, 4.0)
-    kind = np.where((mode == "rowwise")[:, None] & sparse_hw[:, None], 3, _kind_of_n(n))
+    kind = np.where((rowwise & sparse_hw)[:, None], 3, _kind_of_n(n))
     return Pattern(kind=kind, n=n, violation=violation)
+
+
+def dedupe_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the distinct rows of numeric columns, and each row's distinct-row index."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for col in columns:
+        values, codes = np.unique(col, return_inverse=True)
+        key = key * len(values) + codes.reshape(-1)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def _ceil(x: np.ndarray) -> np.ndarray:
+    return np.ceil(x, out=x) if x.dtype.kind == "f" and x.base is None else np.ceil(x)
 
 
 def time_layers(
@@ -186,6 +204,7 @@ def time_layers(
     *,
     writeback: float = k.WRITEBACK_CYCLES_FITTED,
     rasa: bool | None = None,
+    detail: bool = True,
 ) -> dict[str, np.ndarray]:
     """Per-(point, layer) cycles, bound, traffic and counts.
 
@@ -195,14 +214,17 @@ def time_layers(
         pattern: From :func:`layer_pattern`.
         writeback: Write-back latency ``t_wb`` (the fitted constant by default).
         rasa: Force the RASA-SM engine (``True``) for the baseline; default reads ``engine``.
+        detail: Also return the binding bound, the blocking and the instruction kind.
 
     Returns:
-        ``(P, L)`` arrays: ``cycles``, ``bound`` (index into BOUNDS), ``instrs``, ``a_loads``,
-        ``b_loads``, ``meta_loads``, ``stores``, ``bytes_rf``, ``bytes_store``, ``bytes_l2``,
-        ``bytes_dram``, ``weight_bytes``, ``useful_macs``, ``b_m``, ``b_n``; and ``(P,)``:
+        ``(P, L)`` arrays (some broadcastable, e.g. ``(1, L)``): ``cycles``, ``instrs``,
+        ``tile_loads``, ``meta_loads``, ``stores``, ``bytes_rf``, ``bytes_store``,
+        ``bytes_l2``, ``bytes_dram``, ``weight_bytes``, ``useful_macs``, ``padded``; with
+        ``detail`` also ``bound`` (index into BOUNDS), ``b_m``, ``b_n``, ``kind``; and ``(P,)``:
         ``latency`` (L), ``register_violation``.
     """
-    is_rasa = (cols["engine"] == "rasa_sm") if rasa is None else np.full(len(cols["engine"]), rasa)
+    points = len(cols["engine"])
+    is_rasa = (cols["engine"] == "rasa_sm") if rasa is None else np.full(points, rasa)
     alpha = np.where(is_rasa, 1.0, cols["alpha"].astype(np.float64))
     beta = np.where(is_rasa, 1.0, cols["beta"].astype(np.float64))
     lat = engine_latency(alpha, beta, writeback)
@@ -215,80 +237,95 @@ def time_layers(
     g_b = _G_B_OF_KIND[kind]
     meta = (kind > 0).astype(np.float64)
 
-    auto_bm, auto_bn = best_blocking(tile_regs, lat, load_bw)
+    # The best blocking depends on (tile_regs, L, load bandwidth) only: solve once per distinct
+    # combination (a few hundred at most), not once per point.
+    first, inverse = dedupe_rows(tile_regs, lat, load_bw)
+    auto_bm, auto_bn = best_blocking(tile_regs[first], lat[first], load_bw[first])
+    auto_bm, auto_bn = auto_bm[inverse], auto_bn[inverse]
     manual = (cols["blocking"] == "manual")[:, None]
     bm = np.where(manual, cols["b_m"][:, None], np.take_along_axis(auto_bm, gidx, axis=1))
     bn = np.where(manual, cols["b_n"][:, None], np.take_along_axis(auto_bn, gidx, axis=1))
-    regs_needed = bm + g_b * bn + bm * bn
-    register_violation = (regs_needed - tile_regs[:, None]).max(axis=1)
+    register_violation = live_tiles(bm, bn, g_b).max(axis=1) - tile_regs
 
     m_ = workload.m[None, :].astype(np.float64)
     n_ = workload.n[None, :].astype(np.float64)
     kk = workload.k[None, :].astype(np.float64)
     t_m = np.ceil(m_ / k.TILE_ROWS)
     t_n = np.ceil(n_ / k.N_TILE)
-    k_i = k.ELEMS_PER_ROW * g_b
-    t_k = np.ceil(kk / k_i)
+    t_k_table = np.ceil(kk / (k.ELEMS_PER_ROW * _G_B[:, None]))  # (3, L): g_B = 1, 2, 4
+    if gidx.shape[1] == 1:
+        t_k = t_k_table[gidx[:, 0]]
+    else:
+        t_k = t_k_table[gidx, np.arange(len(workload))[None, :]]
     rowwise = kind == 3
-    t_ma = np.where(rowwise, np.ceil(m_ * n / k.TILE_ROWS), t_m)
-    instrs = t_ma * t_n * t_k
-    nb_m = np.ceil(t_ma / bm)
-    nb_n = np.ceil(t_n / bn)
+    t_ma = np.where(rowwise, np.ceil(m_ * n / k.TILE_ROWS), t_m) if rowwise.any() else t_m
+    nb_m = _ceil(t_ma / bm)
+    nb_n = _ceil(t_n / bn)
+    mk = t_ma * t_k  # A tiles of one pass over K
+    instrs = mk * t_n
     # Row-wise tiles also carry a 2-bit N code per stored chunk: 512 / (E[N] L / 4) chunks.
-    codes = np.where(rowwise, 2.0 * 512.0 / (n * cols["row_chunk"][:, None] / 4.0) / 8.0, 0.0)
+    codes = (
+        np.where(rowwise, 2.0 * 512.0 / (n * cols["row_chunk"][:, None] / 4.0) / 8.0, 0.0)
+        if rowwise.any()
+        else 0.0
+    )
     a_bytes = k.TILE_BYTES + meta * (k.META_BYTES + codes)
-    a_loads = t_ma * t_k * nb_n
-    b_loads = t_n * t_k * nb_m
+    a_loads = mk * nb_n
+    b_loads = (t_n * t_k) * nb_m
     stores = t_m * t_n
     bytes_rf = a_loads * a_bytes + b_loads * (g_b * k.TILE_BYTES)
     bytes_store = stores * k.TILE_BYTES
 
-    weight_bytes = t_ma * t_k * a_bytes  # tile-ready compressed layout, padding included
+    weight_bytes = mk * a_bytes  # tile-ready compressed layout, padding included
     act_bytes = kk * n_ * k.VALUE_BYTES
     out_bytes = m_ * n_ * k.ACC_BYTES
     n_outer = (cols["loop_order"] == "nm")[:, None]
     l2_bytes = cols["l2_kib"][:, None] * 1024.0
     # BLIS-style: the inner loop's operand block stays in L1, the other is streamed from L2
-    # once per outer block.
-    l2_a = weight_bytes * np.where(n_outer, nb_n, 1.0)
-    l2_b = act_bytes * np.where(n_outer, 1.0, nb_m)
-    dram_a = weight_bytes * np.where(n_outer & (weight_bytes > l2_bytes), nb_n, 1.0)
-    dram_b = act_bytes * np.where(~n_outer & (act_bytes > l2_bytes), nb_m, 1.0)
-    bytes_l2 = l2_a + l2_b + out_bytes
-    bytes_dram = dram_a + dram_b + out_bytes
-    dram_bpc = (cols["dram_gbps"] / cols["clock_ghz"])[:, None]
-
-    lat2 = lat[:, None]
-    bounds = np.stack(
-        np.broadcast_arrays(
-            instrs * k.ISSUE_INTERVAL,
-            np.maximum(bytes_rf / load_bw[:, None], bytes_store / k.STORE_BYTES_PER_CYCLE),
-            bytes_l2 / cols["l2_bytes_per_cycle"][:, None],
-            bytes_dram / dram_bpc,
-            nb_m * nb_n * t_k * lat2,
-        )
+    # once per outer block; from DRAM again only when it does not fit in L2.
+    a_reuse = np.where(n_outer, nb_n, 1.0)
+    b_reuse = np.where(n_outer, 1.0, nb_m)
+    bytes_l2 = weight_bytes * a_reuse + act_bytes * b_reuse + out_bytes
+    bytes_dram = (
+        weight_bytes * np.where(weight_bytes > l2_bytes, a_reuse, 1.0)
+        + act_bytes * np.where(act_bytes > l2_bytes, b_reuse, 1.0)
+        + out_bytes
     )
-    bound = np.argmax(bounds, axis=0)
-    cycles = np.max(bounds, axis=0) + lat2
-    useful = m_ * n_ * kk * n / k.GROUP
-    return {
-        "cycles": cycles,
-        "bound": bound,
-        "kind": np.broadcast_to(kind, cycles.shape),
+    dram_bpc = (cols["dram_gbps"] / cols["clock_ghz"])[:, None]
+    lat2 = lat[:, None]
+
+    bounds = (
+        instrs * k.ISSUE_INTERVAL,
+        np.maximum(bytes_rf / load_bw[:, None], bytes_store / k.STORE_BYTES_PER_CYCLE),
+        bytes_l2 / cols["l2_bytes_per_cycle"][:, None],
+        bytes_dram / dram_bpc,
+        (nb_m * nb_n) * t_k * lat2,
+    )
+    worst = np.maximum(bounds[0], bounds[1])
+    for b in bounds[2:]:
+        np.maximum(worst, b, out=worst)
+    out = {
+        "cycles": worst + lat2,
         "instrs": instrs,
-        "a_loads": a_loads,
-        "b_loads": b_loads,
+        "tile_loads": a_loads + b_loads,
         "meta_loads": a_loads * meta,
-        "stores": np.broadcast_to(stores, cycles.shape),
+        "stores": stores,
         "bytes_rf": bytes_rf,
-        "bytes_store": np.broadcast_to(bytes_store, cycles.shape),
+        "bytes_store": bytes_store,
         "bytes_l2": bytes_l2,
         "bytes_dram": bytes_dram,
         "weight_bytes": weight_bytes,
-        "useful_macs": useful,
-        "b_m": np.broadcast_to(bm, cycles.shape),
-        "b_n": np.broadcast_to(bn, cycles.shape),
+        "useful_macs": (m_ * n_ * kk) * (n / k.GROUP),
         "latency": lat,
         "register_violation": register_violation,
-        "padded": (m_ % k.TILE_ROWS > 0) | (n_ % k.N_TILE > 0) | (kk % k_i > 0),
+        "padded": (m_ % k.TILE_ROWS > 0)
+        | (n_ % k.N_TILE > 0)
+        | (kk % (k.ELEMS_PER_ROW * g_b) > 0),
     }
+    if detail:
+        shape = out["cycles"].shape
+        out["bound"] = np.argmax(np.stack(np.broadcast_arrays(*bounds)), axis=0)
+        out["b_m"] = np.broadcast_to(bm, shape)
+        out["b_n"] = np.broadcast_to(bn, shape)
+        out["kind"] = np.broadcast_to(kind, shape)
+    return out

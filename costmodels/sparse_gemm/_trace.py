@@ -66,7 +66,9 @@ class Instr(NamedTuple):
 
 def _kind(kind: str) -> tuple[str, str, int, int]:
     if kind not in KINDS:
-        raise ModelError(f"pattern {kind!r} has no tile instruction: expected one of {list(KINDS)}")
+        raise ModelError(
+            f"pattern {kind!r} has no tile instruction: expected one of {list(KINDS)}"
+        )
     return KINDS[kind]
 
 
@@ -79,8 +81,15 @@ def _tiles(m: int, n: int, kk: int, g_b: int) -> tuple[int, int, int]:
 
 
 def tile_trace(
-    m: int, n: int, kk: int, kind: str = "dense", *, b_m: int = 2, b_n: int = 1,
-    loop_order: str = "nm", tile_regs: int = 8,
+    m: int,
+    n: int,
+    kk: int,
+    kind: str = "dense",
+    *,
+    b_m: int = 2,
+    b_n: int = 1,
+    loop_order: str = "nm",
+    tile_regs: int = 8,
 ) -> list[Instr]:
     """The instruction trace of ``C[m x n] += A[m x kk] B[kk x n]`` (explicit, for small shapes).
 
@@ -135,8 +144,13 @@ def trace_histogram(trace: list[Instr]) -> dict[str, int]:
 
 
 def trace_counts(
-    m: np.ndarray | int, n: np.ndarray | int, kk: np.ndarray | int, kind: str = "dense",
-    *, b_m: np.ndarray | int = 2, b_n: np.ndarray | int = 1,
+    m: np.ndarray | int,
+    n: np.ndarray | int,
+    kk: np.ndarray | int,
+    kind: str = "dense",
+    *,
+    b_m: np.ndarray | int = 2,
+    b_n: np.ndarray | int = 1,
 ) -> dict[str, np.ndarray]:
     """Closed-form counts of :func:`tile_trace` (vectorized over shapes and blockings)."""
     compute, load_b, g_b, n_stored = _kind(kind)

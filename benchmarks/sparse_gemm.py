@@ -1,0 +1,111 @@
+"""Benchmarks of the sparse-GEMM model: timing-model throughput and compressed-GEMM speed.
+
+Prints measured figures next to their goals (never pass/fail):
+
+* timing model: (design point x layer) evaluations per second on one core (BLAS and numpy
+  are single-threaded here, since the model is elementwise numpy), goal >= 5 M/s;
+* functional engine: GEMM from the 1:4-compressed form of a 1024 x 1024 x 1024 problem vs
+  numpy's dense matmul of the same shape and dtype on this machine, goal <= 3x.
+
+Run: ``python benchmarks/sparse_gemm.py [--points N] [--repeat R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_timing_model(points: int, repeat: int) -> None:
+    import numpy as np
+
+    from costmodels import get_model
+    from search_spaces import domain
+
+    model = get_model("sparse_gemm")
+    space = domain("vegeta")
+    rng = np.random.default_rng(0)
+    batch = {
+        k: v for k, v in space.sample(rng, points).items() if k in {p.name for p in model.inputs}
+    }
+    batch = model.batch(None, **batch)
+    layers = len(model.workload)
+    model.evaluate({k: v[:1000] for k, v in batch.items()})  # warm-up
+    t = _best(lambda: model.evaluate(batch), repeat)
+    rate = points * layers / t
+    print(f"timing model: {points} random points x {layers} layers in {t * 1e3:.1f} ms")
+    print(
+        f"  (design point x layer) evaluations/s per core: {rate / 1e6:.2f} M   goal >= 5 M"
+        f"   ratio to goal: {rate / 5e6:.2f}x"
+    )
+    print(f"  design points/s: {points / t / 1e3:.0f} k")
+
+
+def bench_spmm(repeat: int) -> None:
+    import numpy as np
+
+    from costmodels.sparse_gemm import compress, nm_prune, spmm
+
+    rng = np.random.default_rng(0)
+    size = 1024
+    for dtype in (np.float32, np.float64):
+        a = rng.standard_normal((size, size)).astype(dtype)
+        b = rng.standard_normal((size, size)).astype(dtype)
+        packed = compress(a, 1, 4)
+        pruned, _ = nm_prune(a, 1, 4)
+        t_dense = _best(lambda: a @ b, repeat)  # noqa: B023
+        t_sparse = _best(lambda: spmm(packed, b), repeat)  # noqa: B023
+        assert np.allclose(spmm(packed, b), pruned @ b, rtol=1e-3, atol=1e-2)
+        name = np.dtype(dtype).name
+        print(
+            f"compressed GEMM 1024^3 1:4 ({name}): {t_sparse * 1e3:.1f} ms   numpy dense matmul: "
+            f"{t_dense * 1e3:.1f} ms   ratio {t_sparse / t_dense:.2f}x   goal <= 3x"
+        )
+    a = rng.standard_normal((size, size)).astype(np.float32)
+    packed = compress(a, 1, 4, value_format="bf16")
+    t_bf16 = _best(lambda: spmm(packed, b.astype(np.float32)), repeat)
+    t_dense = _best(lambda: a @ b.astype(np.float32), repeat)
+    print(
+        f"compressed GEMM 1024^3 1:4 (bf16 values, fp32 accumulation): {t_bf16 * 1e3:.1f} ms"
+        f"   ratio to float32 dense {t_bf16 / t_dense:.2f}x"
+    )
+    print(
+        f"  compressed bytes: {packed.nbytes} (values {packed.value_bytes}, metadata "
+        f"{packed.metadata_bytes}); dense bf16 {size * size * 2}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, {_cpu_model()}, numpy threads as configured")
+    bench_timing_model(args.points, args.repeat)
+    bench_spmm(args.repeat)
+
+
+if __name__ == "__main__":
+    main()
