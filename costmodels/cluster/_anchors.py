@@ -309,7 +309,8 @@ def _k22_anchors() -> list[Anchor]:
     # K22 counts transformer-layer parameters only (12 L h^2 / (t p)): the state of a middle
     # stage. The model reports the first stage, which also holds the word and position
     # embeddings, so its state is scaled by the layers' share of the stage's parameters.
-    x = [prepare(ClusterModel().batch(**dict[str, Any](params)), workload_columns(w)) for w, params in rows]
+    model = ClusterModel()
+    x = [prepare(model.batch(**dict[str, Any](params)), workload_columns(w)) for w, params in rows]
     layer_share = np.asarray(
         [
             float(np.squeeze(c["L"] / c["p"] * mem["p_layer"] / c["t"] / mem["p_stage"]))

@@ -1,0 +1,83 @@
+"""COMET search space: names match the cluster model, ranges fit, constraints, the 1T study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from costmodels.cluster import ClusterModel
+from search_spaces import domain
+from search_spaces.comet import EXECUTION, PROVISIONING, space
+
+
+STUDY = Path(__file__).resolve().parents[2] / "studies" / "comet_1t.toml"
+
+
+def test_names_are_model_inputs_and_values_in_range() -> None:
+    s = space()
+    model = ClusterModel()
+    assert set(s.names) == set(PROVISIONING) | set(EXECUTION)
+    for p in s.params:
+        vals = p.values()
+        assert vals is not None, p.name
+        assert model.input(p.name).contains(vals).all(), p.name
+        assert model.input(p.name).contains(np.asarray([p.default])).all(), p.name
+    assert domain("comet").names == s.names
+
+
+def test_defaults_are_megatrons_1t_run() -> None:
+    s = space()
+    batch = s.complete({"tp": np.asarray([8])})
+    assert batch["num_nodes"][0] == 384 and batch["pp"][0] == 64
+    assert s.feasible(batch).all()
+
+
+def test_space_constraints_and_conditions() -> None:
+    s = space()
+    b = s.complete(
+        {
+            "tp": np.asarray([16, 8, 8]),
+            "pp": np.asarray([1, 64, 7 * 8]),
+            "exp_mem_topology": np.asarray(["none", "per_node", "none"]),
+            "offload_activations": np.asarray([True, True, True]),
+        }
+    )
+    v = s.violations(b)
+    assert v["tp_inside_node"][0] > 0 and v["tp_inside_node"][1] <= 0
+    assert v["degrees_divide"][1] <= 0
+    # Offload flags are inactive without expansion memory: reset to their default.
+    assert b["offload_activations"].tolist() == [False, True, False]
+
+
+def test_random_points_evaluate_through_the_model() -> None:
+    s = space()
+    model = ClusterModel()
+    pts = s.sample(np.random.default_rng(0), 2000)
+    out = model.evaluate(model.batch(**pts))
+    assert np.isfinite(out["iter_time_s"]).all()
+    feasible = np.ones(2000, dtype=bool)
+    for name in model.constraint_names():
+        feasible &= out[name] <= 0
+    assert 0 < feasible.sum() < 2000
+
+
+def test_study_file_loads_and_its_space_is_sweepable() -> None:
+    from dse._spec import load_spec
+
+    spec = load_spec(STUDY)
+    assert spec.mode == "sweep"
+    assert [o.metric for o in spec.objectives] == ["comet.time_to_train_days", "comet.capex_usd"]
+    narrowed = space().prefixed("comet").narrowed(spec.overrides)
+    assert narrowed.is_finite
+    assert 1e5 < (narrowed.size or 0) < 5e6
+    # A slice of the sweep evaluates and has feasible points under the budget.
+    first = next(narrowed.enumerate(chunk_size=50_000))
+    model = ClusterModel(workload="megatron_1t")
+    local = {k.removeprefix("comet."): v for k, v in first.items()}
+    out = model.evaluate(model.batch(**local))
+    ok = np.ones(len(out["capex_usd"]), dtype=bool)
+    for name in model.constraint_names():
+        ok &= out[name] <= 0
+    ok &= out["capex_usd"] <= 150e6
+    assert ok.any()
