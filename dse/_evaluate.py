@@ -120,7 +120,8 @@ def work(
     keys: list[int],
     contexts: Callable[[int], Any] | None = None,
 ) -> Any:
-    """Run one job on a worker: ``batch`` (trial mode) or ``inner_sweep`` (nested mode).
+    """Run one job on a worker: ``batch`` (trial mode), ``chunk`` (an index range of an
+    exhaustive sweep) or ``inner_sweep`` (nested mode).
 
     An ``inner_sweep`` job pins the outer parameters in ``payload["outer"]`` and sweeps the
     rest; it returns the inner front as columns, or an error string, never raises.
@@ -136,4 +137,8 @@ def work(
         except Exception as exc:  # a failing model fails this proposal, not the study
             return _one_line(exc)
         return {"front": result.front, "evaluated": result.evaluated}
+    if kind == "chunk":
+        from dse._sweep import evaluate_range
+
+        return evaluate_range(problem, *payload)
     raise ValueError(f"unknown job kind {kind!r}")

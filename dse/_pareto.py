@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 
-__all__ = ["ParetoFront", "nondominated_mask"]
+__all__ = ["ParetoFront", "dominated_by", "nondominated_mask"]
 
 
 def nondominated_mask(F: np.ndarray) -> np.ndarray:
@@ -46,7 +46,7 @@ def _mask_2d(F: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _dominated_by(P: np.ndarray, Q: np.ndarray, block: int = 2048) -> np.ndarray:
+def dominated_by(P: np.ndarray, Q: np.ndarray, block: int = 2048) -> np.ndarray:
     """Mask of rows of ``P`` dominated by at least one row of ``Q``."""
     out = np.zeros(len(P), dtype=bool)
     if len(Q) == 0 or len(P) == 0:
@@ -69,9 +69,9 @@ def _mask_nd(F: np.ndarray) -> np.ndarray:
     for s in range(0, n, block):
         idx = order[s : s + block]
         P = F[idx]
-        alive = ~_dominated_by(P, front)
+        alive = ~dominated_by(P, front)
         P_alive = P[alive]
-        within = _dominated_by(P_alive, P_alive)
+        within = dominated_by(P_alive, P_alive)
         keep_idx = idx[alive][~within]
         mask[keep_idx] = True
         front = np.concatenate([front, F[keep_idx]])
@@ -100,7 +100,7 @@ class ParetoFront:
             F = F[own]
             payload = {k: v[own] for k, v in payload.items()}
         if len(self.F):
-            alive = ~_dominated_by(F, self.F) if F.shape[1] > 2 else None
+            alive = ~dominated_by(F, self.F) if F.shape[1] > 2 else None
             if alive is not None:
                 F = F[alive]
                 payload = {k: v[alive] for k, v in payload.items()}

@@ -31,13 +31,14 @@ from dse._errors import DseError
 from dse._evaluate import BatchOutcome
 from dse._executors import SerialExecutor, make_executor
 from dse._optuna_bridge import make_sampler, suggest, suggest_order
+from dse._pareto import dominated_by
 from dse._problem import Problem
 from dse._progress import Progress
 from dse._pruning import PrunerSpec, make_pruner
 from dse._spec import StudySpec, SweepSpec
 from dse._storage import describe_storage, open_storage
 from dse._study import INTERRUPTED, counted_trials, open_study, record_points, recover_orphans
-from dse._sweep import SweepResult, run_sweep
+from dse._sweep import SweepResult, crowding_distance, run_sweep
 from search_spaces import Fixed, Space
 
 
@@ -100,7 +101,7 @@ def run_study(
     t0 = time.perf_counter()
     files = artifacts_dir(spec.storage, spec.name)
     if spec.mode == "sweep":
-        summary = _run_sweep_mode(spec, problem, study, files, quiet)
+        summary = _run_sweep_mode(spec, problem, study, files, quiet, cache_dir)
     elif spec.mode == "nested":
         summary = _run_nested(spec, problem, study, quiet, cache_dir)
     else:
@@ -237,14 +238,63 @@ def _sweep_progress(problem: Problem, total: int | None, quiet: bool) -> tuple[P
     return progress, hook
 
 
-def _record_sweep(study: optuna.Study, problem: Problem, result: SweepResult, mode: str) -> int:
-    n = record_points(study, problem, result.front, mode, {"dse.pareto": True})
-    n += record_points(study, problem, result.sample, mode, {"dse.pareto": False})
+def _thin(front: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
+    """At most ``k`` front points, keeping the extremes and the least crowded."""
+    if not front or len(front["__F"]) <= k:
+        return front
+    keep = np.argsort(-crowding_distance(front["__F"]), kind="stable")[:k]
+    keep.sort()
+    return {c: v[keep] for c, v in front.items()}
+
+
+def _record_sweep(
+    study: optuna.Study, problem: Problem, result: SweepResult, mode: str, max_front: int
+) -> int:
+    n = record_points(study, problem, _thin(result.front, max_front), mode, {"dse.pareto": True})
+    sample = result.sample
+    if sample and result.front and len(sample["__F"]):
+        # "The rest" means off the front: drop sampled copies of front points.
+        G = sample["__G"]
+        feasible = (G <= 0).all(axis=1) if G.shape[1] else np.ones(len(G), dtype=bool)
+        rest = ~feasible | dominated_by(sample["__F"], result.front["__F"])
+        sample = {c: v[rest] for c, v in sample.items()}
+    n += record_points(study, problem, sample, mode, {"dse.pareto": False})
     return n
 
 
+def _executor_chunks(executor: Any) -> Any:
+    """A chunk evaluator spreading sweep chunks over an executor's workers, yielding in order."""
+
+    def run(ranges: Any) -> Any:
+        ranges = iter(ranges)
+        results: dict[int, Any] = {}
+        submitted = 0
+        next_out = 0
+        exhausted = False
+        while True:
+            while not exhausted and executor.in_flight < executor.capacity:
+                r = next(ranges, None)
+                if r is None:
+                    exhausted = True
+                    break
+                executor.submit(submitted, "chunk", r, [])
+                submitted += 1
+            if next_out == submitted and exhausted:
+                return
+            for job, result in executor.poll(timeout=0.05):
+                if isinstance(result, str):
+                    raise DseError(f"sweep chunk {job} failed: {result}")
+                results[job] = result
+            while next_out in results:
+                yield results.pop(next_out)
+                next_out += 1
+
+    return run
+
+
 def _run_sweep_mode(
-    spec: StudySpec, problem: Problem, study: optuna.Study, files: Path, quiet: bool
+    spec: StudySpec, problem: Problem, study: optuna.Study, files: Path, quiet: bool,
+    cache_dir: str | Path | None,
 ) -> RunSummary:
     summary = RunSummary(spec.name, "", "sweep", 0, 0, 0.0)
     if study.user_attrs.get("dse.sweep_complete"):
@@ -256,15 +306,24 @@ def _run_sweep_mode(
     progress, hook = _sweep_progress(problem, total, quiet)
     files.mkdir(parents=True, exist_ok=True)
     sweep_dir = files / "sweep"
+    executor = None
+    chunk_evaluator = None
+    if spec.executor.kind == "ray" and spec.sweep.method == "exhaustive":
+        executor = make_executor(spec, problem, make_pruner(PrunerSpec()),
+                                 str(cache_dir) if cache_dir is not None else None)
+        chunk_evaluator = _executor_chunks(executor)
     try:
         result = run_sweep(problem, spec.sweep, spec.seed, sweep_dir, _fingerprint(spec), hook,
-                           spec.budget.timeout_s)
+                           spec.budget.timeout_s, chunk_evaluator)
     except KeyboardInterrupt:
-        progress.close()
         summary.interrupted = True
         return summary
-    progress.close()
-    summary.n_new = _record_sweep(study, problem, result, "sweep")
+    finally:
+        progress.close()
+        if executor is not None:
+            executor.cancel()
+            executor.close()
+    summary.n_new = _record_sweep(study, problem, result, "sweep", spec.sweep.max_front_trials)
     summary.n_finished = len(study.get_trials(deepcopy=False))
     summary.sweep = {
         "evaluated": result.evaluated, "feasible": result.feasible, "failed": result.failed,

@@ -94,6 +94,9 @@ class SweepSpec:
     generations: int = 50
     sample_rest: int = 200
     save: str = "all"
+    # The study gets at most this many front points as trials (spread by crowding distance);
+    # every front point stays in the sweep file. Each trial is one fsync'ed journal write.
+    max_front_trials: int = 1000
 
 
 @dataclass(frozen=True)
@@ -346,6 +349,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
         generations=int(w.positive_int("generations", 50) or 1),
         sample_rest=int(w.positive_int("sample_rest", 200, minimum=0) or 0),
         save=w.choice("save", SWEEP_SAVE, "all"),
+        max_front_trials=int(w.positive_int("max_front_trials", 1000) or 1),
     )
     w.done()
 

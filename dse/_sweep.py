@@ -35,7 +35,14 @@ from dse._spec import SweepSpec
 from search_spaces import Batch, Space
 
 
-__all__ = ["SweepResult", "run_sweep"]
+__all__ = [
+    "ChunkEvaluator",
+    "SweepResult",
+    "chunk_ranges",
+    "crowding_distance",
+    "evaluate_range",
+    "run_sweep",
+]
 
 
 @dataclass
@@ -159,7 +166,8 @@ def _load_checkpoint(path: Path, fingerprint: str) -> _State | None:
     return state if isinstance(state, _State) else None
 
 
-def _batches_exhaustive(space: Space, chunk: int, start_chunk: int) -> Iterator[Batch]:
+def chunk_ranges(space: Space, chunk: int, start_chunk: int = 0) -> Iterator[tuple[int, int]]:
+    """Index ranges ``[start, stop)`` of an exhaustive sweep, chunk by chunk."""
     size = space.size
     if size is None:
         bad = [p.name for p in space.params if p.size is None]
@@ -168,10 +176,29 @@ def _batches_exhaustive(space: Space, chunk: int, start_chunk: int) -> Iterator[
             "them steps or choices in [space.override], or use sweep.method = 'evolutionary'"
         )
     for start in range(start_chunk * chunk, size, chunk):
-        yield space.point(np.arange(start, min(start + chunk, size), dtype=np.int64))
+        yield start, min(start + chunk, size)
 
 
-def _crowding(F: np.ndarray) -> np.ndarray:
+def evaluate_range(problem: Problem, start: int, stop: int) -> tuple[Batch, Any]:
+    """Enumerate and evaluate points ``start .. stop - 1`` of a finite space."""
+    batch = problem.space.point(np.arange(start, stop, dtype=np.int64))
+    return batch, problem.evaluate(batch)
+
+
+# Maps chunk ranges to (batch, evaluation) pairs, in order; the serial one evaluates in-process,
+# an executor-backed one spreads chunks over workers (dse._run).
+ChunkEvaluator = Callable[[Iterator[tuple[int, int]]], Iterator[tuple[Batch, Any]]]
+
+
+def _serial_chunks(problem: Problem) -> ChunkEvaluator:
+    def run(ranges: Iterator[tuple[int, int]]) -> Iterator[tuple[Batch, Any]]:
+        for start, stop in ranges:
+            yield evaluate_range(problem, start, stop)
+
+    return run
+
+
+def crowding_distance(F: np.ndarray) -> np.ndarray:
     n, m = F.shape
     if n <= 2:
         return np.full(n, np.inf)
@@ -199,7 +226,7 @@ def _survive(F: np.ndarray, G: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray
         mask = nondominated_mask(F[remaining])
         layer = remaining[mask]
         if taken + len(layer) > k:
-            crowd = _crowding(F[layer])
+            crowd = crowding_distance(F[layer])
             layer = layer[np.argsort(-crowd, kind="stable")[: k - taken]]
         chosen.append(layer)
         taken += len(layer)
@@ -258,6 +285,7 @@ def run_sweep(
     fingerprint: str = "",
     progress: Callable[[_State], None] | None = None,
     timeout_s: float | None = None,
+    chunk_evaluator: ChunkEvaluator | None = None,
 ) -> SweepResult:
     """Run a sweep over ``problem.space``; resumes from ``sweep_dir``'s checkpoint if present."""
     t0 = time.perf_counter()
@@ -296,8 +324,9 @@ def run_sweep(
 
     complete = True
     if spec.method == "exhaustive":
-        for batch in _batches_exhaustive(problem.space, spec.chunk_size, state.chunks):
-            on_batch(batch, problem.evaluate(batch))
+        evaluate = chunk_evaluator or _serial_chunks(problem)
+        for batch, ev in evaluate(chunk_ranges(problem.space, spec.chunk_size, state.chunks)):
+            on_batch(batch, ev)
             if deadline is not None and time.monotonic() > deadline:
                 complete = (state.chunks * spec.chunk_size) >= (problem.space.size or 0)
                 break

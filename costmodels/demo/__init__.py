@@ -15,11 +15,14 @@ unconstrained fronts agree.
 
 Options exist to exercise the engine: ``delay_s`` makes each point cost that long (for executor
 benchmarks), ``fail_above`` returns NaN for ``x`` above it, ``raise_above`` raises, and
-``report_steps`` streams intermediate values (for pruning tests).
+``report_steps`` streams intermediate values (for pruning tests), and ``die_above`` ends the
+worker process outright (``os._exit``) for ``x`` above it, unless the file ``die_marker`` names
+already exists (the first death creates it), to test how executors survive dead workers.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 
@@ -59,12 +62,16 @@ class DemoModel(CostModel):
         raise_above: float | None = None,
         report_steps: int = 0,
         expensive: bool = False,
+        die_above: float | None = None,
+        die_marker: str | None = None,
     ) -> None:
         self.delay_s = float(delay_s)
         self.fail_above = fail_above
         self.raise_above = raise_above
         self.report_steps = int(report_steps)
         self.expensive = bool(expensive)  # type: ignore[misc]
+        self.die_above = die_above
+        self.die_marker = die_marker
 
     def evaluate(
         self, batch: Mapping[str, np.ndarray], context: EvalContext | None = None
@@ -74,6 +81,11 @@ class DemoModel(CostModel):
         level = np.asarray(batch["level"], dtype=np.float64)
         if self.raise_above is not None and (x > self.raise_above).any():
             raise RuntimeError(f"demo model asked to raise for x > {self.raise_above}")
+        if self.die_above is not None and (x > self.die_above).any():
+            if self.die_marker is None or not os.path.exists(self.die_marker):
+                if self.die_marker is not None:
+                    open(self.die_marker, "w").close()
+                os._exit(17)
         if self.delay_s:
             time.sleep(self.delay_s * len(x))
         g = 1.0 + 9.0 * y + 0.5 * level

@@ -1,0 +1,109 @@
+"""The Ray executor: one local Ray cluster for the whole module (start-up costs seconds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from dse import load_spec, open_storage, run_study
+
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_cluster():  # type: ignore[no-untyped-def]
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _study(storage: str, name: str = "demo") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(storage))
+
+
+def test_trial_mode_on_two_workers(study_file, tmp_path: Path) -> None:
+    storage = str(tmp_path / "s.journal")
+    spec = load_spec(study_file(n_trials=16, body="""
+        [executor]
+        kind = "ray"
+        workers = 2
+        batch_size = 2
+    """)).with_overrides(storage=storage)
+    summary = run_study(spec)
+    assert summary.n_complete == 16
+    assert len(_study(storage).trials) == 16
+
+
+def test_sweep_and_nested_modes_on_ray(study_file, tmp_path: Path) -> None:
+    storage = str(tmp_path / "s.journal")
+    grid = """
+        [space.override]
+        "demo.x" = { steps = 41 }
+        "demo.y" = { steps = 5 }
+    """
+    sweep = load_spec(study_file(name="sw", mode="sweep", extra_space=grid, body="""
+        [executor]
+        kind = "ray"
+        workers = 2
+        [sweep]
+        chunk_size = 100
+    """)).with_overrides(storage=storage)
+    assert run_study(sweep).sweep["front"] == 41
+    assert len(_study(storage, "sw").best_trials) == 41
+    nested = load_spec(study_file(name="ne", mode="nested", n_trials=4, extra_space=grid,
+                                  body="""
+        [executor]
+        kind = "ray"
+        workers = 2
+        [nested]
+        outer = ["demo.level"]
+    """)).with_overrides(storage=storage)
+    assert run_study(nested).n_complete == 4
+
+
+def test_dead_worker_is_retried_then_fails(study_file, tmp_path: Path) -> None:
+    storage = str(tmp_path / "s.journal")
+    marker = tmp_path / "died-once"
+    # Dies once (creates the marker), succeeds on the retry.
+    once = load_spec(study_file(name="once", n_trials=3,
+                                options=f'die_above = 0.0, die_marker = "{marker}"', body="""
+        [executor]
+        kind = "ray"
+        workers = 1
+    """)).with_overrides(storage=storage)
+    assert run_study(once).n_complete == 3
+    assert marker.exists()
+    # Dies every time: retried once, then the points fail with the reason.
+    always = load_spec(study_file(name="always", n_trials=2, options="die_above = 0.0",
+                                  body="""
+        [executor]
+        kind = "ray"
+        workers = 1
+    """)).with_overrides(storage=storage)
+    summary = run_study(always)
+    assert summary.n_failed == 2
+    for t in _study(storage, "always").trials:
+        assert t.state == TrialState.FAIL
+        assert t.user_attrs["dse.fail_reason"].startswith("Ray worker died 2 times")
+
+
+def test_pruning_decisions_reach_ray_workers(study_file, tmp_path: Path) -> None:
+    storage = str(tmp_path / "s.journal")
+    spec = load_spec(study_file(n_trials=24, options="expensive = true, report_steps = 4",
+                                body="""
+        [executor]
+        kind = "ray"
+        workers = 2
+    """)).with_overrides(storage=storage)
+    summary = run_study(spec)
+    assert summary.n_pruned > 0
+    curves = [t.user_attrs.get("dse.curve") for t in _study(storage).trials
+              if t.state == TrialState.COMPLETE]
+    assert curves and all(len(c) == 4 for c in curves)
+    assert np.isfinite([v for c in curves for _, v in c]).all()
