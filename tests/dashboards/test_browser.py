@@ -1,0 +1,230 @@
+"""The report and the live dashboard in a real headless Chromium (Debian chromium + driver).
+
+Screenshots of every page go to ``test-output/dashboards/`` for review.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import optuna
+import pytest
+
+from dashboards import build_report
+from dashboards._server import make_server
+
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "dashboards"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",  # software WebGL for the 3-D and parcoords plots
+    "--window-size=1400,3000",
+]
+RENDER_TIMEOUT_S = 60
+
+# Every plot div has been drawn: plotly's class plus an SVG or WebGL layer.
+ALL_RENDERED_JS = """
+const plots = Array.from(document.querySelectorAll('div.plot'));
+return plots.map(d => [d.id, d.classList.contains('js-plotly-plot'),
+                       !!d.querySelector('svg.main-svg, canvas')]);
+"""
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        pytest.skip(f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})")
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="dse-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    drv.set_page_load_timeout(RENDER_TIMEOUT_S)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_rendered(drv: Any) -> list[list[Any]]:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def done(d: Any) -> list[list[Any]] | bool:
+        plots = d.execute_script(ALL_RENDERED_JS)
+        return (plots or [["none", True, True]]) if all(p[1] and p[2] for p in plots) else False
+
+    plots = WebDriverWait(drv, RENDER_TIMEOUT_S, poll_frequency=0.2).until(done)
+    return [p for p in plots if p[0] != "none"]
+
+
+def console_errors(drv: Any) -> list[str]:
+    return [e["message"] for e in drv.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def screenshot(drv: Any, name: str) -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    drv.save_screenshot(str(OUTPUT / f"{name}.png"))
+
+
+def three_objective_study(studies: ModuleType, storage: Any) -> None:
+    study = studies.make_study(storage, "three", ["minimize", "minimize", "maximize"])
+    studies.set_metric_names(study, ["latency_ms", "energy_mj", "top1_acc"])
+    vals = studies.random_values(120, 3, seed=5)
+    study.add_trials(
+        [
+            studies.simple_trial(k, list(v), {"a": v[0], "b": v[1]}, {"m.util": v[2]})
+            for k, v in enumerate(vals)
+        ]
+    )
+
+
+def test_report_pages_render_without_errors(
+    driver: Any, studies: ModuleType, tmp_path: Path
+) -> None:
+    storage = studies.journal(tmp_path / "j.log")
+    studies.make_demo_study(storage)
+    three_objective_study(studies, storage)
+    studies.make_study(storage, "empty", ["minimize", "minimize"])
+    out = build_report(storage, None, tmp_path / "report").parent
+    pages = ["index.html", "study-demo-zdt1.html", "study-three.html", "study-empty.html"]
+    for page in pages:
+        driver.get((out / page).as_uri())
+        plots = wait_rendered(driver)
+        screenshot(driver, f"report-{page.removesuffix('.html')}")
+        assert console_errors(driver) == [], page
+        if page.startswith("study-") and page != "study-empty.html":
+            assert len(plots) >= 5, plots
+    # The 3-D front is a WebGL scene and the parcoords filter button exists.
+    driver.get((out / "study-three.html").as_uri())
+    wait_rendered(driver)
+    assert driver.execute_script("return !!document.querySelector('#plot-pareto3d canvas')")
+    button = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#plot-parcoords .updatemenu-button'))"
+        ".map(b => b.textContent)"
+    )
+    assert "Pareto front only" in button
+
+
+# The Pareto point farthest from every other point (so the hover is unambiguous): its SVG
+# element and its trial number.
+PARETO_POINT_JS = """
+const div = document.getElementById(arguments[0]);
+const k = div._fullData.findIndex(t => (t.name || '').startsWith('Pareto front'));
+const centre = e => {
+  const r = e.getBoundingClientRect();
+  return [r.x + r.width / 2, r.y + r.height / 2];
+};
+const all = Array.from(div.querySelectorAll('.scatterlayer path.point')).map(centre);
+const trace = div.querySelectorAll('.scatterlayer .trace')[k];
+const mine = Array.from(trace.querySelectorAll('path.point'));
+let best = 0, bestGap = -1;
+mine.forEach((e, i) => {
+  const [x, y] = centre(e);
+  const gap = Math.min(...all.map(([u, v]) => Math.hypot(u - x, v - y)).filter(d => d > 0.5));
+  if (gap > bestGap) { bestGap = gap; best = i; }
+});
+return [mine[best], div._fullData[k].customdata[best]];
+"""
+
+
+def hover_pareto_point(drv: Any, plot_id: str) -> int:
+    """Move the mouse onto a Pareto point (a real hover); return that point's trial number."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    element, number = drv.execute_script(PARETO_POINT_JS, plot_id)
+    drv.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    ActionChains(drv).move_to_element(element).perform()
+    return int(number)
+
+
+def test_pareto_point_hover_and_click_show_its_config(
+    driver: Any, studies: ModuleType, tmp_path: Path
+) -> None:
+    storage = studies.journal(tmp_path / "j.log")
+    studies.make_demo_study(storage)
+    out = build_report(storage, None, tmp_path / "report").parent
+    driver.get((out / "study-demo-zdt1.html").as_uri())
+    wait_rendered(driver)
+    number = hover_pareto_point(driver, "plot-pareto")
+    details = driver.find_element("id", "details").text
+    assert f"Trial #{number}" in details and "Pareto" in details
+    for key in ("demo.x", "demo.y", "demo.level", "demo.f1", "demo.g", "demo.budget"):
+        assert key in details
+    tooltip = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#plot-pareto .hovertext'))"
+        ".map(e => e.textContent).join(' ')"
+    )
+    assert f"trial {number}" in tooltip and "demo.x =" in tooltip
+    screenshot(driver, "report-hover")
+    # Clicking a row of the Pareto table shows that trial too.
+    row = driver.find_elements("css selector", ".pareto-table tbody tr")[-1]
+    row.find_elements("tag name", "td")[1].click()
+    assert f"Trial #{row.get_attribute('data-trial')}" in driver.find_element("id", "details").text
+    assert console_errors(driver) == []
+
+
+@pytest.fixture
+def live_server(demo_storage: optuna.storages.BaseStorage) -> Iterator[Any]:
+    srv = make_server(demo_storage, port=0, refresh_s=0.3)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+def test_live_dashboard_picks_up_new_trials(
+    driver: Any, live_server: Any, demo_storage: Any, studies: ModuleType
+) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(live_server.url)
+    wait_rendered(driver)
+    screenshot(driver, "live-index")
+    assert console_errors(driver) == []
+    driver.get(live_server.url + "study/demo-zdt1")
+    wait_rendered(driver)
+    count = driver.find_element("id", "trial-count")
+    assert count.text == "61"
+    study = optuna.load_study(study_name="demo-zdt1", storage=demo_storage)
+    # Another worker finishes five trials while the page is open.
+    study.add_trials(studies.demo_trials(5, seed=11, start=200))
+    WebDriverWait(driver, 30, poll_frequency=0.2).until(
+        lambda d: d.find_element("id", "trial-count").text == "66"
+    )
+    plots = wait_rendered(driver)
+    assert len(plots) >= 5
+    points = driver.execute_script(
+        "return document.getElementById('plot-pareto')._fullData"
+        ".reduce((n, t) => n + (t.mode === 'markers' ? t.x.length : 0), 0)"
+    )
+    assert points == 65  # every completed trial is drawn after the refresh
+    number = hover_pareto_point(driver, "plot-pareto")
+    assert f"Trial #{number}" in driver.find_element("id", "details").text
+    screenshot(driver, "live-study")
+    assert console_errors(driver) == []
