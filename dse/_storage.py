@@ -10,6 +10,7 @@ our measurements (reference notes, section 2.5).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,9 @@ def _open_url(url: str) -> optuna.storages.BaseStorage:
         if scheme in ("redis", "rediss"):
             from optuna.storages.journal import JournalRedisBackend
 
-            storage: Any = JournalStorage(JournalRedisBackend(url))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage: Any = JournalStorage(JournalRedisBackend(url))
             storage.get_all_studies()  # fail now, not mid-study, if the server is unreachable
             return storage
         if scheme in _RDB_SCHEMES:
