@@ -51,7 +51,7 @@ def _pattern(b: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def _registers(b: Mapping[str, np.ndarray]) -> np.ndarray:
-    g_b = b_tregs_per_group(b["engine"], b["sparse_capable"], b["sparsity"], b["nm_n"])
+    g_b = b_tregs_per_group(b["engine"], b["sparse_capable"], b["sparsity"], b["nm_n"], b["nm_m"])
     return register_violation(b["blocking"], b["b_m"], b["b_n"], g_b, b["tile_regs"])
 
 
@@ -167,6 +167,7 @@ def space() -> Space:
                     "sparse_capable",
                     "sparsity",
                     "nm_n",
+                    "nm_m",
                     "blocking",
                     "b_m",
                     "b_n",

@@ -65,7 +65,7 @@ HEADLINE = (
         0.05,
     ),
     Headline(
-        "VEGETA-S-16-2 / RASA-SM, 95% unstructured via row-wise N:M (held out)",
+        "VEGETA-S-16-2 / RASA-SM, 95% unstructured (held out)",
         3.28,
         {**_ENGINE, "sparsity": "rowwise", "density": 0.05, "row_chunk": 32},
         False,

@@ -9,7 +9,28 @@ from __future__ import annotations
 import numpy as np
 
 
-__all__ = ["b_tregs_per_group", "live_tiles", "register_violation", "unsupported_pattern"]
+__all__ = [
+    "b_tregs_per_group",
+    "live_tiles",
+    "nm_stored_n",
+    "register_violation",
+    "unsupported_pattern",
+]
+
+# Stored N per group of 4 for a worst group holding 0..4 nonzeros: the smallest of {1, 2, 4}.
+_STORED_N = np.asarray([1.0, 1.0, 2.0, 4.0, 4.0])
+
+
+def nm_stored_n(nm_n: np.ndarray, nm_m: np.ndarray) -> np.ndarray:
+    """N of the N:4 an S engine stores an n:m pattern as (lossless; 3:4 is stored as 4:4).
+
+    n:m with m >= 4 holds at most min(n, 4) nonzeros in any aligned group of 4; n:2 holds at
+    most 2n. n = m is dense (4:4).
+    """
+    n = np.asarray(nm_n, dtype=np.float64)
+    m = np.asarray(nm_m, dtype=np.float64)
+    worst = np.where(m < 4, np.minimum(4.0, n * 4.0 / m), np.minimum(4.0, n))
+    return np.where(n == m, 4.0, _STORED_N[np.ceil(worst).astype(np.int64)])
 
 
 def unsupported_pattern(
@@ -33,17 +54,19 @@ def unsupported_pattern(
 
 
 def b_tregs_per_group(
-    engine: np.ndarray, sparse_capable: np.ndarray, sparsity: np.ndarray, nm_n: np.ndarray
+    engine: np.ndarray,
+    sparse_capable: np.ndarray,
+    sparsity: np.ndarray,
+    nm_n: np.ndarray,
+    nm_m: np.ndarray,
 ) -> np.ndarray:
     """Tile registers one B operand occupies (treg 1, ureg 2, vreg 4), worst case per point.
 
-    ``nm``: from N (1 -> vreg, 2 -> ureg, else treg); ``rowwise`` uses a vreg; ``per_layer``
-    depends on the workload, so the worst case (vreg) is taken.
+    ``nm``: ``4 / stored N``; ``rowwise`` uses a vreg; ``per_layer`` depends on the workload,
+    so the worst case (vreg) is taken. D engines and RASA-SM always use a treg.
     """
     sparse_hw = (np.asarray(engine) == "vegeta") & np.asarray(sparse_capable, dtype=bool)
-    n = np.asarray(nm_n)
-    mode = np.asarray(sparsity)
-    g = np.where(mode == "nm", np.where(n == 1, 4.0, np.where(n == 2, 2.0, 1.0)), 4.0)
+    g = np.where(np.asarray(sparsity) == "nm", 4.0 / nm_stored_n(nm_n, nm_m), 4.0)
     return np.where(sparse_hw, g, 1.0)
 
 

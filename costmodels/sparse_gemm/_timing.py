@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodels.sparse_gemm import _constants as k
-from costmodels.sparse_gemm._constraints import live_tiles, unsupported_pattern
+from costmodels.sparse_gemm._constraints import live_tiles, nm_stored_n, unsupported_pattern
 from costmodels.sparse_gemm._rowwise import expected_rowwise_n
 from costmodels.sparse_gemm._workloads import Workload
 
@@ -140,7 +140,8 @@ class Pattern:
     violation: np.ndarray  # (P,) > 0 when a requested pattern is not supported
 
 
-_PROMOTE = np.asarray([4.0, 1.0, 2.0, 4.0, 4.0])  # stored N for a worst group of 0..4 nonzeros
+# Stored N for a layer whose worst group of 4 holds 0..4 nonzeros (per-layer mode).
+_PROMOTE = np.asarray([1.0, 1.0, 2.0, 4.0, 4.0])
 
 
 def _kind_of_n(n: np.ndarray) -> np.ndarray:
@@ -163,10 +164,9 @@ def layer_pattern(
     """
     sparse_hw = (cols["engine"] == "vegeta") & cols["sparse_capable"].astype(bool)
     mode = cols["sparsity"]
-    nm_n = cols["nm_n"].astype(np.float64)
-    nm_m = cols["nm_m"].astype(np.float64)
-    worst = np.where(nm_m < 4, np.minimum(4.0, nm_n * 4.0 / nm_m), np.minimum(4.0, nm_n))
-    n = np.where(nm_n == nm_m, 4.0, _PROMOTE[np.ceil(worst).astype(np.int64)])
+    nm_n = cols["nm_n"]
+    nm_m = cols["nm_m"]
+    n = nm_stored_n(nm_n, nm_m)
     violation = unsupported_pattern(
         cols["engine"], cols["sparse_capable"], mode, nm_n, nm_m, promote
     )

@@ -1,0 +1,86 @@
+"""The ``vegeta`` domain space: parameters match the model, constraints agree with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from costmodels import get_model
+from search_spaces import Fixed, domain
+
+
+@pytest.fixture(scope="module")
+def space():  # type: ignore[no-untyped-def]
+    return domain("vegeta")
+
+
+def test_params_are_model_inputs_within_range(space) -> None:  # type: ignore[no-untyped-def]
+    model = get_model("sparse_gemm")
+    inputs = {p.name: p for p in model.inputs}
+    assert set(space.names) <= set(inputs)
+    for p in space.params:
+        values = p.values()
+        assert values is not None, p.name  # finite: the space can be swept
+        assert inputs[p.name].contains(values).all(), p.name
+        assert p.default == inputs[p.name].default or isinstance(p, Fixed), p.name
+
+
+def test_constraints_agree_with_model_violations(space) -> None:  # type: ignore[no-untyped-def]
+    model = get_model("sparse_gemm")
+    batch = space.sample(np.random.default_rng(0), 3000)
+    v = space.violations(batch)
+    out = model.evaluate(model.batch(None, **{k: batch[k] for k in space.names}))
+    assert np.array_equal(v["pattern"] > 0, out["pattern_violation"] > 0)
+    # Per-layer mode is judged worst-case by the space (vreg), exactly by the model.
+    exact = batch["sparsity"] != "per_layer"
+    assert np.array_equal(
+        (v["register_budget"] > 0)[exact], (out["register_violation"] > 0)[exact]
+    )
+    assert ((v["register_budget"] > 0) | ~(out["register_violation"] > 0)).all()
+    assert 0.0 < space.feasible(batch).mean() < 1.0
+
+
+def test_conditional_parameters_fall_back_to_defaults(space) -> None:  # type: ignore[no-untyped-def]
+    batch = space.complete(
+        {
+            "engine": np.asarray(["rasa_sm"]),
+            "alpha": np.asarray([2]),
+            "sparsity": np.asarray(["rowwise"]),
+            "nm_n": np.asarray([1]),
+        }
+    )
+    assert batch["alpha"][0] == 16  # inactive for RASA-SM
+    assert batch["nm_n"][0] == 2  # inactive in row-wise mode
+
+
+def test_narrowed_space_sweeps_exhaustively(space) -> None:  # type: ignore[no-untyped-def]
+    small = space.narrowed(
+        {
+            "engine": "vegeta",
+            "tile_regs": 8,
+            "load_ports": 2,
+            "load_port_bytes": 128,
+            "clock_ghz": 2.0,
+            "l2_bytes_per_cycle": 128,
+            "blocking": "auto",
+            "loop_order": "nm",
+            "sparsity": "nm",
+            "nm_m": 4,
+            "density": 0.05,
+            "row_chunk": 32,
+            "b_m": 2,
+            "b_n": 1,
+        }
+    )
+    assert small.size == 5 * 3 * 2 * 4
+    points = next(small.enumerate())
+    assert len(points["alpha"]) == small.size and space.feasible(points).all()
+
+
+def test_constraints_read_only_declared_inputs(space) -> None:  # type: ignore[no-untyped-def]
+    # Namespaced (as in a study) every constraint must find its inputs under the prefix.
+    prefixed = space.prefixed("hw")
+    batch = prefixed.sample(np.random.default_rng(1), 50)
+    local = space.violations({name.split(".", 1)[1]: col for name, col in batch.items()})
+    for name, col in prefixed.violations(batch).items():
+        assert np.array_equal(col, local[name.split(".", 1)[1]])
