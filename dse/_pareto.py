@@ -8,6 +8,8 @@ dominated by the running front.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -51,12 +53,27 @@ def dominated_by(P: np.ndarray, Q: np.ndarray, block: int = 2048) -> np.ndarray:
     out = np.zeros(len(P), dtype=bool)
     if len(Q) == 0 or len(P) == 0:
         return out
+    if P.shape[1] == 2:
+        return _dominated_by_2d(P, Q)
     for s in range(0, len(Q), block):
         q = Q[s : s + block]
         le = (q[None, :, :] <= P[:, None, :]).all(axis=2)
         lt = (q[None, :, :] < P[:, None, :]).any(axis=2)
         out |= (le & lt).any(axis=1)
     return out
+
+
+def _dominated_by_2d(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    # Q's front as a staircase: f0 ascending, f1 strictly descending. The best f1 among front
+    # points with f0 <= p.f0 is at the last such point, found by binary search.
+    stair = Q[_mask_2d(Q)]
+    stair = stair[np.lexsort((stair[:, 1], stair[:, 0]))]
+    idx = np.searchsorted(stair[:, 0], P[:, 0], side="right") - 1
+    np.maximum(idx, 0, out=idx)
+    q0, q1 = stair[:, 0][idx], stair[:, 1][idx]
+    p0, p1 = P[:, 0], P[:, 1]
+    has = P[:, 0] >= stair[0, 0]
+    return has & (q1 <= p1) & ((q1 < p1) | (q0 < p0))
 
 
 def _mask_nd(F: np.ndarray) -> np.ndarray:
@@ -81,30 +98,36 @@ def _mask_nd(F: np.ndarray) -> np.ndarray:
 class ParetoFront:
     """A running Pareto front over streamed chunks, with a payload per point.
 
-    ``update(F, payload)`` keeps only the non-dominated points of the union of the current front
-    and the chunk; payload is a dict of columns aligned with ``F``.
+    ``update(F, gather)`` keeps the non-dominated points of the union of the current front and
+    the chunk; ``gather(indices)`` returns the payload columns of chosen chunk rows, so a chunk's
+    columns are copied only for its few front candidates. Large chunks are first screened
+    against the front of a random subsample: points it dominates are truly dominated, so the
+    exact filter then runs on the few survivors.
     """
 
-    def __init__(self, n_obj: int) -> None:
+    def __init__(self, n_obj: int, seed: int = 0) -> None:
         self.F = np.empty((0, n_obj))
         self.payload: dict[str, np.ndarray] = {}
+        self._rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return len(self.F)
 
-    def update(self, F: np.ndarray, payload: dict[str, np.ndarray]) -> None:
+    def update(self, F: np.ndarray, gather: Callable[[np.ndarray], dict[str, np.ndarray]]) -> None:
         if len(F) == 0:
             return
-        own = nondominated_mask(F)
-        if not own.all():
-            F = F[own]
-            payload = {k: v[own] for k, v in payload.items()}
+        idx = np.arange(len(F))
         if len(self.F):
-            alive = ~dominated_by(F, self.F) if F.shape[1] > 2 else None
-            if alive is not None:
-                F = F[alive]
-                payload = {k: v[alive] for k, v in payload.items()}
-        F_all = np.concatenate([self.F, F])
+            idx = idx[~dominated_by(F, self.F)]
+        if len(idx) > 50_000:
+            probe = F[self._rng.choice(idx, 4096, replace=False)]
+            idx = idx[~dominated_by(F[idx], probe[nondominated_mask(probe)])]
+        if len(idx) == 0:
+            return
+        own = nondominated_mask(F[idx])
+        idx = idx[own]
+        payload = gather(idx)
+        F_all = np.concatenate([self.F, F[idx]])
         pay_all = (
             {k: np.concatenate([self.payload[k], payload[k]]) for k in payload}
             if self.payload

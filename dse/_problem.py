@@ -63,9 +63,13 @@ class Evaluation:
 
     @property
     def feasible(self) -> np.ndarray:
+        return self.feasible_where(self.ok)
+
+    def feasible_where(self, ok: np.ndarray) -> np.ndarray:
+        """Feasible points given the already computed :attr:`ok` mask."""
         if not self.G.shape[1]:
-            return self.ok
-        return self.ok & (np.nan_to_num(self.G, nan=np.inf) <= 0).all(axis=1)
+            return ok
+        return ok & (self.G <= 0).all(axis=1)  # NaN compares False: infeasible
 
     def nan_reason(self, i: int, objective_keys: list[str]) -> str:
         bad = [k for j, k in enumerate(objective_keys) if not np.isfinite(self.values[i, j])]

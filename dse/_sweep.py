@@ -74,21 +74,30 @@ class _Reservoir:
         self.keys = np.empty(0)
         self.cols: dict[str, np.ndarray] = {}
 
-    def offer(self, cols: dict[str, np.ndarray], n: int) -> None:
+    def offer(self, candidates: np.ndarray,
+              gather: Callable[[np.ndarray], dict[str, np.ndarray]]) -> None:
+        """Offer the chunk rows ``candidates``; only the taken rows are gathered."""
+        n = len(candidates)
         if self.k == 0 or n == 0:
             return
-        keys = self.rng.random(n)
         if len(self.keys) >= self.k:
-            threshold = self.keys.max()
-            take = np.flatnonzero(keys < threshold)
+            # Only keys below the current k-th smallest can enter: draw how many of the n
+            # uniform keys fall there, where, and their values, instead of all n keys.
+            threshold = float(self.keys.max())
+            count = int(self.rng.binomial(n, threshold))
+            if count == 0:
+                return
+            take = np.sort(self.rng.choice(n, count, replace=False))
+            keys = np.zeros(n)
+            keys[take] = self.rng.random(count) * threshold
         else:
+            keys = self.rng.random(n)
             take = np.arange(n)
-        if len(take) == 0:
-            return
         if len(take) > self.k:
             take = take[np.argpartition(keys[take], self.k - 1)[: self.k]]
+        cols = gather(candidates[take])
         new_keys = np.concatenate([self.keys, keys[take]])
-        merged = {c: np.concatenate([self.cols[c], v[take]]) if c in self.cols else v[take]
+        merged = {c: np.concatenate([self.cols[c], v]) if c in self.cols else v
                   for c, v in cols.items()}
         if len(new_keys) > self.k:
             keep = np.argpartition(new_keys, self.k - 1)[: self.k]
@@ -97,11 +106,16 @@ class _Reservoir:
         self.keys, self.cols = new_keys, merged
 
 
-def _columns(problem: Problem, batch: Batch, ev: Any) -> dict[str, np.ndarray]:
+def _columns(
+    problem: Problem, batch: Batch, ev: Any, rows: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Params, metrics, ``__F`` and ``__G`` of a chunk (only ``rows`` when given)."""
     cols = {p.name: np.asarray(batch[p.name]) for p in problem.space.params}
     cols.update({k: np.asarray(v) for k, v in ev.metrics.items()})
     cols["__F"] = ev.F
     cols["__G"] = ev.G
+    if rows is not None:
+        cols = {k: v[rows] for k, v in cols.items()}
     return cols
 
 
@@ -128,16 +142,22 @@ class _State:
         self.extra: dict[str, Any] = {}
 
     def absorb(self, problem: Problem, batch: Batch, ev: Any) -> None:
-        n = len(ev.F)
-        cols = _columns(problem, batch, ev)
-        feas = ev.feasible
-        self.evaluated += n
-        self.feasible += int(feas.sum())
-        self.failed += int((~ev.ok).sum())
-        if feas.any():
-            sub = _select(cols, feas)
-            self.front.update(sub["__F"], sub)
-        self.reservoir.offer(_select(cols, ev.ok), int(ev.ok.sum()))
+        ok = ev.ok
+        feasible = ev.feasible_where(ok)
+        feasible_rows = np.flatnonzero(feasible)
+        self.evaluated += len(ok)
+        self.feasible += len(feasible_rows)
+        self.failed += int(len(ok) - np.count_nonzero(ok))
+
+        def gather_feasible(idx: np.ndarray) -> dict[str, np.ndarray]:
+            return _columns(problem, batch, ev, feasible_rows[idx])
+
+        def gather(rows: np.ndarray) -> dict[str, np.ndarray]:
+            return _columns(problem, batch, ev, rows)
+
+        if len(feasible_rows):
+            self.front.update(ev.F[feasible_rows], gather_feasible)
+        self.reservoir.offer(np.flatnonzero(ok), gather)
         self.chunks += 1
 
 
@@ -304,10 +324,14 @@ def run_sweep(
             return
         if spec.save == "front":
             return
-        cols = _flat(_columns(problem, batch, ev))
+        feasible = ev.feasible
         if spec.save == "feasible":
-            cols = _select(cols, ev.feasible)
-        cols["feasible"] = ev.feasible if spec.save == "all" else ev.feasible[ev.feasible]
+            cols = _flat(_columns(problem, batch, ev, np.flatnonzero(feasible)))
+            cols["feasible"] = np.ones(len(cols["__F"]) if "__F" in cols else
+                                       int(feasible.sum()), dtype=bool)
+        else:
+            cols = _flat(_columns(problem, batch, ev))
+            cols["feasible"] = feasible
         writer.append(cols)
         state.written = writer.n
 
