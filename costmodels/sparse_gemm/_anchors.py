@@ -44,28 +44,28 @@ class Headline:
 _ENGINE = {"engine": "vegeta", "alpha": 16, "beta": 2, "sparse_capable": True}
 HEADLINE = (
     Headline(
-        "VEGETA-S-16-2 / RASA-SM, dense 4:4",
+        "S-16-2 / RASA-SM, dense 4:4",
         1.09,
         {**_ENGINE, "sparsity": "nm", "nm_n": 4, "nm_m": 4},
         True,
         0.05,
     ),
     Headline(
-        "VEGETA-S-16-2 / RASA-SM, 2:4",
+        "S-16-2 / RASA-SM, 2:4",
         2.20,
         {**_ENGINE, "sparsity": "nm", "nm_n": 2, "nm_m": 4},
         True,
         0.05,
     ),
     Headline(
-        "VEGETA-S-16-2 / RASA-SM, 1:4",
+        "S-16-2 / RASA-SM, 1:4",
         3.74,
         {**_ENGINE, "sparsity": "nm", "nm_n": 1, "nm_m": 4},
         True,
         0.05,
     ),
     Headline(
-        "VEGETA-S-16-2 / RASA-SM, 95% unstructured (held out)",
+        "S-16-2 / RASA-SM, 95% unstructured (held out)",
         3.28,
         {**_ENGINE, "sparsity": "rowwise", "density": 0.05, "row_chunk": 32},
         False,

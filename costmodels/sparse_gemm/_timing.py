@@ -33,9 +33,9 @@ instruction ``max(II, L / (b_m b_n), bytes_per_instr / load_bw)``.
     T      = max(T_comp, T_rf, T_l2, T_dram, T_dep) + L
 
 with ``bytes_rf = L_A (1024 + 128 [sparse]) + L_B 1024 g_B``, ``L_A = T_mA T_k ceil(T_n/b_n)``,
-``L_B = T_n T_k ceil(T_mA/b_m)``. L2 traffic follows the loop order (the panel of the operand
-reused by the inner block loop stays in L1 when it fits); DRAM traffic is compulsory unless the
-re-streamed operand exceeds L2.
+``L_B = T_n T_k ceil(T_mA/b_m)``. L2 traffic follows the loop order (the inner loop's operand
+block stays in L1, the other is re-streamed from L2 once per outer block); DRAM traffic is
+compulsory plus re-reads of one operand per L2 block of the other (L2 blocking).
 """
 
 from __future__ import annotations
@@ -282,15 +282,16 @@ def time_layers(
     n_outer = (cols["loop_order"] == "nm")[:, None]
     l2_bytes = cols["l2_kib"][:, None] * 1024.0
     # BLIS-style: the inner loop's operand block stays in L1, the other is streamed from L2
-    # once per outer block; from DRAM again only when it does not fit in L2.
+    # once per outer block. For DRAM the kernel blocks the streamed operand for L2 (half of it,
+    # the rest holds the other operand's panels): the streamed operand is read from DRAM once,
+    # the other once per L2 block of it unless it fits in L2 as well.
     a_reuse = np.where(n_outer, nb_n, 1.0)
     b_reuse = np.where(n_outer, 1.0, nb_m)
     bytes_l2 = weight_bytes * a_reuse + act_bytes * b_reuse + out_bytes
-    bytes_dram = (
-        weight_bytes * np.where(weight_bytes > l2_bytes, a_reuse, 1.0)
-        + act_bytes * np.where(act_bytes > l2_bytes, b_reuse, 1.0)
-        + out_bytes
-    )
+    half_l2 = 0.5 * l2_bytes
+    act_reads = np.where(n_outer & (act_bytes > half_l2), np.ceil(weight_bytes / half_l2), 1.0)
+    weight_reads = np.where(~n_outer & (weight_bytes > half_l2), np.ceil(act_bytes / half_l2), 1.0)
+    bytes_dram = weight_bytes * weight_reads + act_bytes * act_reads + out_bytes
     dram_bpc = (cols["dram_gbps"] / cols["clock_ghz"])[:, None]
     lat2 = lat[:, None]
 
