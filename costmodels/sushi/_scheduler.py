@@ -42,6 +42,8 @@ from costmodels.sushi._streams import Trace
 __all__ = ["FALLBACKS", "POLICIES", "ServingStats", "simulate"]
 
 POLICIES = ("sushi", "static_pb", "cache_oblivious", "no_pb")
+_T_CHUNK = 2048  # queries per statistics chunk (bounds float temporaries to [P, 2048])
+_TABLE_FIELDS = tuple(ServingTables.__dataclass_fields__)
 FALLBACKS = ("best_effort", "fastest")
 
 
@@ -64,12 +66,15 @@ class ServingStats:
 
 
 def _queue_response(service_ms: np.ndarray, arrival_ms: np.ndarray) -> np.ndarray:
-    """Mean response time of a FIFO single server (Lindley recursion, closed form)."""
+    """Mean response time of a FIFO single server (Lindley recursion, closed form).
+
+    ``W_n = C_n - min(0, min_{k <= n} C_k)`` with ``C_n = sum_{i < n} (S_i - (a_{i+1} - a_i))``.
+    """
     gaps = np.diff(arrival_ms)
-    x = service_ms[:, :-1] - gaps[None, :]
-    c = np.concatenate([np.zeros((len(service_ms), 1)), np.cumsum(x, axis=1)], axis=1)
-    wait = c - np.minimum(np.minimum.accumulate(c, axis=1), 0.0)
-    return (wait + service_ms).mean(axis=1)
+    c = np.zeros(service_ms.shape, dtype=np.float64)
+    np.cumsum(service_ms[:, :-1] - gaps[None, :], axis=1, out=c[:, 1:])
+    wait_sum = (c - np.minimum(np.minimum.accumulate(c, axis=1), 0.0)).sum(axis=1)
+    return (wait_sum + service_ms.sum(axis=1, dtype=np.float64)) / service_ms.shape[1]
 
 
 def simulate(
@@ -94,6 +99,9 @@ def simulate(
         window: History window in queries (one value for all points).
         switch_blocking: Whether a PB switch stalls the next query ``[P]``.
         fallback: See the module docstring.
+
+    Points whose PB never changes (``static_pb``, ``no_pb``) need no per-block decisions and
+    are simulated apart, in large query chunks.
     """
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback={fallback!r}: expected one of {', '.join(FALLBACKS)}")
@@ -101,9 +109,44 @@ def simulate(
     bad = ~np.isin(policy, POLICIES)
     if bad.any():
         raise ValueError(f"policy={policy[bad][0]!r}: expected one of {', '.join(POLICIES)}")
-    n_pts, n_sub, n_cand = tables.lat_ms.shape
-    if n_sub == 0:
+    if tables.lat_ms.shape[1] == 0:
         raise ValueError("SubNet pool is empty: nothing to serve")
+    dynamic = np.isin(policy, ("sushi", "cache_oblivious"))
+    blocking = np.asarray(switch_blocking, dtype=bool)
+    if dynamic.all() or not dynamic.any():
+        return _simulate(tables, acc, trace, policy, update_period, window, blocking, fallback)
+    parts = []
+    for rows in (np.flatnonzero(dynamic), np.flatnonzero(~dynamic)):
+        sub = ServingTables(**{k: getattr(tables, k)[rows] for k in _TABLE_FIELDS})
+        parts.append(
+            (
+                rows,
+                _simulate(
+                    sub, acc, trace, policy[rows], update_period, window, blocking[rows], fallback
+                ),
+            )
+        )
+    merged = {}
+    for name in ServingStats.__dataclass_fields__:
+        col = np.empty(len(policy), dtype=getattr(parts[0][1], name).dtype)
+        for rows, stats in parts:
+            col[rows] = getattr(stats, name)
+        merged[name] = col
+    return ServingStats(**merged)
+
+
+def _simulate(
+    tables: ServingTables,
+    acc: np.ndarray,
+    trace: Trace,
+    policy: np.ndarray,
+    update_period: int,
+    window: int,
+    switch_blocking: np.ndarray,
+    fallback: str = "best_effort",
+) -> ServingStats:
+    """:func:`simulate` for points that are all dynamic or all static."""
+    n_pts, n_sub, n_cand = tables.lat_ms.shape
     empty, common = n_cand - 1, n_cand - 2
     # Sort the pool by accuracy so "most accurate feasible" is the highest feasible index.
     perm = np.argsort(acc, kind="stable")
@@ -118,20 +161,20 @@ def simulate(
     switch_ms = tables.switch_bytes / tables.bw_bytes_per_ms[:, None, None]
 
     n_q = len(trace)
-    q = max(1, int(update_period))
+    dynamic = np.isin(policy, ("sushi", "cache_oblivious"))
+    # a PB that never changes needs no per-Q decisions: serve in big query chunks
+    q = max(1, int(update_period)) if dynamic.any() else _T_CHUNK
     w_blocks = max(1, -(-int(window) // q))
     lo, hi = lat_nopb.min(axis=1), lat_nopb.max(axis=1)
-    lam = lo[:, None] + trace.target_q[None, :] * (hi - lo)[:, None]  # [P, T]
     alpha = acc_s[0] + trace.target_q * (acc_s[-1] - acc_s[0])  # [T]
     first_ok = np.searchsorted(acc_s, alpha - 1e-9, side="left")  # [T], n_sub: none
     is_lat = trace.is_latency
 
-    dynamic = np.isin(policy, ("sushi", "cache_oblivious"))
     oblivious = policy == "cache_oblivious"
-    blocking = np.asarray(switch_blocking, dtype=bool)
+    blocking = switch_blocking
     cur = np.where(policy == "static_pb", common, empty)
     pts = np.arange(n_pts)
-    sw_bytes = tables.switch_bytes[pts, empty, cur]  # the initial fill of a static PB
+    sw_bytes = tables.switch_bytes[pts, empty, cur].copy()  # the initial fill of a static PB
     pend = np.where(blocking, switch_ms[pts, empty, cur], 0.0)
     switches = (sw_bytes > 0).astype(np.int64)
 
@@ -145,67 +188,97 @@ def simulate(
     lat_pick = np.concatenate(
         [fastest[:, :, None], np.maximum.accumulate(by_lat, axis=1).transpose(0, 2, 1)], axis=2
     )
-    acc_pick = np.empty((n_pts, n_cand, n_sub + 1), dtype=np.int64)
-    acc_pick[:, :, n_sub] = n_sub - 1 if fallback == "best_effort" else fastest
+    # pick[p, g, i]: i <= S is a latency target met by the i fastest; i = S + 1 + f an
+    # accuracy floor first met by SubNet f (f = S: none; the fallback)
+    pick = np.empty((n_pts, n_cand, 2 * n_sub + 2), dtype=np.int64)
+    pick[:, :, : n_sub + 1] = lat_pick
+    pick[:, :, 2 * n_sub + 1] = n_sub - 1 if fallback == "best_effort" else fastest
     run_best = np.full((n_pts, n_cand), n_sub - 1)
     for s in range(n_sub - 1, -1, -1):  # suffix argmin over SubNets at or above the floor
         better = l_sel_all[:, s, :] < l_sel_all[pts[:, None], run_best, np.arange(n_cand)]
         run_best = np.where(better | (s == n_sub - 1), s, run_best)
-        acc_pick[:, :, s] = run_best
+        pick[:, :, n_sub + 1 + s] = run_best
+    acc_idx = (n_sub + 1 + first_ok)[None, :]
 
-    cur_at = np.empty((n_pts, n_q), dtype=np.int64)
-    served_idx = np.empty((n_pts, n_q), dtype=np.int64)
-    stall = np.zeros((n_pts, n_q))
-    ring = np.zeros((w_blocks, n_pts * n_sub))
-    flat_off = (pts * n_sub)[:, None]
+    # Per query only the (SubNet, PB content) pair is stored, as one int32 code; statistics are
+    # gathered afterwards in chunks of queries, so memory stays O(P T) small integers.
+    code = np.empty((n_pts, n_q), dtype=np.int32)
+    n_blocks = -(-n_q // q)
+    stall = np.zeros((n_pts, n_blocks))
+    ring = np.zeros((w_blocks, n_pts, n_cand))
     pts_c = pts[:, None]
     any_dynamic = bool(dynamic.any())
-    for b, start in enumerate(range(0, n_q, q)):
-        sl = slice(start, min(n_q, start + q))
+    span = hi - lo
+    # ties keep the PB as it is: staying is a hair cheaper than any equal alternative
+    switch_score = switch_ms - 1e-9 * np.eye(n_cand)[None]
+    switch_stall = np.where(blocking[:, None, None], switch_ms, 0.0)
+    lam_all = (
+        lo[:, None] + trace.target_q[None, :] * span[:, None] if n_pts * n_q <= 1 << 22 else None
+    )
+    for b in range(n_blocks):
+        sl = slice(b * q, min(n_q, (b + 1) * q))
         cur_c = cur[:, None]
-        k = (lat_sorted[pts, cur][:, None, :] <= lam[:, sl, None]).sum(axis=2)
-        chosen = np.where(
-            is_lat[None, sl], lat_pick[pts_c, cur_c, k], acc_pick[pts_c, cur_c, first_ok[None, sl]]
+        lam_b = (
+            lam_all[:, sl]
+            if lam_all is not None
+            else (lo[:, None] + trace.target_q[None, sl] * span[:, None])
         )
-        served_idx[:, sl] = chosen
-        cur_at[:, sl] = cur[:, None]
-        stall[:, start] = pend
+        k = (lat_sorted[pts, cur][:, None, :] <= lam_b[:, :, None]).sum(axis=2)
+        chosen = pick[pts_c, cur_c, np.where(is_lat[None, sl], k, acc_idx[:, sl])]
+        code[:, sl] = chosen * n_cand + cur_c
+        stall[:, b] = pend
         if any_dynamic:
-            ring[b % w_blocks] = np.bincount((chosen + flat_off).ravel(), minlength=n_pts * n_sub)
-            hist = ring.sum(axis=0).reshape(n_pts, n_sub)
-            score = np.einsum("ps,psg->pg", hist, lat) + switch_ms[pts, cur, :]
-            score[pts, cur] -= 1e-9 * np.abs(score[pts, cur])  # ties keep the PB as it is
+            # latency the block's SubNets would have had under each candidate PB content
+            ring[b % w_blocks] = lat[pts_c, chosen, :].sum(axis=1)
+            score = ring.sum(axis=0) + switch_score[pts, cur, :]
             new = np.where(dynamic, score.argmin(axis=1), cur)
             moved = tables.switch_bytes[pts, cur, new]
-            changed = moved > 0
-            sw_bytes = sw_bytes + moved
-            pend = np.where(blocking & changed, switch_ms[pts, cur, new], 0.0)
-            switches = switches + changed
+            sw_bytes += moved
+            switches += moved > 0
+            pend = switch_stall[pts, cur, new]
             cur = new
         else:
             pend = np.zeros(n_pts)
 
-    row = pts[:, None]
-    served_lat = lat[row, served_idx, cur_at] + stall
-    acc_served = acc_s[served_idx]
-    lat_miss = is_lat[None, :] & (served_lat > lam)
-    acc_miss = ~is_lat[None, :] & (acc_served < alpha[None, :] - 1e-9)
+    # Pair counts give every mean; per-query latency is needed for misses, p99 and queueing.
+    flat = (code + (pts * n_sub * n_cand)[:, None]).ravel()
+    counts = np.bincount(flat, minlength=n_pts * n_sub * n_cand).reshape(n_pts, n_sub, n_cand)
+    served_lat = np.empty((n_pts, n_q), dtype=np.float32)
+    lat_miss = np.zeros(n_pts)
+    acc_miss = np.zeros(n_pts)
+    any_miss = np.zeros(n_pts)
+    lat_flat = lat.reshape(n_pts, n_sub * n_cand)
+    block_of = np.arange(n_q) // q
+    first_in_block = np.arange(n_q) % q == 0
+    for t0 in range(0, n_q, _T_CHUNK):
+        sl = slice(t0, min(n_q, t0 + _T_CHUNK))
+        c = code[:, sl]
+        got = np.take_along_axis(lat_flat, c, axis=1)
+        got += np.where(first_in_block[None, sl], stall[:, block_of[sl]], 0.0)
+        served_lat[:, sl] = got
+        lam_c = lo[:, None] + trace.target_q[None, sl] * span[:, None]
+        lm = is_lat[None, sl] & (got > lam_c)
+        am = ~is_lat[None, sl] & (acc_s[c // n_cand] < alpha[None, sl] - 1e-9)
+        lat_miss += lm.sum(axis=1)
+        acc_miss += am.sum(axis=1)
+        any_miss += (lm | am).sum(axis=1)
     n_lat = max(1, int(is_lat.sum()))
     n_acc = max(1, int((~is_lat).sum()))
-    off = offchip[row, served_idx, cur_at].sum(axis=1) + sw_bytes
-    hits = hit[row, served_idx, cur_at].sum(axis=1)
-    weights = wbytes[row, served_idx].sum(axis=1)
+    per_sub = counts.sum(axis=2)  # [P, S]
+    off = (counts * offchip).sum(axis=(1, 2)) + sw_bytes
+    hits = (counts * hit).sum(axis=(1, 2))
+    weights = (per_sub * wbytes).sum(axis=1)
     return ServingStats(
-        mean_latency_ms=served_lat.mean(axis=1),
-        p99_latency_ms=np.percentile(served_lat, 99, axis=1),
+        mean_latency_ms=served_lat.mean(axis=1, dtype=np.float64),
+        p99_latency_ms=np.percentile(served_lat, 99, axis=1).astype(np.float64),
         mean_response_ms=_queue_response(served_lat, trace.t_arrival_s * 1e3),
-        served_acc_pct=acc_served.mean(axis=1),
-        latency_miss_rate=lat_miss.sum(axis=1) / n_lat,
-        accuracy_miss_rate=acc_miss.sum(axis=1) / n_acc,
-        miss_rate=(lat_miss | acc_miss).mean(axis=1),
+        served_acc_pct=(per_sub * acc_s).sum(axis=1) / n_q,
+        latency_miss_rate=lat_miss / n_lat,
+        accuracy_miss_rate=acc_miss / n_acc,
+        miss_rate=any_miss / n_q,
         offchip_bytes=off / n_q,
-        onchip_mj=onchip[row, served_idx].mean(axis=1),
-        hit_ratio=hits / weights,
+        onchip_mj=(per_sub * onchip).sum(axis=1) / n_q,
+        hit_ratio=hits / np.maximum(weights, 1e-30),
         switches=switches,
-        fetch_share=share[row, served_idx].mean(axis=1),
+        fetch_share=(per_sub * share).sum(axis=1) / n_q,
     )
