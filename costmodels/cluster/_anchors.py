@@ -105,7 +105,7 @@ def evaluate_many(
         batch = {k: np.repeat(v, reps) for k, v in batch.items()}
         wcols = {k: np.repeat(v, reps) for k, v in wcols.items()}
         batch["mm_eff"] = np.tile(np.asarray(mm_eff, dtype=np.float64), len(rows))
-    return evaluate_columns(prepare(batch, wcols))
+    return evaluate_columns(prepare(batch, wcols), len(batch["tp"]))
 
 
 def _table1_candidates() -> tuple[list[tuple[Workload, dict[str, Any]]], np.ndarray]:

@@ -30,7 +30,8 @@ times ``1 + (p-1)/(p v)`` with interleaving (``v > 1``), as Korthikanti et al. F
 
 Workspace: one layer's un-recomputed activations during full recompute (the attention scores of
 one layer during selective recompute), fp32 logits ``4 s b V / t`` when one stage holds the
-whole model, plus ``RESERVED_GB`` for the CUDA context, NCCL buffers and fragmentation.
+whole model, two layers of gathered weights under ZeRO-3 (the layer in use and the prefetched
+one), plus ``RESERVED_GB`` for the CUDA context, NCCL buffers and fragmentation.
 
 Offload to expansion memory keeps a double buffer of two layers in HBM for what is offloaded
 (weights with their gradients, stored activations); offloaded optimizer state keeps nothing.
@@ -99,7 +100,10 @@ def memory(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     rc = x["rc"]
     rc_workspace = np.where(rc == 2, unrecomputed, np.where(rc == 1, unrecomputed - stored, 0.0))
     logits = np.where(p == 1, 4.0 * x["s"] * x["b"] * x["V"] / t, 0.0)
-    workspace = rc_workspace + logits + RESERVED_GB * 1e9
+    # ZeRO-3 gathers each layer's weights before use and prefetches the next: two layers of
+    # unsharded weights.
+    zero3_buffers = np.where(zero >= 3, 2.0 * WEIGHT_BYTES * p_layer / t, 0.0)
+    workspace = rc_workspace + logits + zero3_buffers + RESERVED_GB * 1e9
 
     # Offload: what moves to expansion memory, keeping a two-layer double buffer in HBM.
     off_w, off_a, off_o = x["off_w"], x["off_a"], x["off_o"]

@@ -219,3 +219,26 @@ def test_bad_input_is_a_clear_error(model: ClusterModel) -> None:
         model.batch(recompute="some")
     with pytest.raises(ModelError, match="unknown workload 'gpt5'"):
         ClusterModel(workload="gpt5")
+
+
+def test_fast_batch_equals_the_protocol_batch(model: ClusterModel) -> None:
+    from costmodels import CostModel
+
+    cols = dict(
+        tp=[8, 4],
+        recompute=np.asarray(["full", "none"]),
+        seq_parallel=[False, True],
+        exp_mem_topology="per_node",
+        hbm_capacity_gb=120,
+        zero_stage=[0, 3],
+    )
+    fast = model.batch(**cols)
+    slow = CostModel.batch(model, **cols)
+    assert fast.keys() == slow.keys()
+    for k in fast:
+        assert fast[k].dtype == slow[k].dtype, k
+        np.testing.assert_array_equal(fast[k], slow[k])
+    with pytest.raises(ParamError, match="recompute"):
+        model.batch(recompute=np.asarray(["full", "bogus"]))
+    with pytest.raises(ParamError, match="different lengths"):
+        model.batch(tp=[1, 2], pp=[1, 2, 4])
