@@ -17,22 +17,26 @@ Constraints between them (violation > 0 is infeasible):
   ``g_B`` = 1, 2, 4 tregs per B group (treg, ureg, vreg) for dense, 2:4 and 1:4/row-wise
   (per-layer mode: worst case 4).
 
-Memory parameters (``l2_kib``, ``dram_gbps``) are pinned to the model's defaults; a study can
-unpin them with an override.
+Every parameter is the model's own declaration (doc, unit, default), narrowed here to a finite
+grid so the space can be swept; memory parameters (``l2_kib``, ``dram_gbps``) are pinned to the
+model's defaults.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
+from costmodels.sparse_gemm import SparseGemmModel
 from costmodels.sparse_gemm._constraints import (
     b_tregs_per_group,
     register_violation,
     unsupported_pattern,
 )
-from search_spaces._params import Categorical, Condition, Fixed, Float, Int
+from search_spaces._params import Condition, Fixed, Param
 from search_spaces._space import Constraint, Space
 
 
@@ -55,102 +59,41 @@ def _registers(b: Mapping[str, np.ndarray]) -> np.ndarray:
     return register_violation(b["blocking"], b["b_m"], b["b_n"], g_b, b["tile_regs"])
 
 
+def _param(name: str, condition: Condition | None = None, **narrow: Any) -> Param:
+    """The model's declaration of input ``name`` (doc, unit, default), narrowed for search."""
+    declared = SparseGemmModel.input(name)
+    param = replace(declared, **narrow) if narrow else declared
+    return param.with_condition(condition)
+
+
+def _pinned(name: str) -> Param:
+    declared = SparseGemmModel.input(name)
+    return Fixed(name, declared.default, unit=declared.unit, doc=declared.doc)
+
+
 def space() -> Space:
     return Space(
         params=(
-            Categorical(
-                "engine",
-                ("vegeta", "rasa_sm"),
-                default_value="vegeta",
-                doc="VEGETA-{D,S}-alpha-beta or the RASA-SM baseline",
-            ),
-            Categorical(
-                "alpha",
-                (1, 2, 4, 8, 16),
-                default_value=16,
-                condition=_VEGETA,
-                doc="PUs per PE sharing one broadcast B input",
-            ),
-            Categorical(
-                "beta",
-                (1, 2, 4),
-                default_value=2,
-                condition=_VEGETA,
-                doc="MACs per PU (adder-tree width)",
-            ),
-            Categorical(
-                "sparse_capable",
-                (True, False),
-                default_value=True,
-                condition=_VEGETA,
-                doc="S engine (N:4 sparse) or D engine (dense only)",
-            ),
-            Categorical("tile_regs", (8, 16, 32), default_value=8, doc="1 KiB tile registers"),
-            Int("load_ports", 1, 4, default_value=2, doc="tile-load uops per cycle"),
-            Categorical(
-                "load_port_bytes",
-                (32, 64, 128),
-                default_value=128,
-                unit="B",
-                doc="bytes per tile-load uop",
-            ),
-            Float(
-                "clock_ghz",
-                1.5,
-                3.0,
-                steps=4,
-                default_value=2.0,
-                unit="GHz",
-                doc="core and engine clock",
-            ),
-            Categorical(
-                "l2_bytes_per_cycle",
-                (64, 128),
-                default_value=128,
-                unit="B/cycle",
-                doc="L2 -> L1 fill bandwidth",
-            ),
-            Categorical(
-                "blocking",
-                ("auto", "manual"),
-                default_value="auto",
-                doc="register blocking: best per pattern, or b_m x b_n",
-            ),
-            Int("b_m", 1, 4, default_value=2, condition=_MANUAL, doc="A tiles in registers"),
-            Int("b_n", 1, 4, default_value=1, condition=_MANUAL, doc="B groups in registers"),
-            Categorical(
-                "loop_order",
-                ("nm", "mn"),
-                default_value="nm",
-                doc="outer loops over N blocks then M blocks, or the reverse",
-            ),
-            Categorical(
-                "sparsity",
-                ("nm", "rowwise", "per_layer"),
-                default_value="nm",
-                doc="weight sparsity: one N:M, row-wise N:M, or per layer",
-            ),
-            Int("nm_n", 1, 4, default_value=2, condition=_NM, doc="N of N:M"),
-            Categorical("nm_m", (2, 4, 8), default_value=4, condition=_NM, doc="M of N:M"),
-            Float(
-                "density",
-                0.05,
-                0.5,
-                steps=4,
-                log=True,
-                default_value=0.05,
-                condition=_ROWWISE,
-                doc="nonzero fraction of unstructured weights",
-            ),
-            Categorical(
-                "row_chunk",
-                (16, 32, 64, 128),
-                default_value=32,
-                condition=_ROWWISE,
-                doc="row-chunk length sharing one N",
-            ),
-            Fixed("l2_kib", 2048, unit="KiB", doc="L2 size"),
-            Fixed("dram_gbps", 153.6, unit="GB/s", doc="DRAM bandwidth of the core"),
+            _param("engine"),
+            _param("alpha", _VEGETA),
+            _param("beta", _VEGETA),
+            _param("sparse_capable", _VEGETA),
+            _param("tile_regs"),
+            _param("load_ports"),
+            _param("load_port_bytes"),
+            _param("clock_ghz", low=1.5, high=3.0, steps=4),
+            _param("l2_bytes_per_cycle", choices=(64, 128)),
+            _param("blocking"),
+            _param("b_m", _MANUAL, high=4),
+            _param("b_n", _MANUAL, high=4),
+            _param("loop_order"),
+            _param("sparsity"),
+            _param("nm_n", _NM, high=4),
+            _param("nm_m", _NM, choices=(2, 4, 8)),
+            _param("density", _ROWWISE, low=0.05, high=0.5, steps=4, log=True),
+            _param("row_chunk", _ROWWISE),
+            _pinned("l2_kib"),
+            _pinned("dram_gbps"),
         ),
         constraints=(
             Constraint(
