@@ -30,8 +30,8 @@ times ``1 + (p-1)/(p v)`` with interleaving (``v > 1``), as Korthikanti et al. F
 
 Workspace: one layer's un-recomputed activations during full recompute (the attention scores of
 one layer during selective recompute), fp32 logits ``4 s b V / t`` when one stage holds the
-whole model, two layers of gathered weights under ZeRO-3 (the layer in use and the prefetched
-one), plus ``RESERVED_GB`` for the CUDA context, NCCL buffers and fragmentation.
+whole model, gathered weights under ZeRO-3 (the layer in use and the prefetched one, at most
+DeepSpeed's default 1e9 live parameters), plus ``RESERVED_GB`` for the CUDA context, NCCL buffers and fragmentation.
 
 Offload to expansion memory keeps a double buffer of two layers in HBM for what is offloaded
 (weights with their gradients, stored activations); offloaded optimizer state keeps nothing.
@@ -52,6 +52,8 @@ RESERVED_GB = 2.0
 # Adam's optimizer state bytes per parameter: fp32 master weights, first and second moments.
 OPTIMIZER_BYTES = 12.0
 WEIGHT_BYTES = 2.0
+# DeepSpeed ZeRO-3's default stage3_max_live_parameters: gathered parameters kept at once.
+ZERO3_MAX_LIVE_PARAMS = 1e9
 
 
 def activation_bytes_per_layer(x: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -100,9 +102,10 @@ def memory(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     rc = x["rc"]
     rc_workspace = np.where(rc == 2, unrecomputed, np.where(rc == 1, unrecomputed - stored, 0.0))
     logits = np.where(p == 1, 4.0 * x["s"] * x["b"] * x["V"] / t, 0.0)
-    # ZeRO-3 gathers each layer's weights before use and prefetches the next: two layers of
-    # unsharded weights.
-    zero3_buffers = np.where(zero >= 3, 2.0 * WEIGHT_BYTES * p_layer / t, 0.0)
+    # ZeRO-3 gathers weights before use and prefetches ahead: two layers, capped by DeepSpeed's
+    # default live-parameter budget (stage3_max_live_parameters = 1e9).
+    zero3_live = np.minimum(2.0 * p_layer / t, ZERO3_MAX_LIVE_PARAMS)
+    zero3_buffers = np.where(zero >= 3, WEIGHT_BYTES * zero3_live, 0.0)
     workspace = rc_workspace + logits + zero3_buffers + RESERVED_GB * 1e9
 
     # Offload: what moves to expansion memory, keeping a two-layer double buffer in HBM.
