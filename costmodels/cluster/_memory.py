@@ -29,9 +29,11 @@ In-flight micro-batches on the first stage under 1F1B: ``min(p, m)`` of its ``L/
 times ``1 + (p-1)/(p v)`` with interleaving (``v > 1``), as Korthikanti et al. Fig. 1 counts.
 
 Workspace: one layer's un-recomputed activations during full recompute (the attention scores of
-one layer during selective recompute), fp32 logits ``4 s b V / t`` when one stage holds the
-whole model, gathered weights under ZeRO-3 (the layer in use and the prefetched one, at most
-DeepSpeed's default 1e9 live parameters), plus ``RESERVED_GB`` for the CUDA context, NCCL buffers and fragmentation.
+one layer during selective recompute); gathered weights under ZeRO-3 (the layer in use and the
+prefetched one, at most DeepSpeed's default 1e9 live parameters); ``RESERVED_GB`` for the CUDA
+context, NCCL buffers and fragmentation; and, when the last stage (one micro-batch in flight
+plus fp32 logits ``4 s b V / t``) needs more than the first stage's activations, the excess, so
+the total is the larger of the two stages.
 
 Offload to expansion memory keeps a double buffer of two layers in HBM for what is offloaded
 (weights with their gradients, stored activations); offloaded optimizer state keeps nothing.
@@ -101,12 +103,11 @@ def memory(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     activations = stored * layers_per_stage * inflight * interleave
     rc = x["rc"]
     rc_workspace = np.where(rc == 2, unrecomputed, np.where(rc == 1, unrecomputed - stored, 0.0))
-    logits = np.where(p == 1, 4.0 * x["s"] * x["b"] * x["V"] / t, 0.0)
     # ZeRO-3 gathers weights before use and prefetches ahead: two layers, capped by DeepSpeed's
     # default live-parameter budget (stage3_max_live_parameters = 1e9).
     zero3_live = np.minimum(2.0 * p_layer / t, ZERO3_MAX_LIVE_PARAMS)
     zero3_buffers = np.where(zero >= 3, WEIGHT_BYTES * zero3_live, 0.0)
-    workspace = rc_workspace + logits + zero3_buffers + RESERVED_GB * 1e9
+    workspace = rc_workspace + zero3_buffers + RESERVED_GB * 1e9
 
     # Offload: what moves to expansion memory, keeping a two-layer double buffer in HBM.
     off_w, off_a, off_o = x["off_w"], x["off_a"], x["off_o"]
@@ -123,6 +124,12 @@ def memory(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     grads_hbm = np.where(off_w, g_buf, grads)
     optimizer_hbm = np.where(off_o, 0.0, optimizer)
     activations_hbm = np.where(off_a, a_buf, activations)
+    # The last stage holds one micro-batch in flight plus the fp32 logits (4 s b V / t); when
+    # that exceeds the first stage's activations, the difference is counted as workspace, so
+    # the total is the larger of the two stages.
+    last_act = np.minimum(stored * layers_per_stage, activations_hbm)
+    logits = 4.0 * x["s"] * x["b"] * x["V"] / t
+    workspace = workspace + np.maximum(last_act + logits - activations_hbm, 0.0)
     hbm_total = weights_hbm + grads_hbm + optimizer_hbm + activations_hbm + workspace
 
     gb = 1e-9
