@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from costmodels.cluster._hardware import (
     ETA_INTRA,
     EXP_TOPOLOGIES,
     INTER_TOPOLOGIES,
+    PRESETS,
     capex_usd,
     power_w,
 )
@@ -532,6 +534,10 @@ class ClusterModel(CostModel):
     Options:
         workload: A built-in workload name (``megatron_1t``, ``gpt3_175b``, ...), a file path
             (``.toml``/``.json``/``.csv``, optionally ``path:name``) or a mapping of fields.
+        preset: Hardware defaults from :data:`~costmodels.cluster.PRESETS` (``selene_a100``,
+            ``h100_sxm``).
+        defaults: Input name -> default value, applied after the preset (e.g. prices, power
+            or a budget a study does not search).
     """
 
     name = "cluster"
@@ -584,9 +590,36 @@ class ClusterModel(CostModel):
         Output("budget_over_usd", "USD", None, "capex - budget (> 0: over budget)"),
     )
 
-    def __init__(self, workload: str | Mapping[str, Any] | Workload = "megatron_1t") -> None:
+    def __init__(
+        self,
+        workload: str | Mapping[str, Any] | Workload = "megatron_1t",
+        preset: str | None = None,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
         self.workload = resolve_workload(workload)
         self._workload_cols = workload_columns(self.workload)
+        values: dict[str, Any] = {}
+        if preset is not None:
+            if preset not in PRESETS:
+                raise ModelError(
+                    f"model 'cluster': unknown preset {preset!r}; expected one of "
+                    f"{', '.join(PRESETS)}"
+                )
+            values.update(PRESETS[preset].values)
+        values.update(defaults or {})
+        if values:
+            # Instance-level inputs with new defaults: what a study's un-searched inputs take.
+            known = {p.name: p for p in type(self).inputs}
+            for name in values:
+                if name not in known:
+                    raise ModelError(
+                        f"model 'cluster': defaults name unknown input {name!r}; expected one "
+                        f"of {', '.join(known)}"
+                    )
+            self.inputs = tuple(  # type: ignore[misc]
+                _with_default(p, values[p.name]) if p.name in values else p
+                for p in type(self).inputs
+            )
 
     def batch(self, n: int | None = None, **columns: Any) -> dict[str, np.ndarray]:
         """A validated batch (see :meth:`CostModel.batch`), fast for large ``n``.
@@ -685,6 +718,12 @@ class ClusterModel(CostModel):
         from costmodels.cluster._anchors import anchors
 
         return anchors()
+
+
+def _with_default(param: Param, value: Any) -> Param:
+    """``param`` with a new (validated) default; every input kind has ``default_value``."""
+    new: Param = replace(param, default_value=param.coerce(value))  # type: ignore[call-arg]
+    return new
 
 
 def _plain(value: Any) -> Any:

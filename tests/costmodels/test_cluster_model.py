@@ -242,3 +242,21 @@ def test_fast_batch_equals_the_protocol_batch(model: ClusterModel) -> None:
         model.batch(recompute=np.asarray(["full", "bogus"]))
     with pytest.raises(ParamError, match="different lengths"):
         model.batch(tp=[1, 2], pp=[1, 2, 4])
+
+
+def test_preset_and_defaults_options() -> None:
+    h100 = get_model("cluster", preset="h100_sxm", defaults={"budget_usd": 1e6})
+    assert isinstance(h100, ClusterModel)
+    b = h100.batch()
+    assert b["peak_tflops"][0] == 989.0 and b["inter_bw_gbps"][0] == 50.0
+    out = h100.evaluate(b)
+    a100 = ClusterModel().evaluate(ClusterModel().batch())
+    assert out["iter_time_s"][0] < a100["iter_time_s"][0]
+    assert out["budget_over_usd"][0] > 0
+    assert ClusterModel.input("peak_tflops").default == 312.0  # the class is untouched
+    with pytest.raises(ModelError, match="unknown preset 'tpu'"):
+        ClusterModel(preset="tpu")
+    with pytest.raises(ModelError, match="unknown input 'peak'"):
+        ClusterModel(defaults={"peak": 1.0})
+    with pytest.raises(ParamError, match="tp"):
+        ClusterModel(defaults={"tp": 0})
