@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,22 +183,36 @@ class StudyData:
 
     def config(self, number: int) -> dict[str, Any]:
         """Everything known about one trial: params, objective values, metrics, constraints."""
-        row = self.trials.loc[number]
-        out: dict[str, Any] = {"trial": int(number), "state": str(row["state"])}
-        params = self.params.loc[number].to_dict() if number in self.params.index else {}
-        out["params"] = {
-            k: int(v) if k in self.int_params and isinstance(v, float) else v
-            for k, v in _clean(params).items()
-        }
-        out["values"] = {n: _num(row[n]) for n in self.objectives}
-        if number in self.metrics.index:
-            out["metrics"] = _clean(self.metrics.loc[number].to_dict())
-        if number in self.constraints.index:
-            out["constraints"] = _clean(self.constraints.loc[number].to_dict())
-        out["feasible"] = bool(row["feasible"])
-        out["pareto"] = bool(row["pareto"])
-        if isinstance(row["fail_reason"], str) and row["fail_reason"]:
-            out["fail_reason"] = row["fail_reason"]
+        return self.configs([number])[int(number)]
+
+    def configs(self, numbers: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
+        """:meth:`config` for many trials at once (all by default), without per-row indexing."""
+        idx = self.trials.index if numbers is None else pd.Index([int(n) for n in numbers])
+        t = self.trials.loc[idx]
+        params = self.params.reindex(idx).to_dict("index")
+        metrics = self.metrics.reindex(idx).to_dict("index") if self.metrics.shape[1] else {}
+        cons = self.constraints.reindex(idx).to_dict("index") if self.constraints.shape[1] else {}
+        values = t[self.objectives].to_dict("index")
+        out: dict[int, dict[str, Any]] = {}
+        for number, state, feasible, pareto, reason in zip(
+            idx, t["state"], t["feasible"], t["pareto"], t["fail_reason"], strict=True
+        ):
+            n = int(number)
+            cfg: dict[str, Any] = {"trial": n, "state": str(state)}
+            cfg["params"] = {
+                k: int(v) if k in self.int_params and isinstance(v, float) else v
+                for k, v in _clean(params.get(number, {})).items()
+            }
+            cfg["values"] = {k: _num(v) for k, v in values[number].items()}
+            if metrics:
+                cfg["metrics"] = _clean(metrics[number])
+            if cons:
+                cfg["constraints"] = _clean(cons[number])
+            cfg["feasible"] = bool(feasible)
+            cfg["pareto"] = bool(pareto)
+            if isinstance(reason, str) and reason:
+                cfg["fail_reason"] = reason
+            out[n] = cfg
         return out
 
 

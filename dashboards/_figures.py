@@ -42,6 +42,7 @@ MAX_HOVER_ITEMS = 24  # config entries in a Pareto point's hover box (the panel 
 MAX_TABLE_ROWS = 1000
 MAX_DOMAIN_CONFIGS = 40  # Pareto configs in the per-config domain views
 MIN_IMPORTANCE_TRIALS = 10
+MAX_IMPORTANCE_TRIALS = 2000  # above this, importance is estimated on a random sample
 CLUSTER_TIMES = (
     ("time_fwd_s", "forward"),
     ("time_bwd_s", "backward"),
@@ -94,10 +95,7 @@ def _round(v: Any) -> Any:
 
 def trials_payload(data: StudyData) -> dict[str, Any]:
     """Every trial's configuration and metrics, compact, for the page's details panel."""
-    out: dict[str, Any] = {}
-    for number in data.trials.index:
-        out[str(int(number))] = _round(data.config(int(number)))
-    return out
+    return {str(n): _round(cfg) for n, cfg in data.configs().items()}
 
 
 def study_reference(data: StudyData) -> Reference | None:
@@ -130,8 +128,7 @@ def _groups(data: StudyData) -> list[tuple[str, pd.DataFrame, dict[str, Any]]]:
 
 def _hover_texts(data: StudyData, frame: pd.DataFrame) -> list[str]:
     texts = []
-    for number in frame.index:
-        cfg = data.config(int(number))
+    for cfg in data.configs(frame.index).values():
         items = list(cfg["params"].items()) + list(cfg.get("metrics", {}).items())
         lines = [f"{html.escape(str(k))} = {html.escape(_fmt(v))}" for k, v in items]
         if len(lines) > MAX_HOVER_ITEMS:
@@ -364,7 +361,10 @@ def hypervolume_figure(data: StudyData, ref: Reference) -> tuple[go.Figure, floa
     feas = finished["feasible"].to_numpy(dtype=bool)
     by_number = hypervolume_history(vals, ref.point, feas)
     order = np.argsort(finished["elapsed_s"].to_numpy(dtype=np.float64), kind="stable")
-    by_time = hypervolume_history(vals[order], ref.point, feas[order])
+    if np.array_equal(order, np.arange(len(order))):  # serial study: same order, same history
+        by_time = by_number
+    else:
+        by_time = hypervolume_history(vals[order], ref.point, feas[order])
     fig = make_subplots(rows=1, cols=2, subplot_titles=("over trials", "over wall-clock time"))
     x, y = _steps(finished.index.to_numpy(dtype=np.float64), by_number)
     fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line_shape="hv", name="by trial"), 1, 1)
@@ -491,6 +491,27 @@ def violation_figure(data: StudyData) -> go.Figure | None:
     return fig
 
 
+def _importance_study(data: StudyData) -> tuple[Any, list[str]]:
+    """The study itself, or a seeded random sample of its completed trials for big studies.
+
+    PED-ANOVA's cost grows with the number of trials; a uniform sample of a few thousand
+    estimates the same quantile-based importances well enough for a report.
+    """
+    import optuna
+
+    complete = data.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) <= MAX_IMPORTANCE_TRIALS:
+        return data.study, []
+    rng = np.random.default_rng(0)
+    keep = np.sort(rng.choice(len(complete), MAX_IMPORTANCE_TRIALS, replace=False))
+    sample = optuna.create_study(
+        storage=optuna.storages.InMemoryStorage(), directions=data.study.directions
+    )
+    sample.add_trials([complete[i] for i in keep])
+    note = f"estimated on a random sample of {MAX_IMPORTANCE_TRIALS} of {len(complete)} trials"
+    return sample, [note]
+
+
 def importance_figure(data: StudyData) -> tuple[go.Figure | None, str]:
     """Parameter importance per objective (Optuna's default evaluator, PED-ANOVA)."""
     import optuna
@@ -502,8 +523,8 @@ def importance_figure(data: StudyData) -> tuple[go.Figure | None, str]:
             f"(this study has {len(c)})"
         )
     m = data.n_objectives
+    study, problems = _importance_study(data)
     fig = make_subplots(rows=1, cols=m, subplot_titles=data.labels, horizontal_spacing=0.12)
-    problems = []
     drawn = 0
     for k in range(m):
         sign = -1.0 if data.directions[k] == "maximize" else 1.0
@@ -515,7 +536,7 @@ def importance_figure(data: StudyData) -> tuple[go.Figure | None, str]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 imp = optuna.importance.get_param_importances(
-                    data.study, target=target if m > 1 else None
+                    study, target=target if m > 1 else None
                 )
         except (RuntimeError, ValueError, ZeroDivisionError) as err:
             problems.append(f"{data.objectives[k]}: {err}")

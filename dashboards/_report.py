@@ -219,10 +219,16 @@ class _NativeConfigs:
 
 
 def export_config(
-    data: StudyData, number: int, native: _NativeConfigs | None = None
+    data: StudyData,
+    number: int,
+    native: _NativeConfigs | None = None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One trial's exported configuration: params, metrics and each model's native config."""
-    out = {"study": data.name, **data.config(number)}
+    """One trial's exported configuration: params, metrics and each model's native config.
+
+    ``config`` is the trial's :meth:`StudyData.config`, when already at hand.
+    """
+    out = {"study": data.name, **(config or data.config(number))}
     if data.models:
         out["native"] = (native or _NativeConfigs(data))(number)
     return out
@@ -231,8 +237,9 @@ def export_config(
 def _write_configs(data: StudyData, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     native = _NativeConfigs(data) if data.models else None
-    for number in data.trials.index[data.trials["pareto"]]:
-        cfg = export_config(data, int(number), native)
+    front = data.trials.index[data.trials["pareto"]]
+    for number, config in data.configs(front).items():
+        cfg = export_config(data, number, native, config)
         (folder / config_filename(int(number))).write_text(
             json.dumps(cfg, indent=2, default=str) + "\n"
         )

@@ -43,6 +43,14 @@ def test_agrees_with_optuna_exact(m: int, n: int) -> None:
     assert hypervolume(values, ref) == pytest.approx(compute_hypervolume(values, ref), abs=1e-12)
 
 
+def test_large_3d_front_spans_several_blocks() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.random((1300, 3))
+    values /= np.linalg.norm(values, axis=1, keepdims=True)  # all mutually non-dominated
+    ref = np.full(3, 1.1)
+    assert hypervolume(values, ref) == pytest.approx(compute_hypervolume(values, ref), rel=1e-12)
+
+
 def test_points_outside_reference_and_nan_add_nothing() -> None:
     ref = np.array([1.0, 1.0])
     base = hypervolume(np.array([[0.5, 0.5]]), ref)
