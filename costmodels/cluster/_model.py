@@ -710,7 +710,15 @@ class ClusterModel(CostModel):
                 raise ModelError(f"native config: [{section}] must be a table")
             for k, v in table.items():
                 if section == "workload" and k not in {p.name for p in WORKLOAD_INPUTS}:
-                    continue  # the workload's own fields travel with the model option
+                    # The workload's own fields travel with the model option; they must match.
+                    mine = self.workload.as_dict().get(k)
+                    if k not in ("name", "source") and mine is not None and mine != v:
+                        raise ModelError(
+                            f"native config: workload.{k}={v!r}, but this model trains "
+                            f"{self.workload.name!r} ({k}={mine!r}); build the model with "
+                            "that workload"
+                        )
+                    continue
                 out[k] = self.input(k).coerce(v)
         return out
 

@@ -260,3 +260,11 @@ def test_preset_and_defaults_options() -> None:
         ClusterModel(defaults={"peak": 1.0})
     with pytest.raises(ParamError, match="tp"):
         ClusterModel(defaults={"tp": 0})
+
+
+def test_native_config_of_another_workload_is_refused(model: ClusterModel) -> None:
+    native = ClusterModel(workload="gpt3_175b").native_config({"tp": 8})
+    with pytest.raises(ModelError, match="workload.layers=96"):
+        model.from_native(native)
+    with pytest.raises(ModelError, match=r"\[execution\] must be a table"):
+        model.from_native({"execution": 3})
