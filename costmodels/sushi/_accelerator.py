@@ -134,9 +134,16 @@ def _with_empty(table_params: np.ndarray) -> np.ndarray:
 
 
 def serving_tables(
-    pool: SubNetPool, hw: Mapping[str, np.ndarray], stride2_full_res: bool = True
+    pool: SubNetPool,
+    hw: Mapping[str, np.ndarray],
+    stride2_full_res: bool = True,
+    switching: np.ndarray | None = None,
 ) -> ServingTables:
-    """Latency, traffic and energy tables for every hardware point of ``hw`` (columns ``[P]``)."""
+    """Latency, traffic and energy tables for every hardware point of ``hw`` (columns ``[P]``).
+
+    ``switching`` marks the points whose PB may change content (default: all); the others get
+    only the switch costs from an empty PB (their one initial fill), which is much cheaper.
+    """
     sub = pool.layers
     cand = pool.subgraph_layers
     n_pts = len(np.asarray(hw["pe_k"]))
@@ -187,7 +194,9 @@ def serving_tables(
             blk = pts[start : start + step]
             sub_fill = fill(cand_params, order, cap[blk])
             held = sub_fill.held()
-            switch[blk] = switch_params(held, shared_gg)
+            moving = blk if switching is None else blk[switching[blk]]
+            if len(moving):
+                switch[moving] = switch_params(held[np.isin(blk, moving)], shared_gg)
             dbl = blk[double[blk]]
             if len(dbl):
                 held_d = held[double[blk]]
@@ -197,6 +206,9 @@ def serving_tables(
                 ) / bw[dbl, None, None, None]
                 per_layer = np.maximum(tc_ms[dbl][:, :, None, :], fetch)
                 lat[dbl] = tau_ms[dbl, None, None] * active[None, :, None] + per_layer.sum(3)
+    if switching is not None:  # from an empty PB: load everything the candidate holds
+        fixed = ~switching
+        switch[fixed, g1 - 1, :] = held_tot[fixed]
     hit_bytes = hits * bpw[:, None, None]
     serial = ~double
     lat[serial] = base_ms[serial][:, :, None] - hit_bytes[serial] / bw[serial, None, None]

@@ -444,10 +444,12 @@ class SushiModel(CostModel):
     ) -> None:
         m = len(idx)
         hw = {k: cols[k][idx] for k in HW_FIELDS}
-        tables = serving_tables(pool, hw, self.stride2_full_res)
+        policy = cols["policy"][idx].astype(str)
+        switching = np.isin(policy, ("sushi", "cache_oblivious"))
+        tables = serving_tables(pool, hw, self.stride2_full_res, switching)
         # the point's policy and the no-PB baseline, stacked on the point axis
         stacked = _stack_tables(tables)
-        policy = np.concatenate([cols["policy"][idx].astype(str), np.full(m, "no_pb")])
+        policy = np.concatenate([policy, np.full(m, "no_pb")])
         blocking = np.tile(cols["switch_blocking"][idx].astype(bool), 2)
         stats = simulate(
             stacked,
@@ -458,6 +460,7 @@ class SushiModel(CostModel):
             int(row["history_window"]),
             blocking,
             self.fallback,
+            detail=np.arange(2 * m) < m,  # the baseline only feeds the savings
         )
         e_dram = np.tile(tables.e_dram_mj_per_byte, 2)
         off_mj = stats.offchip_bytes * e_dram

@@ -86,6 +86,7 @@ def simulate(
     window: int,
     switch_blocking: np.ndarray,
     fallback: str = "best_effort",
+    detail: np.ndarray | None = None,
 ) -> ServingStats:
     """Serve ``trace`` at every hardware point of ``tables`` under each point's ``policy``.
 
@@ -99,6 +100,9 @@ def simulate(
         window: History window in queries (one value for all points).
         switch_blocking: Whether a PB switch stalls the next query ``[P]``.
         fallback: See the module docstring.
+        detail: Points ``[P]`` that need per-query statistics (p99, response time, SLO
+            misses); the others (e.g. a baseline only used for savings) get NaN there and
+            cost less. Default: every point.
 
     Points whose PB never changes (``static_pb``, ``no_pb``) need no per-block decisions and
     are simulated apart, in large query chunks.
@@ -113,19 +117,30 @@ def simulate(
         raise ValueError("SubNet pool is empty: nothing to serve")
     dynamic = np.isin(policy, ("sushi", "cache_oblivious"))
     blocking = np.asarray(switch_blocking, dtype=bool)
-    if dynamic.all() or not dynamic.any():
-        return _simulate(tables, acc, trace, policy, update_period, window, blocking, fallback)
+    wants = np.ones(len(policy), dtype=bool) if detail is None else np.asarray(detail, bool)
+    kind = dynamic * 2 + wants
     parts = []
-    for rows in (np.flatnonzero(dynamic), np.flatnonzero(~dynamic)):
-        sub = ServingTables(**{k: getattr(tables, k)[rows] for k in _TABLE_FIELDS})
-        parts.append(
-            (
-                rows,
-                _simulate(
-                    sub, acc, trace, policy[rows], update_period, window, blocking[rows], fallback
-                ),
-            )
+    for key in np.unique(kind):
+        rows = np.flatnonzero(kind == key)
+        sub = (
+            tables
+            if len(rows) == len(policy)
+            else ServingTables(**{k: getattr(tables, k)[rows] for k in _TABLE_FIELDS})
         )
+        stats = _simulate(
+            sub,
+            acc,
+            trace,
+            policy[rows],
+            update_period,
+            window,
+            blocking[rows],
+            fallback,
+            bool(key % 2),
+        )
+        if len(rows) == len(policy):
+            return stats
+        parts.append((rows, stats))
     merged = {}
     for name in ServingStats.__dataclass_fields__:
         col = np.empty(len(policy), dtype=getattr(parts[0][1], name).dtype)
@@ -143,9 +158,10 @@ def _simulate(
     update_period: int,
     window: int,
     switch_blocking: np.ndarray,
-    fallback: str = "best_effort",
+    fallback: str,
+    detail: bool,
 ) -> ServingStats:
-    """:func:`simulate` for points that are all dynamic or all static."""
+    """:func:`simulate` for points that are all dynamic or all static, all detailed or not."""
     n_pts, n_sub, n_cand = tables.lat_ms.shape
     empty, common = n_cand - 1, n_cand - 2
     # Sort the pool by accuracy so "most accurate feasible" is the highest feasible index.
@@ -181,7 +197,10 @@ def _simulate(
     # Per (point, PB content) decision tables, so each block is a few gathers.
     l_sel_all = np.where(oblivious[:, None, None], lat_nopb[:, :, None], lat)  # [P, S, G]
     by_lat = np.argsort(l_sel_all, axis=1, kind="stable")
-    lat_sorted = np.take_along_axis(l_sel_all, by_lat, axis=1).transpose(0, 2, 1)  # [P, G, S]
+    # sorted latencies laid out [S, G, P]: counting along the leading axis adds whole vectors
+    lat_sorted = np.ascontiguousarray(
+        np.take_along_axis(l_sel_all, by_lat, axis=1).transpose(1, 2, 0)
+    )
     # most accurate (highest index) among the k fastest
     fastest = by_lat[:, 0, :]  # [P, G]
     # lat_pick[p, g, k]: the SubNet for a target met by exactly the k fastest (k = 0: fallback)
@@ -208,6 +227,8 @@ def _simulate(
     ring = np.zeros((w_blocks, n_pts, n_cand))
     pts_c = pts[:, None]
     any_dynamic = bool(dynamic.any())
+    use_counts = n_pts * q > 256
+    flat_off = (pts * n_sub)[:, None]
     span = hi - lo
     # ties keep the PB as it is: staying is a hair cheaper than any equal alternative
     switch_score = switch_ms - 1e-9 * np.eye(n_cand)[None]
@@ -223,13 +244,17 @@ def _simulate(
             if lam_all is not None
             else (lo[:, None] + trace.target_q[None, sl] * span[:, None])
         )
-        k = (lat_sorted[pts, cur][:, None, :] <= lam_b[:, :, None]).sum(axis=2)
+        k = (lat_sorted[:, cur, pts][:, :, None] <= lam_b[None]).sum(axis=0)
         chosen = pick[pts_c, cur_c, np.where(is_lat[None, sl], k, acc_idx[:, sl])]
         code[:, sl] = chosen * n_cand + cur_c
         stall[:, b] = pend
         if any_dynamic:
             # latency the block's SubNets would have had under each candidate PB content
-            ring[b % w_blocks] = lat[pts_c, chosen, :].sum(axis=1)
+            if use_counts:  # many points: per-SubNet counts times the table beats a gather
+                hist = np.bincount((chosen + flat_off).ravel(), minlength=n_pts * n_sub)
+                ring[b % w_blocks] = np.matmul(hist.reshape(n_pts, 1, n_sub), lat)[:, 0, :]
+            else:
+                ring[b % w_blocks] = lat[pts_c, chosen, :].sum(axis=1)
             score = ring.sum(axis=0) + switch_score[pts, cur, :]
             new = np.where(dynamic, score.argmin(axis=1), cur)
             moved = tables.switch_bytes[pts, cur, new]
@@ -243,25 +268,30 @@ def _simulate(
     # Pair counts give every mean; per-query latency is needed for misses, p99 and queueing.
     flat = (code + (pts * n_sub * n_cand)[:, None]).ravel()
     counts = np.bincount(flat, minlength=n_pts * n_sub * n_cand).reshape(n_pts, n_sub, n_cand)
-    served_lat = np.empty((n_pts, n_q), dtype=np.float32)
-    lat_miss = np.zeros(n_pts)
-    acc_miss = np.zeros(n_pts)
-    any_miss = np.zeros(n_pts)
-    lat_flat = lat.reshape(n_pts, n_sub * n_cand)
-    block_of = np.arange(n_q) // q
-    first_in_block = np.arange(n_q) % q == 0
-    for t0 in range(0, n_q, _T_CHUNK):
-        sl = slice(t0, min(n_q, t0 + _T_CHUNK))
-        c = code[:, sl]
-        got = np.take_along_axis(lat_flat, c, axis=1)
-        got += np.where(first_in_block[None, sl], stall[:, block_of[sl]], 0.0)
-        served_lat[:, sl] = got
-        lam_c = lo[:, None] + trace.target_q[None, sl] * span[:, None]
-        lm = is_lat[None, sl] & (got > lam_c)
-        am = ~is_lat[None, sl] & (acc_s[c // n_cand] < alpha[None, sl] - 1e-9)
-        lat_miss += lm.sum(axis=1)
-        acc_miss += am.sum(axis=1)
-        any_miss += (lm | am).sum(axis=1)
+    nan = np.full(n_pts, np.nan)
+    lat_miss, acc_miss, any_miss = nan, nan, nan
+    p99, response = nan, nan
+    mean_lat = ((counts * lat).sum(axis=(1, 2)) + stall.sum(axis=1)) / n_q
+    if detail:
+        served_lat = np.empty((n_pts, n_q), dtype=np.float32)
+        lat_miss, acc_miss, any_miss = np.zeros(n_pts), np.zeros(n_pts), np.zeros(n_pts)
+        lat_flat = lat.reshape(n_pts, n_sub * n_cand)
+        block_of = np.arange(n_q) // q
+        first_in_block = np.arange(n_q) % q == 0
+        for t0 in range(0, n_q, _T_CHUNK):
+            sl = slice(t0, min(n_q, t0 + _T_CHUNK))
+            c = code[:, sl]
+            got = np.take_along_axis(lat_flat, c, axis=1)
+            got += np.where(first_in_block[None, sl], stall[:, block_of[sl]], 0.0)
+            served_lat[:, sl] = got
+            lam_c = lo[:, None] + trace.target_q[None, sl] * span[:, None]
+            lm = is_lat[None, sl] & (got > lam_c)
+            am = ~is_lat[None, sl] & (acc_s[c // n_cand] < alpha[None, sl] - 1e-9)
+            lat_miss += lm.sum(axis=1)
+            acc_miss += am.sum(axis=1)
+            any_miss += (lm | am).sum(axis=1)
+        p99 = np.percentile(served_lat, 99, axis=1).astype(np.float64)
+        response = _queue_response(served_lat, trace.t_arrival_s * 1e3)
     n_lat = max(1, int(is_lat.sum()))
     n_acc = max(1, int((~is_lat).sum()))
     per_sub = counts.sum(axis=2)  # [P, S]
@@ -269,9 +299,9 @@ def _simulate(
     hits = (counts * hit).sum(axis=(1, 2))
     weights = (per_sub * wbytes).sum(axis=1)
     return ServingStats(
-        mean_latency_ms=served_lat.mean(axis=1, dtype=np.float64),
-        p99_latency_ms=np.percentile(served_lat, 99, axis=1).astype(np.float64),
-        mean_response_ms=_queue_response(served_lat, trace.t_arrival_s * 1e3),
+        mean_latency_ms=mean_lat,
+        p99_latency_ms=p99,
+        mean_response_ms=response,
         served_acc_pct=(per_sub * acc_s).sum(axis=1) / n_q,
         latency_miss_rate=lat_miss / n_lat,
         accuracy_miss_rate=acc_miss / n_acc,
