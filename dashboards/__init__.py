@@ -1,17 +1,22 @@
 """Dashboards: the offline HTML report and the live dashboard over an Optuna storage.
 
 - :func:`build_report` writes an offline report (index of every study + one page per study).
-- :func:`serve` runs a live dashboard that refreshes while studies run.
-- :func:`hypervolume` / :func:`hypervolume_history` are the project's hypervolume functions
-  (minimisation-oriented values), also used by the engine's ``dse status``.
+- :func:`serve` runs a live dashboard that refreshes while studies run (:func:`make_server`
+  creates it without blocking).
+- :func:`hypervolume` / :func:`hypervolume_history` / :func:`pareto_mask` /
+  :func:`reference_point` are the project's hypervolume functions on minimisation-oriented values
+  (numpy only), also used by the engine's ``dse status``.
 
 Works on any Optuna study; the engine's study and trial attributes (``docs/study_files.md``) add
-names, units and domain views.
+names, units and domain views. Importing the package is cheap: the report and server modules
+(pandas, plotly) load on first use.
 """
 
 from __future__ import annotations
 
-from dashboards._data import StudyData, StudyNotFoundError, load_study_data, resolve_storage
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from dashboards._hypervolume import (
     Reference,
     hypervolume,
@@ -19,11 +24,21 @@ from dashboards._hypervolume import (
     pareto_mask,
     reference_point,
 )
-from dashboards._report import build_report
-from dashboards._server import serve
+
+
+if TYPE_CHECKING:
+    from dashboards._data import (
+        StudyData,
+        StudyNotFoundError,
+        load_study_data,
+        resolve_storage,
+    )
+    from dashboards._report import build_report
+    from dashboards._server import DashboardServer, make_server, serve
 
 
 __all__ = [
+    "DashboardServer",
     "Reference",
     "StudyData",
     "StudyNotFoundError",
@@ -31,8 +46,26 @@ __all__ = [
     "hypervolume",
     "hypervolume_history",
     "load_study_data",
+    "make_server",
     "pareto_mask",
     "reference_point",
     "resolve_storage",
     "serve",
 ]
+
+_LAZY = {
+    "StudyData": "dashboards._data",
+    "StudyNotFoundError": "dashboards._data",
+    "load_study_data": "dashboards._data",
+    "resolve_storage": "dashboards._data",
+    "build_report": "dashboards._report",
+    "DashboardServer": "dashboards._server",
+    "make_server": "dashboards._server",
+    "serve": "dashboards._server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dashboards' has no attribute {name!r}")

@@ -375,8 +375,8 @@ def hypervolume_figure(data: StudyData, ref: Reference) -> tuple[go.Figure, floa
     units = ref.point_in_units(data.directions)
     stated = ", ".join(f"{n} = {_fmt(v)}" for n, v in zip(data.labels, units, strict=True))
     caption = (
-        f"reference point: {stated} ({ref.source}; "
-        f"normalised {', '.join(_fmt(p) for p in ref.point)}); "
+        f"reference point: {html.escape(stated)} ({ref.source}; "
+        f"normalised {', '.join(_fmt(p) for p in ref.point)})<br>"
         "hypervolume in normalised units (front ideal = 0, nadir = 1 per objective)"
     )
     fig.update_layout(
