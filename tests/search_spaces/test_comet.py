@@ -81,3 +81,41 @@ def test_study_file_loads_and_its_space_is_sweepable() -> None:
         ok &= out[name] <= 0
     ok &= out["capex_usd"] <= 150e6
     assert ok.any()
+
+
+def test_a_small_comet_sweep_runs_through_the_engine(tmp_path: Path) -> None:
+    import optuna
+
+    from dse import load_spec, run_study
+
+    text = STUDY.read_text()
+    text = text.replace('name = "comet_1t"', 'name = "comet_small"')
+    text = text.replace('"comet.num_nodes" = [192, 256, 384, 512, 768]', '"comet.num_nodes" = 384')
+    text = text.replace(
+        '"comet.hbm_capacity_gb" = [40.0, 80.0, 120.0]', '"comet.hbm_capacity_gb" = 80.0'
+    )
+    text += '\n[storage]\nurl = "' + str(tmp_path / "s.journal") + '"\n'
+    for line in (
+        '"comet.seq_parallel" = true',
+        '"comet.dp_overlap" = true',
+        '"comet.offload_optimizer" = false',
+        '"comet.exp_mem_bw_gbps" = 64.0',
+        '"comet.inter_bw_gbps" = 25.0',
+    ):
+        key = line.split(" = ")[0]
+        text = "\n".join(ln for ln in text.splitlines() if not ln.startswith(key + " ="))
+        text = text.replace("[space.override]\n", f"[space.override]\n{line}\n", 1)
+    path = tmp_path / "comet_small.toml"
+    path.write_text(text)
+    summary = run_study(load_spec(path))
+    assert summary.sweep["evaluated"] > 1000
+    assert summary.sweep["front"] >= 1
+    study = optuna.load_study(
+        study_name="comet_small",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(tmp_path / "s.journal"))
+        ),
+    )
+    best = min(study.best_trials, key=lambda t: t.values[0])
+    assert best.params["comet.tp"] <= 8
+    assert 20 < best.values[0] < 200  # days
