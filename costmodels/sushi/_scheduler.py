@@ -44,6 +44,7 @@ __all__ = ["FALLBACKS", "POLICIES", "ServingStats", "simulate"]
 POLICIES = ("sushi", "static_pb", "cache_oblivious", "no_pb")
 _T_CHUNK = 2048  # queries per statistics chunk (bounds float temporaries to [P, 2048])
 _TABLE_FIELDS = tuple(ServingTables.__dataclass_fields__)
+_CHOICE_TABLE_MAX = 1 << 20  # entries of the per-candidate choice table (small batches only)
 FALLBACKS = ("best_effort", "fastest")
 
 
@@ -150,6 +151,41 @@ def simulate(
     return ServingStats(**merged)
 
 
+def _choices_all_candidates(
+    lat_sorted: np.ndarray,
+    pick: np.ndarray,
+    lo: np.ndarray,
+    span: np.ndarray,
+    trace: Trace,
+    acc_idx: np.ndarray,
+) -> np.ndarray | None:
+    """The SubNet each query gets under every PB content, ``[P, G, T]``, for small batches.
+
+    With few points the per-block work is call overhead, so the choices are tabulated up front:
+    for a latency target the rank ``k`` (SubNets at or under it) comes from one sort of the
+    targets and a cumulative count. ``None`` when the table would be large.
+    """
+    n_sub, n_cand, n_pts = lat_sorted.shape
+    n_q = len(trace)
+    if n_pts * n_cand * n_q > _CHOICE_TABLE_MAX:
+        return None
+    order = np.argsort(trace.target_q, kind="stable")
+    inv = np.empty(n_q, dtype=np.int64)
+    inv[order] = np.arange(n_q)
+    q_sorted = trace.target_q[order]
+    out = np.empty((n_pts, n_cand, n_q), dtype=np.int64)
+    for p in range(n_pts):  # a few points at most (see _CHOICE_TABLE_MAX)
+        lam_sorted = lo[p] + q_sorted * span[p]
+        # first sorted target >= each SubNet latency: from there on that SubNet qualifies
+        pos = np.searchsorted(lam_sorted, lat_sorted[:, :, p].T, side="left")  # [G, S]
+        flat = (pos + (np.arange(n_cand) * (n_q + 1))[:, None]).ravel()
+        marks = np.bincount(flat, minlength=n_cand * (n_q + 1)).reshape(n_cand, n_q + 1)
+        k = np.cumsum(marks[:, :n_q], axis=1)[:, inv]  # [G, T] in trace order
+        idx = np.where(trace.is_latency[None, :], k, acc_idx)
+        out[p] = np.take_along_axis(pick[p], idx, axis=1)
+    return out
+
+
 def _simulate(
     tables: ServingTables,
     acc: np.ndarray,
@@ -190,7 +226,7 @@ def _simulate(
     blocking = switch_blocking
     cur = np.where(policy == "static_pb", common, empty)
     pts = np.arange(n_pts)
-    sw_bytes = tables.switch_bytes[pts, empty, cur].copy()  # the initial fill of a static PB
+    sw_bytes = tables.switch_bytes[pts, empty, cur]  # the initial fill of a static PB
     pend = np.where(blocking, switch_ms[pts, empty, cur], 0.0)
     switches = (sw_bytes > 0).astype(np.int64)
 
@@ -219,51 +255,56 @@ def _simulate(
         pick[:, :, n_sub + 1 + s] = run_best
     acc_idx = (n_sub + 1 + first_ok)[None, :]
 
-    # Per query only the (SubNet, PB content) pair is stored, as one int32 code; statistics are
-    # gathered afterwards in chunks of queries, so memory stays O(P T) small integers.
-    code = np.empty((n_pts, n_q), dtype=np.int32)
     n_blocks = -(-n_q // q)
-    stall = np.zeros((n_pts, n_blocks))
-    ring = np.zeros((w_blocks, n_pts, n_cand))
     pts_c = pts[:, None]
+    span = hi - lo
     any_dynamic = bool(dynamic.any())
+    # a fixed PB needs one candidate's choices, which the chunked loop below gets directly
+    choice = (
+        _choices_all_candidates(lat_sorted, pick, lo, span, trace, acc_idx)
+        if any_dynamic
+        else None
+    )
+
+    # The loop only decides; per query the SubNet is stored, per block the PB content, and
+    # switch bytes and stalls are charged afterwards from consecutive block contents.
+    served = np.empty((n_pts, n_q), dtype=np.int32)
+    cur_hist = np.empty((n_pts, n_blocks + 1), dtype=np.int64)
+    cur_hist[:, 0] = cur
+    ring = np.zeros((w_blocks, n_pts, n_cand))
     use_counts = n_pts * q > 256
     flat_off = (pts * n_sub)[:, None]
-    span = hi - lo
     # ties keep the PB as it is: staying is a hair cheaper than any equal alternative
     switch_score = switch_ms - 1e-9 * np.eye(n_cand)[None]
-    switch_stall = np.where(blocking[:, None, None], switch_ms, 0.0)
-    lam_all = (
-        lo[:, None] + trace.target_q[None, :] * span[:, None] if n_pts * n_q <= 1 << 22 else None
-    )
     for b in range(n_blocks):
         sl = slice(b * q, min(n_q, (b + 1) * q))
-        cur_c = cur[:, None]
-        lam_b = (
-            lam_all[:, sl]
-            if lam_all is not None
-            else (lo[:, None] + trace.target_q[None, sl] * span[:, None])
-        )
-        k = (lat_sorted[:, cur, pts][:, :, None] <= lam_b[None]).sum(axis=0)
-        chosen = pick[pts_c, cur_c, np.where(is_lat[None, sl], k, acc_idx[:, sl])]
-        code[:, sl] = chosen * n_cand + cur_c
-        stall[:, b] = pend
-        if any_dynamic:
+        if choice is not None:
+            chosen = choice[pts, cur, sl]
+        else:
+            lam_b = lo[:, None] + trace.target_q[None, sl] * span[:, None]
+            k = (lat_sorted[:, cur, pts][:, :, None] <= lam_b[None]).sum(axis=0)
+            chosen = pick[pts_c, cur[:, None], np.where(is_lat[None, sl], k, acc_idx[:, sl])]
+        served[:, sl] = chosen
+        if any_dynamic and b + 1 < n_blocks:
             # latency the block's SubNets would have had under each candidate PB content
             if use_counts:  # many points: per-SubNet counts times the table beats a gather
                 hist = np.bincount((chosen + flat_off).ravel(), minlength=n_pts * n_sub)
                 ring[b % w_blocks] = np.matmul(hist.reshape(n_pts, 1, n_sub), lat)[:, 0, :]
             else:
                 ring[b % w_blocks] = lat[pts_c, chosen, :].sum(axis=1)
-            score = ring.sum(axis=0) + switch_score[pts, cur, :]
-            new = np.where(dynamic, score.argmin(axis=1), cur)
-            moved = tables.switch_bytes[pts, cur, new]
-            sw_bytes += moved
-            switches += moved > 0
-            pend = switch_stall[pts, cur, new]
-            cur = new
-        else:
-            pend = np.zeros(n_pts)
+            cur = (ring.sum(axis=0) + switch_score[pts, cur, :]).argmin(axis=1)
+        cur_hist[:, b + 1] = cur
+
+    # switches between consecutive blocks: traffic, count, and a stall on the next block
+    frm, to = cur_hist[:, :-2], cur_hist[:, 1:-1]
+    moved = tables.switch_bytes[pts_c, frm, to]  # [P, n_blocks - 1]
+    sw_bytes = sw_bytes + moved.sum(axis=1)
+    switches = switches + (moved > 0).sum(axis=1)
+    stall = np.zeros((n_pts, n_blocks))
+    stall[:, 0] = pend
+    stall[:, 1:] = np.where(blocking[:, None], switch_ms[pts_c, frm, to], 0.0)
+    block_cur = np.repeat(cur_hist[:, :-1], q, axis=1)[:, :n_q]
+    code = served * n_cand + block_cur
 
     # Pair counts give every mean; per-query latency is needed for misses, p99 and queueing.
     flat = (code + (pts * n_sub * n_cand)[:, None]).ravel()
