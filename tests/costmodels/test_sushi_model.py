@@ -185,3 +185,34 @@ def test_locality_matters_when_subnets_differ(model: SushiModel) -> None:
 def _hw_regime(exclude: str = "pb_mb") -> dict[str, object]:
     keep = ("pe_k", "pe_c", "pe_rs", "clock_mhz", "dram_bw_gbps", "pb_mb", "layer_overhead_us")
     return {k: HEADLINE_REGIME[k] for k in keep if k != exclude}
+
+
+def test_small_batch_choice_table_matches_block_loop(
+    model: SushiModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import costmodels.sushi._scheduler as sched
+
+    b = model.batch(
+        pb_mb=[1.0, 4.5, 3.0],
+        latency_query_share=[0.0, 1.0, 0.5],
+        policy=["sushi", "cache_oblivious", "static_pb"],
+        n_queries=1500,
+    )
+    fast = model.evaluate(b)
+    monkeypatch.setattr(sched, "_CHOICE_TABLE_MAX", 0)
+    slow = model.evaluate(b)
+    for name in fast:
+        assert np.allclose(fast[name], slow[name], equal_nan=True), name
+
+
+def test_switch_accounting(model: SushiModel) -> None:
+    pols = ["sushi", "static_pb", "no_pb"]
+    out = model.evaluate(model.batch(policy=pols, n_queries=2000))
+    assert out["switch_count"][1] == 1.0  # the one initial fill
+    assert out["switch_count"][2] == 0.0
+    assert out["switch_count"][0] > 1.0  # the PB follows the Markov regimes
+    free = model.evaluate(model.batch(switch_blocking=[True, False], n_queries=2000))
+    # the same decisions; a non-blocking refill only removes stalls
+    assert free["switch_count"][0] == free["switch_count"][1]
+    assert free["latency_ms"][1] <= free["latency_ms"][0]
+    assert free["offchip_mb_per_query"][1] == pytest.approx(free["offchip_mb_per_query"][0])
