@@ -3,7 +3,8 @@
 A small stdlib HTTP server (no extra dependency). Pages are the report's pages with a polling
 script: each page asks ``/api/.../summary`` every ``refresh_s`` seconds for a cheap version string
 (trial counts by state) and, when it changed, fetches the rebuilt page parts as JSON and redraws.
-Study pages are rebuilt at most once per version and cached.
+Study pages are rebuilt at most once per version and cached, and a study that keeps changing is
+rebuilt at most every ``max(refresh_s, 2 x its last build time)`` seconds.
 
 Routes (GET only; anything else is 404/405 - nothing is read from the file system by URL)::
 
@@ -26,6 +27,7 @@ import logging
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,6 +73,8 @@ class _Cached:
     version: str
     data: StudyData
     page: StudyPage
+    built_at: float  # time.monotonic()
+    build_s: float
 
 
 class _Dashboard:
@@ -78,6 +82,7 @@ class _Dashboard:
 
     def __init__(self, storage: BaseStorage, refresh_s: float, push: bool) -> None:
         self.storage = storage
+        self.refresh_s = refresh_s
         self.refresh_ms = max(200, int(refresh_s * 1000))
         self.push = push
         self.cache: dict[str, _Cached] = {}
@@ -110,10 +115,18 @@ class _Dashboard:
         with self.lock:
             version = self.study_version(study_id)
             cached = self.cache.get(name)
+            if cached is not None and cached.version != version:
+                # A big study that changes on every poll would otherwise be rebuilt back to
+                # back; keep the machine mostly free for the study itself.
+                min_age = max(self.refresh_s, 2.0 * cached.build_s)
+                if time.monotonic() - cached.built_at < min_age:
+                    return cached
             if cached is None or cached.version != version:
+                start = time.monotonic()
                 data = study_data(optuna.load_study(study_name=name, storage=self.storage))
                 page = study_page(data, f"/configs/{_url_name(name)}")
-                cached = _Cached(version, data, page)
+                now = time.monotonic()
+                cached = _Cached(version, data, page, now, now - start)
                 self.cache[name] = cached
                 if self.push:
                     _push_to_optuna_dashboard(data)

@@ -8,7 +8,8 @@ from types import ModuleType
 import numpy as np
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState, create_trial
 
 import costmodels
 from dashboards import StudyNotFoundError, build_report
@@ -226,3 +227,39 @@ def test_serving_and_training_views(studies: ModuleType, tmp_path: Path) -> None
     assert titles == ["sushi.latency_ms", "sushi.top1_acc", "sushi.offchip_energy_mj"]
     curves = figs["training"]["data"]
     assert len(curves) == 10 and curves[0]["name"].startswith("sr-ste (#0)")
+
+
+def test_odd_studies_build_every_view(studies: ModuleType, tmp_path: Path) -> None:
+    """Running and pruned trials, conditional and mixed-type params, all-infeasible fronts."""
+    storage = studies.journal(tmp_path / "j.log")
+    study = studies.make_study(storage, "odd", ["minimize", "maximize"])
+    cat = CategoricalDistribution([None, 1, "a"])
+    trials = []
+    for k in range(30):
+        params = {"x": k / 30, "choice": [None, 1, "a"][k % 3]}
+        dists = {"x": FloatDistribution(0.0, 1.0), "choice": cat}
+        if k % 2:
+            params["only_odd"] = k / 60
+            dists["only_odd"] = FloatDistribution(0.0, 1.0)
+        state = TrialState.PRUNED if k % 7 == 0 else TrialState.COMPLETE
+        t = create_trial(
+            state=state,
+            values=None if state == TrialState.PRUNED else [k / 30, (k % 5) / 5],
+            params=params,
+            distributions=dists,
+            intermediate_values={0: 0.1, 1: 0.2},
+        )
+        trials.append(studies.at(t, k))
+    study.add_trials(trials)
+    study.ask()  # a trial still running
+    infeasible = studies.make_study(storage, "infeasible", ["minimize", "minimize"])
+    infeasible.add_trials(
+        [studies.simple_trial(k, [k, -k], {"a": 0.5}, constraints={"c": 1.0}) for k in range(12)]
+    )
+    out = build_report(storage, None, tmp_path / "out").parent
+    for name in ("odd", "infeasible"):
+        text = (out / f"study-{name}.html").read_text()
+        assert "could not build this view" not in text, name
+    assert "pareto" in figures_of(out / "study-odd.html")
+    assert "hypervolume" not in figures_of(out / "study-infeasible.html")
+    assert "0 are on the Pareto front" in (out / "study-infeasible.html").read_text()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -67,9 +68,17 @@ def test_summary_version_follows_new_trials(
     before = json.loads(get(server, "/api/study/demo-zdt1/summary")[2])
     study = optuna.load_study(study_name="demo-zdt1", storage=demo_storage)
     study.add_trials(studies.demo_trials(5, seed=9, start=100))
-    after = json.loads(get(server, "/api/study/demo-zdt1/summary")[2])
+    # Rebuilds are rate-limited (at most every refresh_s, or twice the build time), so the new
+    # count shows up within a few polls.
+    deadline = time.monotonic() + 20
+    after = before
+    while after["n_trials"] == 61 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        after = json.loads(get(server, "/api/study/demo-zdt1/summary")[2])
     assert (before["n_trials"], after["n_trials"]) == (61, 66)
     assert before["version"] != after["version"]
+    page = json.loads(get(server, "/api/study/demo-zdt1/page")[2])
+    assert page["version"] == after["version"] and len(page["trials"]) == 66
 
 
 @pytest.mark.parametrize(
