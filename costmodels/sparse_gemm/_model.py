@@ -216,7 +216,7 @@ class SparseGemmModel(CostModel):
         base.update(
             engine=np.full(u, "rasa_sm"), tile_regs=np.full(u, 8), blocking=np.full(u, "auto")
         )
-        dense = Pattern(np.zeros((u, 1), np.int64), np.full((u, 1), 4.0), np.zeros(u))
+        dense = Pattern(np.zeros((u, 1), np.int64), np.full((u, 1), 4.0), np.zeros(u), np.zeros(u))
         times = time_layers(
             base, self.workload, dense, writeback=self.writeback, rasa=True, detail=False
         )
@@ -254,14 +254,11 @@ class SparseGemmModel(CostModel):
         t = self.layer_table(cols, detail=False)
         count = self.workload.count.astype(np.float64)
         points = len(cols["engine"])
+        sums = t["totals"]
 
         def total(x: np.ndarray) -> np.ndarray:
             # Sum over layers weighted by how many layers share the shape (one BLAS matvec).
-            x = np.asarray(x, dtype=np.float64)
-            summed = x @ count if x.shape[-1] == len(count) else x[..., 0] * count.sum()
-            return (
-                np.broadcast_to(summed, (points,)) if np.ndim(summed) else np.full(points, summed)
-            )
+            return np.asarray(x, dtype=np.float64) @ count
 
         cycles = total(t["cycles"])
         seconds = cycles / (cols["clock_ghz"] * 1e9)
@@ -275,34 +272,34 @@ class SparseGemmModel(CostModel):
         alpha = np.where(is_rasa, 1.0, cols["alpha"].astype(np.float64))
         beta = np.where(is_rasa, 1.0, cols["beta"].astype(np.float64))
         area = area_proxy(alpha, beta, sparse)
-        instrs = total(t["instrs"])
-        rf = total(t["bytes_rf"])
-        l2 = total(t["bytes_l2"])
-        dram = total(t["bytes_dram"])
+        instrs = sums["instrs"]
+        rf = sums["bytes_rf"]
+        l2 = sums["bytes_l2"]
+        dram = sums["bytes_dram"]
         energy_pj = (
             instrs * k.MACS_PER_INSTR * (k.E_MAC_PJ + sparse * k.E_MUX_PJ)
-            + (rf + total(t["bytes_store"])) * k.E_L1_PJ_PER_BYTE
+            + (rf + sums["bytes_store"]) * k.E_L1_PJ_PER_BYTE
             + l2 * k.E_L2_PJ_PER_BYTE
             + dram * k.E_DRAM_PJ_PER_BYTE
             + cycles * k.E_STATIC_PJ_PER_CYCLE_REF * area / RASA_SM_AREA
         )
-        tiling = np.zeros(points) if self.allow_padding else total(t["padded"])
+        tiling = np.zeros(points) if self.allow_padding else sums["padded"]
         return {
             "latency_ms": seconds * 1e3,
             "energy_mj": energy_pj * 1e-9,
             "area_rel": area / RASA_SM_AREA,
             "speedup_vs_rasa_sm": speedup,
-            "utilization": total(t["useful_macs"]) / (k.MACS * cycles),
+            "utilization": sums["useful_macs"] / (k.MACS * cycles),
             "tflops": 2.0 * self.workload.dense_macs / seconds / 1e12,
             "cycles": cycles,
             "compute_instrs": instrs,
-            "tile_loads": total(t["tile_loads"]),
-            "meta_loads": total(t["meta_loads"]),
-            "tile_stores": total(t["stores"]),
+            "tile_loads": sums["tile_loads"],
+            "meta_loads": sums["meta_loads"],
+            "tile_stores": sums["stores"],
             "rf_mb": rf / 1e6,
             "l2_mb": l2 / 1e6,
             "dram_mb": dram / 1e6,
-            "weights_mb": total(t["weight_bytes"]) / 1e6,
+            "weights_mb": sums["weight_bytes"] / 1e6,
             "pattern_violation": t["pattern_violation"],
             "register_violation": t["register_violation"],
             "tiling_violation": tiling,

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -138,6 +139,9 @@ class Pattern:
     kind: np.ndarray  # int index into KIND_NAMES, (P, L)
     n: np.ndarray  # stored values per group of 4 (E[N] for row-wise), (P, L)
     violation: np.ndarray  # (P,) > 0 when a requested pattern is not supported
+    # (P,) equal for points whose kind and n rows are equal (the per-layer pattern of the
+    # workload is one row shared by every per-layer point on an S engine).
+    key: np.ndarray
 
 
 # Stored N for a layer whose worst group of 4 holds 0..4 nonzeros (per-layer mode).
@@ -180,7 +184,8 @@ def layer_pattern(
         n = np.where(per_layer, _PROMOTE[workload.layer_n][None, :], n)
     n = np.where(sparse_hw[:, None], n, 4.0)
     kind = np.where((rowwise & sparse_hw)[:, None], 3, _kind_of_n(n))
-    return Pattern(kind=kind, n=n, violation=violation)
+    key = np.where(per_layer[:, 0] & sparse_hw, -1.0, kind[:, 0] * 10.0 + n[:, 0])
+    return Pattern(kind=kind, n=n, violation=violation, key=key)
 
 
 def dedupe_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -193,8 +198,66 @@ def dedupe_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, inverse.reshape(-1)
 
 
-def _ceil(x: np.ndarray) -> np.ndarray:
-    return np.ceil(x, out=x) if x.dtype.kind == "f" and x.base is None else np.ceil(x)
+def _structure(
+    workload: Workload,
+    kind: np.ndarray,
+    n: np.ndarray,
+    bm: np.ndarray,
+    bn: np.ndarray,
+    row_chunk: np.ndarray,
+    n_outer: np.ndarray,
+    l2_bytes: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Counts and traffic per (row, layer): everything that does not depend on speeds.
+
+    Row arrays are ``(U, 1)`` or ``(U, L)``; results are ``(U, L)`` (or ``(1, L)``).
+    """
+    g_b = _G_B_OF_KIND[kind]
+    meta = (kind > 0).astype(np.float64)
+    m_ = workload.m[None, :].astype(np.float64)
+    n_ = workload.n[None, :].astype(np.float64)
+    kk = workload.k[None, :].astype(np.float64)
+    t_m = np.ceil(m_ / k.TILE_ROWS)
+    t_n = np.ceil(n_ / k.N_TILE)
+    k_i = k.ELEMS_PER_ROW * g_b
+    t_k = np.ceil(kk / k_i)
+    rowwise = kind == 3
+    t_ma = np.where(rowwise, np.ceil(m_ * n / k.TILE_ROWS), t_m)
+    nb_m = np.ceil(t_ma / bm)
+    nb_n = np.ceil(t_n / bn)
+    mk = t_ma * t_k  # A tiles of one pass over K
+    # Row-wise tiles also carry a 2-bit N code per stored chunk: 512 / (E[N] L / 4) chunks.
+    codes = np.where(rowwise, 2.0 * 512.0 / (n * row_chunk / 4.0) / 8.0, 0.0)
+    a_bytes = k.TILE_BYTES + meta * (k.META_BYTES + codes)
+    a_loads = mk * nb_n
+    b_loads = t_n * t_k * nb_m
+    stores = t_m * t_n
+    weight_bytes = mk * a_bytes  # tile-ready compressed layout, padding included
+    act_bytes = kk * n_ * k.VALUE_BYTES
+    out_bytes = m_ * n_ * k.ACC_BYTES
+    # BLIS-style: the inner loop's operand block stays in L1, the other is streamed from L2
+    # once per outer block. For DRAM the kernel blocks the streamed operand for L2 (half of it,
+    # the rest holds the other operand's panels): the streamed operand is read from DRAM once,
+    # the other once per L2 block of it unless it fits in L2 as well.
+    half_l2 = 0.5 * l2_bytes
+    act_reads = np.where(n_outer & (act_bytes > half_l2), np.ceil(weight_bytes / half_l2), 1.0)
+    weight_reads = np.where(~n_outer & (weight_bytes > half_l2), np.ceil(act_bytes / half_l2), 1.0)
+    return {
+        "instrs": mk * t_n,
+        "tile_loads": a_loads + b_loads,
+        "meta_loads": a_loads * meta,
+        "stores": stores,
+        "bytes_rf": a_loads * a_bytes + b_loads * (g_b * k.TILE_BYTES),
+        "bytes_store": stores * k.TILE_BYTES,
+        "bytes_l2": weight_bytes * np.where(n_outer, nb_n, 1.0)
+        + act_bytes * np.where(n_outer, 1.0, nb_m)
+        + out_bytes,
+        "bytes_dram": weight_bytes * weight_reads + act_bytes * act_reads + out_bytes,
+        "weight_bytes": weight_bytes,
+        "dep_steps": nb_m * nb_n * t_k,
+        "useful_macs": (m_ * n_ * kk) * (n / k.GROUP),
+        "padded": (m_ % k.TILE_ROWS > 0) | (n_ % k.N_TILE > 0) | (kk % k_i > 0),
+    }
 
 
 def time_layers(
@@ -208,20 +271,25 @@ def time_layers(
 ) -> dict[str, np.ndarray]:
     """Per-(point, layer) cycles, bound, traffic and counts.
 
+    Counts and traffic depend on a point only through a few discrete choices (pattern, blocking,
+    loop order, L2 size), so they are computed once per distinct combination and gathered; only
+    the cycles need one pass over (point x layer).
+
     Args:
         cols: Point columns (``(P,)`` arrays of the model inputs).
         workload: The layers.
         pattern: From :func:`layer_pattern`.
         writeback: Write-back latency ``t_wb`` (the fitted constant by default).
         rasa: Force the RASA-SM engine (``True``) for the baseline; default reads ``engine``.
-        detail: Also return the binding bound, the blocking and the instruction kind.
+        detail: Also return per-(point, layer) counts, the binding bound, the blocking and the
+            instruction kind.
 
     Returns:
-        ``(P, L)`` arrays (some broadcastable, e.g. ``(1, L)``): ``cycles``, ``instrs``,
-        ``tile_loads``, ``meta_loads``, ``stores``, ``bytes_rf``, ``bytes_store``,
-        ``bytes_l2``, ``bytes_dram``, ``weight_bytes``, ``useful_macs``, ``padded``; with
-        ``detail`` also ``bound`` (index into BOUNDS), ``b_m``, ``b_n``, ``kind``; and ``(P,)``:
-        ``latency`` (L), ``register_violation``.
+        ``cycles`` ``(P, L)``; ``totals``: a dict of ``(P,)`` count-weighted sums over layers of
+        ``instrs``, ``tile_loads``, ``meta_loads``, ``stores``, ``bytes_rf``, ``bytes_store``,
+        ``bytes_l2``, ``bytes_dram``, ``weight_bytes``, ``useful_macs``, ``padded``; ``(P,)``
+        ``latency`` (L) and ``register_violation``; with ``detail`` the same counts per
+        (point, layer) and ``bound`` (index into BOUNDS), ``b_m``, ``b_n``, ``kind``.
     """
     points = len(cols["engine"])
     is_rasa = (cols["engine"] == "rasa_sm") if rasa is None else np.full(points, rasa)
@@ -231,102 +299,75 @@ def time_layers(
     load_bw = cols["load_ports"] * cols["load_port_bytes"].astype(np.float64)
     tile_regs = cols["tile_regs"].astype(np.float64)
 
-    kind = pattern.kind
-    n = pattern.n
-    gidx = _GIDX_OF_KIND[kind]
-    g_b = _G_B_OF_KIND[kind]
-    meta = (kind > 0).astype(np.float64)
-
     # The best blocking depends on (tile_regs, L, load bandwidth) only: solve once per distinct
     # combination (a few hundred at most), not once per point.
-    first, inverse = dedupe_rows(tile_regs, lat, load_bw)
-    auto_bm, auto_bn = best_blocking(tile_regs[first], lat[first], load_bw[first])
-    auto_bm, auto_bn = auto_bm[inverse], auto_bn[inverse]
-    manual = (cols["blocking"] == "manual")[:, None]
-    bm = np.where(manual, cols["b_m"][:, None], np.take_along_axis(auto_bm, gidx, axis=1))
-    bn = np.where(manual, cols["b_n"][:, None], np.take_along_axis(auto_bn, gidx, axis=1))
-    register_violation = live_tiles(bm, bn, g_b).max(axis=1) - tile_regs
+    b_first, b_inverse = dedupe_rows(tile_regs, lat, load_bw)
+    auto_bm, auto_bn = best_blocking(tile_regs[b_first], lat[b_first], load_bw[b_first])
 
-    m_ = workload.m[None, :].astype(np.float64)
-    n_ = workload.n[None, :].astype(np.float64)
-    kk = workload.k[None, :].astype(np.float64)
-    t_m = np.ceil(m_ / k.TILE_ROWS)
-    t_n = np.ceil(n_ / k.N_TILE)
-    t_k_table = np.ceil(kk / (k.ELEMS_PER_ROW * _G_B[:, None]))  # (3, L): g_B = 1, 2, 4
-    if gidx.shape[1] == 1:
-        t_k = t_k_table[gidx[:, 0]]
-    else:
-        t_k = t_k_table[gidx, np.arange(len(workload))[None, :]]
-    rowwise = kind == 3
-    t_ma = np.where(rowwise, np.ceil(m_ * n / k.TILE_ROWS), t_m) if rowwise.any() else t_m
-    nb_m = _ceil(t_ma / bm)
-    nb_n = _ceil(t_n / bn)
-    mk = t_ma * t_k  # A tiles of one pass over K
-    instrs = mk * t_n
-    # Row-wise tiles also carry a 2-bit N code per stored chunk: 512 / (E[N] L / 4) chunks.
-    codes = (
-        np.where(rowwise, 2.0 * 512.0 / (n * cols["row_chunk"][:, None] / 4.0) / 8.0, 0.0)
-        if rowwise.any()
-        else 0.0
+    # Counts and traffic depend on a point only through discrete choices: compute them once per
+    # distinct (blocking solution, pattern, manual blocking, row chunk, loop order, L2 size).
+    manual = cols["blocking"] == "manual"
+    rowwise = pattern.kind[:, 0] == 3
+    n_outer = cols["loop_order"] == "nm"
+    # Points share counts when their blocking *solutions* agree (b_m, b_n in 1..8 per g_B).
+    solution = ((auto_bm - 1) * 8 + (auto_bn - 1)) @ (64.0 ** np.arange(3))
+    first, inverse = dedupe_rows(
+        solution[b_inverse],
+        pattern.key,
+        np.where(manual, cols["b_m"], 0),
+        np.where(manual, cols["b_n"], 0),
+        np.where(rowwise, cols["row_chunk"], 1),
+        n_outer,
+        cols["l2_kib"],
     )
-    a_bytes = k.TILE_BYTES + meta * (k.META_BYTES + codes)
-    a_loads = mk * nb_n
-    b_loads = (t_n * t_k) * nb_m
-    stores = t_m * t_n
-    bytes_rf = a_loads * a_bytes + b_loads * (g_b * k.TILE_BYTES)
-    bytes_store = stores * k.TILE_BYTES
+    kind = pattern.kind[first]
+    gidx = _GIDX_OF_KIND[kind]
+    auto = b_inverse[first]
+    man = manual[first][:, None]
+    bm = np.where(man, cols["b_m"][first][:, None], np.take_along_axis(auto_bm[auto], gidx, 1))
+    bn = np.where(man, cols["b_n"][first][:, None], np.take_along_axis(auto_bn[auto], gidx, 1))
+    live = live_tiles(bm, bn, _G_B_OF_KIND[kind]).max(axis=1)
+    register_violation = live[inverse] - tile_regs
+    st = _structure(
+        workload,
+        kind,
+        pattern.n[first],
+        bm,
+        bn,
+        np.where(kind == 3, cols["row_chunk"][first][:, None], 1),
+        n_outer[first][:, None],
+        cols["l2_kib"][first][:, None] * 1024.0,
+    )
+    st = {name: np.broadcast_to(v, (len(first), len(workload))) for name, v in st.items()}
 
-    weight_bytes = mk * a_bytes  # tile-ready compressed layout, padding included
-    act_bytes = kk * n_ * k.VALUE_BYTES
-    out_bytes = m_ * n_ * k.ACC_BYTES
-    n_outer = (cols["loop_order"] == "nm")[:, None]
-    l2_bytes = cols["l2_kib"][:, None] * 1024.0
-    # BLIS-style: the inner loop's operand block stays in L1, the other is streamed from L2
-    # once per outer block. For DRAM the kernel blocks the streamed operand for L2 (half of it,
-    # the rest holds the other operand's panels): the streamed operand is read from DRAM once,
-    # the other once per L2 block of it unless it fits in L2 as well.
-    a_reuse = np.where(n_outer, nb_n, 1.0)
-    b_reuse = np.where(n_outer, 1.0, nb_m)
-    bytes_l2 = weight_bytes * a_reuse + act_bytes * b_reuse + out_bytes
-    half_l2 = 0.5 * l2_bytes
-    act_reads = np.where(n_outer & (act_bytes > half_l2), np.ceil(weight_bytes / half_l2), 1.0)
-    weight_reads = np.where(~n_outer & (weight_bytes > half_l2), np.ceil(act_bytes / half_l2), 1.0)
-    bytes_dram = weight_bytes * weight_reads + act_bytes * act_reads + out_bytes
-    dram_bpc = (cols["dram_gbps"] / cols["clock_ghz"])[:, None]
+    count = workload.count.astype(np.float64)
+    totals = {name: (v.astype(np.float64) @ count)[inverse] for name, v in st.items()}
+
     lat2 = lat[:, None]
-
+    dram_bpc = (cols["dram_gbps"] / cols["clock_ghz"])[:, None]
+    store_t = st["bytes_store"][inverse] / k.STORE_BYTES_PER_CYCLE
     bounds = (
-        instrs * k.ISSUE_INTERVAL,
-        np.maximum(bytes_rf / load_bw[:, None], bytes_store / k.STORE_BYTES_PER_CYCLE),
-        bytes_l2 / cols["l2_bytes_per_cycle"][:, None],
-        bytes_dram / dram_bpc,
-        (nb_m * nb_n) * t_k * lat2,
+        st["instrs"][inverse] * k.ISSUE_INTERVAL,
+        np.maximum(st["bytes_rf"][inverse] / load_bw[:, None], store_t, out=store_t),
+        st["bytes_l2"][inverse] / cols["l2_bytes_per_cycle"][:, None],
+        st["bytes_dram"][inverse] / dram_bpc,
+        st["dep_steps"][inverse] * lat2,
     )
     worst = np.maximum(bounds[0], bounds[1])
     for b in bounds[2:]:
         np.maximum(worst, b, out=worst)
-    out = {
-        "cycles": worst + lat2,
-        "instrs": instrs,
-        "tile_loads": a_loads + b_loads,
-        "meta_loads": a_loads * meta,
-        "stores": stores,
-        "bytes_rf": bytes_rf,
-        "bytes_store": bytes_store,
-        "bytes_l2": bytes_l2,
-        "bytes_dram": bytes_dram,
-        "weight_bytes": weight_bytes,
-        "useful_macs": (m_ * n_ * kk) * (n / k.GROUP),
+    worst += lat2
+    out: dict[str, Any] = {
+        "cycles": worst,
+        "totals": totals,
         "latency": lat,
         "register_violation": register_violation,
-        "padded": (m_ % k.TILE_ROWS > 0)
-        | (n_ % k.N_TILE > 0)
-        | (kk % (k.ELEMS_PER_ROW * g_b) > 0),
     }
     if detail:
-        shape = out["cycles"].shape
+        shape = worst.shape
+        out.update({name: v[inverse] for name, v in st.items()})
         out["bound"] = np.argmax(np.stack(np.broadcast_arrays(*bounds)), axis=0)
-        out["b_m"] = np.broadcast_to(bm, shape)
-        out["b_n"] = np.broadcast_to(bn, shape)
-        out["kind"] = np.broadcast_to(kind, shape)
+        out["b_m"] = np.broadcast_to(bm[inverse], shape)
+        out["b_n"] = np.broadcast_to(bn[inverse], shape)
+        out["kind"] = np.broadcast_to(kind[inverse], shape)
     return out
