@@ -66,13 +66,20 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--cache-dir", default=None, help="result cache (default: the model's)")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw rows here")
+    ap.add_argument(
+        "--recipes",
+        default=",".join(_label(r, e) for r, e in RECIPES),
+        help="comma-separated recipe labels to run (srste is always included)",
+    )
     args = ap.parse_args()
+    wanted = set(args.recipes.split(",")) | {"srste"}
+    recipes = [(r, e) for r, e in RECIPES if _label(r, e) in wanted]
 
     jobs = [("dense", {}, 1, 4, s, args.cache_dir) for s in range(args.seeds)]
     jobs += [
         (r, extra, n, m, s, args.cache_dir)
         for n, m in RATIOS
-        for r, extra in RECIPES
+        for r, extra in recipes
         for s in range(args.seeds)
     ]
     start = time.perf_counter()

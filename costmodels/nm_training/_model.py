@@ -254,7 +254,7 @@ class NMTrainingModel(CostModel):
             bad = ~p.contains(col)
             if bad.any():
                 raise ParamError(
-                    f"n={col[bad][0]!r} is out of range: expected {p.describe_range()}"
+                    f"n={col[bad][0].item()!r} is out of range: expected {p.describe_range()}"
                 )
             out["n"] = col.astype(np.int64)
         return out
