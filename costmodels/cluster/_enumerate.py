@@ -2,8 +2,8 @@
 
 Rules (reference notes §7, Calculon's search, Megatron-LM's constraints):
 
-* ``t p d = n`` with ``t | heads``, ``t | h_ff``, and (by default) ``t <= g`` with ``t | g``
-  (TP inside a node, tiling it);
+* ``t p d = n`` with ``t | heads``, ``t | kv_heads``, ``t | h_ff``, and (by default)
+  ``t <= g`` with ``t | g`` (TP inside a node, tiling it);
 * ``p | L`` and ``v | L/p``; ``v > 1`` needs ``p > 1`` and ``m % p == 0``;
 * ``d b | B`` (whole micro-batches per data-parallel rank);
 * sequence parallelism only with ``t > 1`` and ``t | s b``;
@@ -42,7 +42,7 @@ def _structural(
     w: Workload, n: int, g: int, batch: int, tp_inside_node: bool, max_microbatch: int | None
 ) -> dict[str, np.ndarray]:
     t = _divisors(n)
-    t = t[(w.heads % t == 0) & (w.ffn % t == 0)]
+    t = t[(w.heads % t == 0) & (w.kv_heads % t == 0) & (w.ffn % t == 0)]
     if tp_inside_node:
         t = t[(t <= g) & (g % t == 0)]
     p = _divisors(w.layers)

@@ -16,14 +16,19 @@ Model state (Megatron-LM eq. 2 per layer; mixed-precision Adam, ZeRO accounting)
 With 4 B gradients this is the 18 B/param that Korthikanti et al. (arXiv 2205.05198, Fig. 1)
 imply; their figure excludes the embeddings, which this model includes.
 
-Activations per layer per micro-batch, bytes (Korthikanti et al. §4, with the MLP terms written
-for a general ``h_ff``; ``x = 5 a s / h``)::
+Activations per layer per micro-batch, bytes (Korthikanti et al. §4), with ``x = 5 a s / h``
+and ``c`` the terms inside the TP region::
 
-    none,      no SP:  s b h (10 + (8 + 4 h_ff/h)/t + x/t)       [= 10 + 24/t + 5as/(ht)]
-    none,      SP:     s b h (18 + 4 h_ff/h + x) / t              [= 34 + 5as/h, over t]
-    selective, no SP:  s b h (10 + (8 + 4 h_ff/h)/t)
-    selective, SP:     s b h (18 + 4 h_ff/h) / t
-    full:              2 s b h (over t with SP)                   (the layer input only)
+    none,      no SP:  s b h (10 + c/t + x/t)       [= 10 + 24/t + 5as/(ht) for c = 24]
+    none,      SP:     s b h (10 + c + x) / t       [= (34 + 5as/h) / t]
+    selective, no SP:  s b h (10 + c/t)
+    selective, SP:     s b h (10 + c) / t
+    full:              2 s b h (over t with SP)     (the layer input only)
+
+    c = 4 + 4 h_kv/h + 4 h_ff/h   (Q 2 + K 2 + V 2 + projection input 2 + two h_ff tensors)
+                                  = 24 for standard attention and h_ff = 4h (Korthikanti);
+    a gated MLP stores three h_ff tensors (gate, up, product): + 2 h_ff/h [assumed];
+    grouped-query attention shrinks K and V to h_kv = kv_heads h / heads.
 
 In-flight micro-batches on the first stage under 1F1B: ``min(p, m)`` of its ``L/p`` layers,
 times ``1 + (p-1)/(p v)`` with interleaving (``v > 1``), as Korthikanti et al. Fig. 1 counts.
@@ -69,7 +74,14 @@ def activation_bytes_per_layer(x: Mapping[str, np.ndarray]) -> tuple[np.ndarray,
     t = x["t"]
     sp = x["sp"]
     att = 5.0 * x["a"] * x["s"] / x["h"]
-    inside = 8.0 + 4.0 * x["ffn"] / x["h"]  # attention + MLP activations inside the TP region
+    # Inside the TP region: Q, K, V (2 + 2 + 2 with h_kv = h), the projection input (2), and the
+    # MLP's two h_ff-wide tensors (2 x 2), three when gated (gate, up, product).
+    inside = (
+        4.0
+        + 4.0 * x["hkv"] / x["h"]
+        + 2.0 * (x["nmlp"] == 3) * x["ffn"] / x["h"]
+        + (4.0 * x["ffn"] / x["h"])
+    )
     outside = 10.0  # layer norms, dropout masks and residual inputs outside it
     full_rc = 2.0 * sbh / np.where(sp, t, 1.0)
     selective = sbh * np.where(sp, (outside + inside) / t, outside + inside / t)
@@ -89,7 +101,7 @@ def memory(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     t, p, d = x["t"], x["p"], x["d"]
     h = x["h"]
     layers_per_stage = x["L"] / p
-    p_layer = 4.0 * h * h + 2.0 * h * x["ffn"] + 9.0 * h + x["ffn"]
+    p_layer = 2.0 * h * h + 2.0 * h * x["hkv"] + x["nmlp"] * h * x["ffn"] + 9.0 * h + x["ffn"]
     p_stage = layers_per_stage * p_layer / t + x["V"] * h / t + x["s"] * h
     zero = x["zero"]
     grad_bytes = np.where(x["fp32_grads"], 4.0, 2.0)

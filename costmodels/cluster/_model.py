@@ -339,7 +339,8 @@ def _flag(batch: Mapping[str, Any], key: str) -> np.ndarray:
 def prepare(batch: Mapping[str, Any], workload: Mapping[str, Any]) -> dict[str, Any]:
     """Model-internal columns (SI units, numeric codes) from a batch and workload columns.
 
-    ``workload`` maps ``L, h, a, ffn, s, V, B, tokens`` to scalars or arrays (several
+    ``workload`` maps ``L, h, a, ffn, kv, hkv, nmlp, s, V, B, tokens`` (see
+    :func:`workload_columns`) to scalars or arrays (several
     workloads can be evaluated at once this way).
     """
     nodes = _col(batch, "num_nodes")
@@ -366,6 +367,9 @@ def prepare(batch: Mapping[str, Any], workload: Mapping[str, Any]) -> dict[str, 
         "h": workload["h"],
         "a": workload["a"],
         "ffn": workload["ffn"],
+        "kv": workload["kv"],
+        "hkv": workload["hkv"],
+        "nmlp": workload["nmlp"],
         "s": workload["s"],
         "V": workload["V"],
         "B": B,
@@ -441,7 +445,8 @@ def _invalid(x: Mapping[str, Any]) -> np.ndarray:
     bad = (
         _indivisible(d, 1.0) * 1.0  # t p must divide the accelerator count
         + (d < 1)
-        + _indivisible(x["a"], t)  # TP splits heads ...
+        + _indivisible(x["a"], t)  # TP splits heads, key/value heads ...
+        + _indivisible(x["kv"], t)
         + _indivisible(x["ffn"], t)  # ... and the FFN
         + _indivisible(g, t) * (t <= g)  # a TP group tiles its node
         + _indivisible(x["L"], p * v)  # whole layers per stage and chunk
@@ -457,10 +462,12 @@ def _invalid(x: Mapping[str, Any]) -> np.ndarray:
 def model_flops(x: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     """FLOPs per iteration: Megatron eq. 3 (reported TF/s), 6 P B s (MFU) and executed (HFU)."""
     L, h, s, V, ffn, B = x["L"], x["h"], x["s"], x["V"], x["ffn"], x["B"]
-    layer_fwd = L * B * s * (8.0 * h * h + 4.0 * h * ffn + 4.0 * s * h)
+    hkv, nmlp = x["hkv"], x["nmlp"]
+    # 2 x weights per token (QKV, projection, MLP) + attention scores and context.
+    layer_fwd = L * B * s * (4.0 * h * h + 4.0 * h * hkv + 2.0 * nmlp * h * ffn + 4.0 * s * h)
     logit_fwd = 2.0 * B * s * h * V
     megatron = 4.0 * layer_fwd + 3.0 * logit_fwd  # = 96 B s L h^2 (1 + s/6h + V/16Lh)
-    params = L * (4.0 * h * h + 2.0 * h * ffn + 9.0 * h + ffn) + (V + s) * h
+    params = L * (2.0 * h * h + 2.0 * h * hkv + nmlp * h * ffn + 9.0 * h + ffn) + (V + s) * h
     mfu_flops = 6.0 * params * B * s
     rc_flops = np.where(x["rc"] == 2, layer_fwd, np.where(x["rc"] == 1, L * B * s * 4 * s * h, 0))
     executed = 3.0 * (layer_fwd + logit_fwd) + rc_flops
@@ -521,6 +528,9 @@ def workload_columns(w: Workload) -> dict[str, float]:
         "h": w.hidden,
         "a": w.heads,
         "ffn": w.ffn,
+        "kv": w.kv_heads,
+        "hkv": w.kv_width,
+        "nmlp": w.mlp_matrices,
         "s": w.seq_len,
         "V": w.vocab,
         "B": w.global_batch,

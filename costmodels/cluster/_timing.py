@@ -5,12 +5,14 @@ which also runs the logit layer). ``l = L/p`` layers per stage.
 
 Compute, per layer and micro-batch (Megatron-LM §3 / eq. 3 GEMMs, split over ``t``)::
 
-    GEMMs  QKV 6bsh^2, projection 2bsh^2, MLP 2 x 2bsh h_ff, scores + context 2 x 2bs^2h (each / t)
+    GEMMs  QKV 2bsh(h + 2h_kv), projection 2bsh^2, MLP n_mlp x 2bsh h_ff (n_mlp = 2, 3 gated),
+           scores + context 2 x 2bs^2h (each / t; h_kv = h without grouped-query attention)
     time   sum_i F_i / (peak eta_mm(F_i))          backward = 2 x forward (dgrad + wgrad)
     element-wise bytes: 30 per (s b h) element outside the TP region (2 layer norms r2 w2,
         2 dropouts r2 w2 + 1 B mask, 2 residual adds r4 w2; divided by t with SP),
-        4 per (s b h_ff / t) for bias-GeLU, 9 per (b a s^2 / t) for the fused scale-mask-softmax
-        (r2 w2) and attention dropout (r2 w2 + mask); backward moves 2x the forward bytes.
+        4 per (s b h_ff / t) for bias-GeLU (6 for a gated MLP's SiLU-and-multiply),
+        9 per (b a s^2 / t) for the fused scale-mask-softmax (r2 w2) and attention dropout
+        (r2 w2 + mask); backward moves 2x the forward bytes.
     logits (last stage): 2bshV/t forward, 2x backward, 12 B per logit for the cross entropy.
     recompute: full = one more forward of each layer; selective = the attention core only.
 
@@ -67,7 +69,9 @@ __all__ = ["ADAM_STEP_BYTES", "timing"]
 ADAM_STEP_BYTES = 30.0
 # Bytes per element of the element-wise kernels (see the module docstring for the count).
 OUTSIDE_TP_BYTES = 30.0
-GELU_BYTES = 4.0
+# Bias-GeLU reads and writes 2 B (4 B per h_ff element); a gated MLP's SiLU-and-multiply reads
+# two and writes one (6 B): 2 B per MLP weight matrix either way.
+ACTIVATION_BYTES_PER_MATRIX = 2.0
 SOFTMAX_DROPOUT_BYTES = 9.0
 CROSS_ENTROPY_BYTES = 12.0
 
@@ -94,15 +98,16 @@ def timing(x: Mapping[str, np.ndarray], mem: Mapping[str, np.ndarray]) -> dict[s
     attn_flops = 2.0 * bs * s * h / t  # one of the two attention GEMMs (scores, context)
     t_attn_mm = 2.0 * _gemm_time(attn_flops, peak, mm_eff)
     t_mm = (
-        _gemm_time(6.0 * bs * h * h / t, peak, mm_eff)
+        _gemm_time(2.0 * bs * h * (h + 2.0 * x["hkv"]) / t, peak, mm_eff)
         + _gemm_time(2.0 * bs * h * h / t, peak, mm_eff)
-        + 2.0 * _gemm_time(2.0 * bs * h * ffn / t, peak, mm_eff)
+        + x["nmlp"] * _gemm_time(2.0 * bs * h * ffn / t, peak, mm_eff)
         + t_attn_mm
     )
     sbh = bs * h
     t_attn_ew = SOFTMAX_DROPOUT_BYTES * b * x["a"] * s * s / t / hbm_bw
     t_ew = (
-        OUTSIDE_TP_BYTES * sbh / np.where(x["sp"], t, 1.0) + GELU_BYTES * bs * ffn / t
+        OUTSIDE_TP_BYTES * sbh / np.where(x["sp"], t, 1.0)
+        + ACTIVATION_BYTES_PER_MATRIX * x["nmlp"] * bs * ffn / t
     ) / hbm_bw + t_attn_ew
     layer_fwd = t_mm + t_ew
     layer_bwd = 2.0 * layer_fwd

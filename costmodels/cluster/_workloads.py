@@ -26,6 +26,8 @@ User files (TOML, JSON or CSV) hold one or several workloads::
     global_batch = 1024
     ffn = 24576            # optional, default 4 * hidden
     train_tokens = 3e11    # optional, default 300e9
+    kv_heads = 8           # optional, grouped-query attention; default = heads
+    gated_mlp = true       # optional, SwiGLU-style MLP (3 weight matrices); default false
 
 JSON is the same mapping (``{"workloads": {"name": {...}}}``, or a list of objects with a
 ``name`` key); CSV has a header row with those column names plus ``name``.
@@ -76,6 +78,8 @@ class Workload:
         ffn: FFN width ``h_ff`` (``4h`` when 0).
         train_tokens: Token budget ``D`` for time-to-train.
         source: Where the configuration comes from.
+        kv_heads: Key/value heads (grouped-query attention; ``heads`` when 0).
+        gated_mlp: A gated (SwiGLU-style) MLP with three ``h x h_ff`` matrices.
     """
 
     name: str
@@ -88,11 +92,16 @@ class Workload:
     ffn: int = 0
     train_tokens: float = DEFAULT_TRAIN_TOKENS
     source: str = ""
+    kv_heads: int = 0
+    gated_mlp: bool = False
 
     def __post_init__(self) -> None:
         if self.ffn == 0:
             object.__setattr__(self, "ffn", 4 * self.hidden)
-        for key in ("layers", "hidden", "heads", "seq_len", "vocab", "global_batch", "ffn"):
+        if self.kv_heads == 0:
+            object.__setattr__(self, "kv_heads", self.heads)
+        keys = ("layers", "hidden", "heads", "seq_len", "vocab", "global_batch", "ffn", "kv_heads")
+        for key in keys:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise WorkloadError(
@@ -103,19 +112,41 @@ class Workload:
                 f"workload {self.name!r}: hidden={self.hidden} is not a multiple of "
                 f"heads={self.heads}"
             )
+        if self.heads % self.kv_heads:
+            raise WorkloadError(
+                f"workload {self.name!r}: heads={self.heads} is not a multiple of "
+                f"kv_heads={self.kv_heads}"
+            )
+        if not isinstance(self.gated_mlp, bool):
+            raise WorkloadError(
+                f"workload {self.name!r}: gated_mlp={self.gated_mlp!r}, expected true or false"
+            )
         if not self.train_tokens > 0:
             raise WorkloadError(
                 f"workload {self.name!r}: train_tokens={self.train_tokens!r}, expected > 0"
             )
 
     @property
+    def kv_width(self) -> float:
+        """Width of the key and value projections, ``kv_heads x h / heads``."""
+        return self.kv_heads * self.hidden / self.heads
+
+    @property
+    def mlp_matrices(self) -> int:
+        """Weight matrices of the MLP: 3 when gated, else 2."""
+        return 3 if self.gated_mlp else 2
+
+    @property
     def params(self) -> float:
         """Parameter count, Megatron-LM eq. 2: ``12Lh^2 (1 + 13/(12h) + (V+s)/(12Lh))``.
 
-        With ``h_ff != 4h`` the MLP term ``8h^2`` becomes ``2 h h_ff``.
+        Generalized: attention ``2h^2 + 2 h h_kv`` (``h_kv`` the key/value width), MLP
+        ``n_mlp h h_ff`` (``n_mlp`` = 2, or 3 gated); tied embeddings and learned positions.
         """
         L, h = self.layers, self.hidden
-        per_layer = 4 * h * h + 2 * h * self.ffn + 9 * h + self.ffn
+        per_layer = (
+            2 * h * h + 2 * h * self.kv_width + self.mlp_matrices * h * self.ffn + 9 * h + self.ffn
+        )
         return float(L * per_layer + (self.vocab + self.seq_len) * h)
 
     def as_dict(self) -> dict[str, Any]:
@@ -177,7 +208,7 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 _REQUIRED = ("layers", "hidden", "heads", "seq_len", "vocab", "global_batch")
-_OPTIONAL = ("ffn", "train_tokens", "source")
+_OPTIONAL = ("ffn", "train_tokens", "source", "kv_heads", "gated_mlp")
 
 
 def _from_mapping(where: str, name: str, entry: Mapping[str, Any]) -> Workload:
@@ -193,7 +224,7 @@ def _from_mapping(where: str, name: str, entry: Mapping[str, Any]) -> Workload:
     if missing:
         raise WorkloadError(f"{where}: workload {name!r} lacks required key {missing[0]!r}")
     values: dict[str, Any] = {}
-    for key in _REQUIRED + ("ffn",):
+    for key in _REQUIRED + ("ffn", "kv_heads"):
         if key not in entry:
             continue
         raw = entry[key]
@@ -216,6 +247,15 @@ def _from_mapping(where: str, name: str, entry: Mapping[str, Any]) -> Workload:
                 f"{where}: workload {name!r}: train_tokens={entry['train_tokens']!r}, expected a "
                 "number of tokens > 0"
             ) from None
+    if "gated_mlp" in entry:
+        raw = entry["gated_mlp"]
+        text = str(raw).strip().lower()
+        if isinstance(raw, bool) or text in ("true", "false", "1", "0"):
+            values["gated_mlp"] = raw if isinstance(raw, bool) else text in ("true", "1")
+        else:
+            raise WorkloadError(
+                f"{where}: workload {name!r}: gated_mlp={raw!r}, expected true or false"
+            )
     values["source"] = str(entry.get("source", where))
     try:
         return Workload(name=name, **values)

@@ -108,3 +108,53 @@ def test_unknown_names(tmp_path: Path) -> None:
         resolve_workload(f"{tmp_path / 'two.toml'}:c")
     with pytest.raises(WorkloadError, match="not found"):
         load_workloads(tmp_path / "missing.toml")
+
+
+def test_grouped_query_attention_and_gated_mlp(tmp_path: Path) -> None:
+    # Llama-2-70B-like: 80 layers, h 8192, 64 heads, 8 KV heads, SwiGLU 28672, V 32000.
+    (tmp_path / "llama.toml").write_text(
+        "[workloads.llama70]\nlayers = 80\nhidden = 8192\nheads = 64\nkv_heads = 8\n"
+        "gated_mlp = true\nffn = 28672\nseq_len = 4096\nvocab = 32000\nglobal_batch = 1024\n"
+    )
+    w = resolve_workload(str(tmp_path / "llama.toml"))
+    assert w.kv_heads == 8 and w.gated_mlp and w.mlp_matrices == 3
+    assert w.params == pytest.approx(69.0e9, rel=0.01)  # untied embeddings ignored (0.4%)
+    mha = ClusterModel(workload=w.__class__(**(w.as_dict() | {"kv_heads": 64})))
+    gqa = ClusterModel(workload=w)
+    plain = ClusterModel(workload=w.__class__(**(w.as_dict() | {"gated_mlp": False})))
+    cols = dict(num_nodes=64, tp=8, pp=8, recompute="none")
+    out = {
+        k: m.evaluate(m.batch(**cols)) for k, m in (("mha", mha), ("gqa", gqa), ("plain", plain))
+    }
+    assert out["gqa"]["mem_activations_gb"][0] < out["mha"]["mem_activations_gb"][0]
+    assert out["gqa"]["time_fwd_s"][0] < out["mha"]["time_fwd_s"][0]
+    assert out["plain"]["mem_weights_gb"][0] < out["gqa"]["mem_weights_gb"][0]
+    # TP must split the KV heads too.
+    bad = gqa.evaluate(gqa.batch(num_nodes=64, tp=[8, 16], pp=[8, 4]))
+    assert bad["invalid_config"][0] == 0 and bad["invalid_config"][1] > 0
+
+
+def test_standard_attention_is_the_default() -> None:
+    base = WORKLOADS["megatron_1t"]
+    explicit = base.__class__(**(base.as_dict() | {"kv_heads": 160, "gated_mlp": False}))
+    a, b = ClusterModel(workload=base), ClusterModel(workload=explicit)
+    out_a, out_b = a.evaluate(a.batch()), b.evaluate(b.batch())
+    for k in out_a:
+        assert out_a[k][0] == out_b[k][0], k
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("kv_heads = 7\n", "not a multiple of kv_heads=7"),
+        ('gated_mlp = "yes"\n', "gated_mlp='yes', expected true or false"),
+    ],
+)
+def test_bad_attention_fields(tmp_path: Path, extra: str, message: str) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text(
+        "[workloads.x]\nlayers = 2\nhidden = 64\nheads = 4\nseq_len = 8\n"
+        f"vocab = 9\nglobal_batch = 8\n{extra}"
+    )
+    with pytest.raises(WorkloadError, match=message):
+        load_workloads(path)
