@@ -19,7 +19,7 @@ from costmodels.nm_training._recipes import BACKWARD_RULES, DECAY_RECIPES, RECIP
 from search_spaces import Categorical, Float, Int, ParamError
 
 
-__all__ = ["NMTrainingModel", "require_torch"]
+__all__ = ["NMTrainingModel", "require_torch", "torch_threads"]
 
 INSTALL_HINT = "pip install 'dse[train]'"
 
@@ -76,7 +76,7 @@ def require_torch() -> Any:
 
 
 @contextlib.contextmanager
-def _torch_threads(torch: Any, threads: int) -> Iterator[None]:
+def torch_threads(torch: Any, threads: int) -> Iterator[None]:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -411,7 +411,7 @@ class NMTrainingModel(CostModel):
                     if report(int(row["step"]), row["val_acc"], row["val_loss"]):
                         raise PruneRequested(f"pruned at step {offset + int(row['step'])}")
             else:
-                with _torch_threads(torch, self.threads):
+                with torch_threads(torch, self.threads):
                     res = train_proxy(
                         cfg,
                         recipe,

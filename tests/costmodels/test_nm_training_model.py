@@ -11,7 +11,7 @@ import pytest
 
 from costmodels import ModelError, PruneRequested, get_model
 from costmodels.nm_training import RECIPES, NMTrainingModel, Recipe
-from costmodels.nm_training._model import _PROXY_SHAPES
+from costmodels.nm_training._model import _PROXY_SHAPES, torch_threads
 from search_spaces import ParamError
 
 
@@ -20,11 +20,9 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(autouse=True)
 def _one_thread() -> Any:
-    # Tiny trainings are latency-bound; extra intra-op threads only contend on a shared machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    # Tiny trainings are latency-bound: extra intra-op threads only contend on a shared machine.
+    with torch_threads(torch, 1):
+        yield
 
 
 from costmodels.nm_training import _proxy  # noqa: E402

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 
@@ -13,7 +15,15 @@ from torch import nn  # noqa: E402
 from costmodels import ModelError  # noqa: E402
 from costmodels.nm_training import Recipe  # noqa: E402
 from costmodels.nm_training._masks import count_violations, nm_mask  # noqa: E402
+from costmodels.nm_training._model import torch_threads  # noqa: E402
 from costmodels.nm_training._sparse_linear import deploy, match_linears, sparsify  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    # Tiny tensors are latency-bound: extra intra-op threads only contend on a shared machine.
+    with torch_threads(torch, 1):
+        yield
 
 
 class Net(nn.Module):
