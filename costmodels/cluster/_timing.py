@@ -51,15 +51,16 @@ latency (ASTRA-sim's serialized remote memory).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from costmodels.cluster._hardware import (
     ETA_HBM,
+    GEMM_HALF_FLOPS,
     OVERLAP_COST_INTER,
     OVERLAP_COST_INTRA,
     collective_cost,
-    matmul_efficiency,
 )
 
 
@@ -76,8 +77,14 @@ SOFTMAX_DROPOUT_BYTES = 9.0
 CROSS_ENTROPY_BYTES = 12.0
 
 
-def _gemm_time(flops: np.ndarray, peak: np.ndarray, mm_eff: np.ndarray) -> np.ndarray:
-    return flops / (peak * matmul_efficiency(flops, mm_eff))
+def _gemms_time(total_flops: Any, count: Any, rate: Any) -> Any:
+    """Time of ``count`` GEMMs of ``total_flops`` together at ``rate = peak mm_eff``.
+
+    ``F / (peak mm_eff F/(F + F_half)) = (F + F_half) / (peak mm_eff)``: the saturating
+    efficiency makes a GEMM cost ``F_half`` extra FLOPs at the large-GEMM rate, so a sum of
+    GEMMs is one division.
+    """
+    return (total_flops + count * GEMM_HALF_FLOPS) / rate
 
 
 def _overlapped(comm: np.ndarray, window: np.ndarray, on: np.ndarray, cost: float) -> np.ndarray:
@@ -95,14 +102,12 @@ def timing(x: Mapping[str, np.ndarray], mem: Mapping[str, np.ndarray]) -> dict[s
     layers = x["L"] / p
 
     # -- compute per layer and micro-batch ---------------------------------------------------
-    attn_flops = 2.0 * bs * s * h / t  # one of the two attention GEMMs (scores, context)
-    t_attn_mm = 2.0 * _gemm_time(attn_flops, peak, mm_eff)
-    t_mm = (
-        _gemm_time(2.0 * bs * h * (h + 2.0 * x["hkv"]) / t, peak, mm_eff)
-        + _gemm_time(2.0 * bs * h * h / t, peak, mm_eff)
-        + x["nmlp"] * _gemm_time(2.0 * bs * h * ffn / t, peak, mm_eff)
-        + t_attn_mm
-    )
+    rate = peak * mm_eff
+    nmlp = x["nmlp"]
+    # GEMMs: scores + context (2), QKV, projection, MLP (n_mlp).
+    t_attn_mm = _gemms_time(4.0 * bs * s * h / t, 2.0, rate)
+    weights_flops = 2.0 * bs * h * (2.0 * h + 2.0 * x["hkv"] + nmlp * ffn) / t
+    t_mm = _gemms_time(weights_flops, 2.0 + nmlp, rate) + t_attn_mm
     sbh = bs * h
     t_attn_ew = SOFTMAX_DROPOUT_BYTES * b * x["a"] * s * s / t / hbm_bw
     t_ew = (
@@ -115,7 +120,7 @@ def timing(x: Mapping[str, np.ndarray], mem: Mapping[str, np.ndarray]) -> dict[s
     layer_rc = np.where(rc == 2, layer_fwd, np.where(rc == 1, t_attn_mm + t_attn_ew, 0.0))
 
     logit_flops = 2.0 * bs * h * x["V"] / t
-    logit_fwd = _gemm_time(logit_flops, peak, mm_eff) + CROSS_ENTROPY_BYTES * bs * x["V"] / t / (
+    logit_fwd = _gemms_time(logit_flops, 1.0, rate) + CROSS_ENTROPY_BYTES * bs * x["V"] / t / (
         hbm_bw
     )
     logit_bwd = 2.0 * logit_fwd

@@ -268,3 +268,13 @@ def test_native_config_of_another_workload_is_refused(model: ClusterModel) -> No
         model.from_native(native)
     with pytest.raises(ModelError, match=r"\[execution\] must be a table"):
         model.from_native({"execution": 3})
+
+
+def test_summed_gemm_time_equals_per_gemm_efficiency() -> None:
+    from costmodels.cluster._hardware import matmul_efficiency
+    from costmodels.cluster._timing import _gemms_time
+
+    flops = np.array([3e8, 2e9, 7e10, 1.2e12])
+    peak, eff = 312e12, 0.7
+    per_gemm = np.sum(flops / (peak * matmul_efficiency(flops, eff)))
+    assert _gemms_time(flops.sum(), len(flops), peak * eff) == pytest.approx(per_gemm)
