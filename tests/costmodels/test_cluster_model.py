@@ -278,3 +278,15 @@ def test_summed_gemm_time_equals_per_gemm_efficiency() -> None:
     peak, eff = 312e12, 0.7
     per_gemm = np.sum(flops / (peak * matmul_efficiency(flops, eff)))
     assert _gemms_time(flops.sum(), len(flops), peak * eff) == pytest.approx(per_gemm)
+
+
+def test_any_point_of_the_declared_ranges_gives_finite_outputs(model: ClusterModel) -> None:
+    rng = np.random.default_rng(1)
+    n = 20_000
+    cols = {p.name: p.sample(rng, n) for p in model.inputs}
+    out = model.evaluate(model.batch(**cols))
+    for name, v in out.items():
+        assert np.isfinite(v).all(), name
+    for name in model.metric_names():
+        if name.startswith(("time_", "mem_")) or name in ("iter_time_s", "capex_usd"):
+            assert (out[name] >= 0).all(), name
