@@ -48,8 +48,20 @@ def pack_indices(idx: np.ndarray, bits: int) -> np.ndarray:
     return np.packbits(bitplanes.reshape(idx.shape[0], -1), axis=1)
 
 
+def _byte_table(bits: int) -> np.ndarray:
+    """``[256, 8 / bits]``: the indices packed in each possible byte, MSB first."""
+    shifts = np.arange(8 - bits, -1, -bits, dtype=np.uint8)
+    return (np.arange(256, dtype=np.uint8)[:, None] >> shifts) & np.uint8((1 << bits) - 1)
+
+
+_BYTE_TABLES = {bits: _byte_table(bits) for bits in (1, 2, 4)}
+
+
 def unpack_indices(packed: np.ndarray, count: int, bits: int) -> np.ndarray:
     """Inverse of :func:`pack_indices`: ``count`` indices per row (``uint8``)."""
+    if bits in _BYTE_TABLES:
+        # Indices never straddle bytes: one table lookup per byte.
+        return _BYTE_TABLES[bits][packed].reshape(packed.shape[0], -1)[:, :count]
     bitplanes = np.unpackbits(packed, axis=1, count=count * bits).reshape(-1, count, bits)
     weights = (1 << np.arange(bits - 1, -1, -1)).astype(np.uint8)
     return (bitplanes * weights).sum(axis=-1, dtype=np.uint8)

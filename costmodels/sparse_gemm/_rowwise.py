@@ -26,6 +26,7 @@ import numpy as np
 
 from costmodels._protocol import ModelError
 from costmodels.sparse_gemm._compression import pack_indices, unpack_indices
+from costmodels.sparse_gemm._spmm import default_panel_rows
 
 
 __all__ = ["ROWWISE_N", "RowwiseNM", "expected_rowwise_n", "rowwise_spmm", "to_rowwise_nm"]
@@ -121,12 +122,15 @@ def to_rowwise_nm(a: np.ndarray, chunk: int = 32) -> RowwiseNM:
     )
 
 
-def rowwise_spmm(a: RowwiseNM, b: np.ndarray, *, panel_rows: int = 256) -> np.ndarray:
+def rowwise_spmm(a: RowwiseNM, b: np.ndarray, *, panel_rows: int | None = None) -> np.ndarray:
     """``C = A @ B`` from the row-wise N:M form (panel-wise multiplexing, as :func:`spmm`)."""
     b = np.asarray(b)
     rows, k = a.shape
     if b.ndim != 2 or b.shape[0] != k:
         raise ModelError(f"dense operand B has shape {b.shape}: expected ({k}, N) to match K={k}")
+    panel_rows = default_panel_rows(k) if panel_rows is None else panel_rows
+    if panel_rows < 1:
+        raise ModelError(f"panel_rows={panel_rows}: expected >= 1")
     offsets = np.concatenate([[0], np.cumsum(a.stored_per_row)])
     flat_pos = a._group_ids() * GROUP + a.indices()
     dtype = np.result_type(a.values.dtype, b.dtype)

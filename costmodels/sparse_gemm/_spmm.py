@@ -5,7 +5,8 @@ each MAC's metadata drives a ``M:1`` multiplexer that picks, out of the ``M`` de
 its group, the one matching its stored A value (reference notes section 2.1, SparseAccelerator-
 RTL). In numpy the same selection is done a *panel* of rows at a time: the panel's stored values
 are scattered by their metadata into a ``[panel_rows, K]`` buffer and multiplied with ``B`` by
-BLAS. Peak extra memory is ``panel_rows * K`` elements, never the ``rows * K`` dense operand.
+BLAS. Peak extra memory is ``panel_rows * K`` elements (default ``2**19``), not the ``rows * K``
+dense operand.
 
 Numerics: products are formed from the stored values and the selected B values only, so for
 inputs whose products and sums are exactly representable the result is bit-identical to the
@@ -23,7 +24,16 @@ from costmodels.sparse_gemm._bf16 import bf16_round
 from costmodels.sparse_gemm._compression import CompressedNM
 
 
-__all__ = ["spmm"]
+__all__ = ["PANEL_ELEMENTS", "default_panel_rows", "spmm"]
+
+# Elements of the expanded panel (2 MiB in float32): large enough that BLAS runs near its dense
+# speed with several threads, small enough to stay a fraction of a large operand.
+PANEL_ELEMENTS = 1 << 19
+
+
+def default_panel_rows(k: int) -> int:
+    """Rows expanded at a time for reduction length ``k``."""
+    return max(1, PANEL_ELEMENTS // max(k, 1))
 
 
 def _check_operand(rows_k: tuple[int, int], b: np.ndarray) -> None:
@@ -34,13 +44,14 @@ def _check_operand(rows_k: tuple[int, int], b: np.ndarray) -> None:
         )
 
 
-def spmm(a: CompressedNM, b: np.ndarray, *, panel_rows: int = 256) -> np.ndarray:
+def spmm(a: CompressedNM, b: np.ndarray, *, panel_rows: int | None = None) -> np.ndarray:
     """``C = A @ B`` computed from the compressed ``A`` (values + metadata).
 
     Args:
         a: N:M-compressed sparse operand ``[rows, K]``.
         b: Dense operand ``[K, N]``.
-        panel_rows: Rows of ``A`` expanded at a time (bounds the extra memory).
+        panel_rows: Rows of ``A`` expanded at a time (bounds the extra memory); default
+            ``PANEL_ELEMENTS // K``.
 
     Returns:
         ``C[rows, N]``: float32 for bf16 storage (fp32 accumulation), else the result dtype of
@@ -48,6 +59,7 @@ def spmm(a: CompressedNM, b: np.ndarray, *, panel_rows: int = 256) -> np.ndarray
     """
     b = np.asarray(b)
     _check_operand(a.shape, b)
+    panel_rows = default_panel_rows(a.shape[1]) if panel_rows is None else panel_rows
     if panel_rows < 1:
         raise ModelError(f"panel_rows={panel_rows}: expected >= 1")
     vals = a.float_values()

@@ -218,3 +218,11 @@ def test_rowwise_trace_counts_pack_values_into_tiles() -> None:
     assert counts["TILE_SPMM_R"] == trace_counts(64, 64, 256, "1:4")["TILE_SPMM_V"]
     with pytest.raises(ModelError, match="row_chunk=96"):
         rowwise_trace_counts(to_rowwise_nm(np.zeros((4, 192)), 96), 16)
+
+
+def test_panel_rows_must_be_positive() -> None:
+    packed = compress(np.ones((4, 8)), 2, 4)
+    with pytest.raises(ModelError, match="panel_rows=0"):
+        spmm(packed, np.ones((8, 2)), panel_rows=0)
+    with pytest.raises(ModelError, match="panel_rows=0"):
+        rowwise_spmm(to_rowwise_nm(np.ones((4, 8)), 4), np.ones((8, 2)), panel_rows=0)
