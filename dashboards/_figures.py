@@ -42,7 +42,7 @@ MAX_HOVER_ITEMS = 24  # config entries in a Pareto point's hover box (the panel 
 MAX_TABLE_ROWS = 1000
 MAX_DOMAIN_CONFIGS = 40  # Pareto configs in the per-config domain views
 MIN_IMPORTANCE_TRIALS = 10
-MAX_IMPORTANCE_TRIALS = 2000  # above this, importance is estimated on a random sample
+MAX_IMPORTANCE_TRIALS = 1000  # above this, importance is estimated on a random sample
 CLUSTER_TIMES = (
     ("time_fwd_s", "forward"),
     ("time_bwd_s", "backward"),

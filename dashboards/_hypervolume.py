@@ -101,23 +101,27 @@ def _hv3d(pts: np.ndarray, ref: np.ndarray, block: int = 512) -> float:
     return volume
 
 
-def _drop_dominated_by_pivots(pts: np.ndarray, n_pivots: int = 32) -> np.ndarray:
-    """Cheaply remove points weakly dominated by one of the lowest-sum points.
+def _pivot_survivors(pts: np.ndarray, n_pivots: int = 32, strict: bool = False) -> np.ndarray:
+    """Mask of the points not dominated by one of the lowest-sum points (a cheap prefilter).
 
-    Not a full Pareto filter, but in the incremental history the clipped fronts collapse onto
-    a handful of points, and this removes almost all the rest in O(n_pivots * n). The lowest-sum
-    point of a set is never strictly dominated, so pivots are taken in sum order.
+    Not a full Pareto filter, but it removes almost every dominated point in O(n_pivots * n):
+    in the incremental history the clipped fronts collapse onto a handful of points, and a big
+    study's front is a small part of it. The lowest-sum point of a set is never strictly
+    dominated, so pivots are taken in sum order. ``strict=False`` also drops duplicates and
+    weakly dominated points (fine for hypervolume); ``strict=True`` keeps them (Pareto flags).
     """
-    if len(pts) <= n_pivots:
-        return pts
-    order = np.argsort(pts.sum(axis=1), kind="stable")
     alive = np.ones(len(pts), dtype=bool)
+    if len(pts) <= n_pivots:
+        return alive
+    order = np.argsort(pts.sum(axis=1), kind="stable")
     for j in order[:n_pivots]:
         if alive[j]:
             dominated = np.all(pts >= pts[j], axis=1)
+            if strict:
+                dominated &= np.any(pts > pts[j], axis=1)
             dominated[j] = False
             alive &= ~dominated
-    return pts[alive]
+    return alive
 
 
 def hypervolume(values: np.ndarray, reference: np.ndarray) -> float:
@@ -143,7 +147,7 @@ def hypervolume(values: np.ndarray, reference: np.ndarray) -> float:
         return float(ref[0] - pts[:, 0].min())
     if m == 2:
         return _hv2d(pts, ref)
-    pts = _drop_dominated_by_pivots(pts)
+    pts = pts[_pivot_survivors(pts)]
     if m == 3:
         return _hv3d(pts, ref)
     return _hypervolume_wfg(pts, ref)
@@ -166,7 +170,8 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
     finite = np.flatnonzero(np.all(np.isfinite(pts), axis=1))
     if len(finite) == 0:
         return mask
-    sub = pts[finite]
+    candidates = finite[_pivot_survivors(pts[finite], strict=True)]
+    sub = pts[candidates]
     # In lexicographic order a point can only be dominated by points before it, so one pass that
     # compares each point with the front found so far is exact.
     order = np.lexsort(sub.T[::-1])
@@ -180,7 +185,7 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
                 continue
         front = np.vstack([front, p])
         front_idx.append(int(i))
-    mask[finite[front_idx]] = True
+    mask[candidates[front_idx]] = True
     return mask
 
 
