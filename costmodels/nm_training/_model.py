@@ -416,7 +416,7 @@ class NMTrainingModel(CostModel):
                         cfg,
                         recipe,
                         str(params["sparse_layers"]),
-                        str(params["mask_axis"]),
+                        "output" if params["mask_axis"] == "output" else "input",
                         seed,
                         report,
                     )
