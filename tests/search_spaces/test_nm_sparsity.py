@@ -29,10 +29,7 @@ def test_sampled_points_satisfy_the_model_when_the_space_says_feasible() -> None
     feasible = sp.feasible(batch)
     assert 0 < feasible.sum() < len(feasible)  # sampling does hit the constraints
     model = NMTrainingModel(fidelity="tiny", cache_dir=None)
-    viol, _ = model.violations(
-        {k: batch[k] for k in (p.name for p in model.inputs) if k in batch}
-        | {"mask_axis": batch["mask_axis"]}
-    )
+    viol, _ = model.violations(batch)
     assert np.all(viol[feasible] <= 0)
 
 
@@ -66,3 +63,15 @@ def test_conditional_knobs_fall_back_to_defaults() -> None:
     )
     assert pts["srste_lambda_w"].tolist() == [1e-3, 2e-4]
     assert pts["backward"].tolist() == ["ste", "scaled"]
+
+
+def test_shipped_study_loads_and_reads_this_space() -> None:
+    from pathlib import Path
+
+    from dse import load_spec
+
+    path = Path(__file__).resolve().parents[2] / "studies" / "nm_decay.toml"
+    spec = load_spec(str(path))
+    assert spec.mode == "trial"
+    assert [m.model for m in spec.models] == ["nm_training"]
+    assert {o.metric for o in spec.objectives} >= {"nm.top1_acc", "nm.train_flops"}
