@@ -287,7 +287,8 @@ def time_layers(
     Returns:
         ``cycles`` ``(P, L)``; ``totals``: a dict of ``(P,)`` count-weighted sums over layers of
         ``instrs``, ``tile_loads``, ``meta_loads``, ``stores``, ``bytes_rf``, ``bytes_store``,
-        ``bytes_l2``, ``bytes_dram``, ``weight_bytes``, ``useful_macs``, ``padded``; ``(P,)``
+        ``bytes_l2``, ``bytes_dram``, ``weight_bytes``, ``useful_macs``, ``padded``, compute
+        instructions per kind (``TILE_GEMM``, ...) and ``compute_bound_cycles``; ``(P,)``
         ``latency`` (L) and ``register_violation``; with ``detail`` the same counts per
         (point, layer) and ``bound`` (index into BOUNDS), ``b_m``, ``b_n``, ``kind``.
     """
@@ -342,6 +343,9 @@ def time_layers(
 
     count = workload.count.astype(np.float64)
     totals = {name: (v.astype(np.float64) @ count)[inverse] for name, v in st.items()}
+    kinds = np.broadcast_to(kind, st["instrs"].shape)
+    for q, op in enumerate(KIND_NAMES):
+        totals[op] = (np.where(kinds == q, st["instrs"], 0.0) @ count)[inverse]
 
     lat2 = lat[:, None]
     dram_bpc = (cols["dram_gbps"] / cols["clock_ghz"])[:, None]
@@ -356,7 +360,9 @@ def time_layers(
     worst = np.maximum(bounds[0], bounds[1])
     for b in bounds[2:]:
         np.maximum(worst, b, out=worst)
+    compute_bound = worst == bounds[0]
     worst += lat2
+    totals["compute_bound_cycles"] = np.where(compute_bound, worst, 0.0) @ count
     out: dict[str, Any] = {
         "cycles": worst,
         "totals": totals,

@@ -245,3 +245,17 @@ def test_native_round_trip(model: SparseGemmModel) -> None:
         model.from_native({"memory": {}})
     with pytest.raises(ModelError, match=r"\[engine\]: unknown key\(s\) \['gamma'\]"):
         model.from_native({"engine": {"gamma": 1}})
+
+
+def test_instruction_counts_per_kind(model: SparseGemmModel) -> None:
+    out = model.evaluate(model.batch(sparsity=["nm", "nm", "nm", "rowwise"], nm_n=[4, 2, 1, 2]))
+    per_kind = ["gemm_instrs", "spmm_u_instrs", "spmm_v_instrs", "spmm_r_instrs"]
+    table = np.stack([out[name] for name in per_kind], axis=1)
+    np.testing.assert_allclose(table.sum(axis=1), out["compute_instrs"])
+    assert (np.argmax(table, axis=1) == [0, 1, 2, 3]).all()
+    assert (table > 0).sum(axis=1).tolist() == [1, 1, 1, 1]
+    # 2:4 halves and 1:4 quarters the dense instruction count, up to K padding
+    assert out["compute_instrs"][1] == pytest.approx(out["compute_instrs"][0] / 2, rel=0.02)
+    assert out["compute_instrs"][2] == pytest.approx(out["compute_instrs"][0] / 4, rel=0.06)
+    assert 0.9 < out["compute_bound_share"][0] <= 1.0  # dense S-16-2: compute-bound
+    assert out["compute_bound_share"][2] < 0.1  # 1:4: dependency-bound
