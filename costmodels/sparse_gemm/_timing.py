@@ -29,7 +29,7 @@ instruction ``max(II, L / (b_m b_n), bytes_per_instr / load_bw)``.
     T_comp = I_c II
     T_rf   = max(bytes_rf / (load_ports * load_port_bytes), bytes_store / 64)
     T_l2   = bytes_l2 / l2_bytes_per_cycle,   T_dram = bytes_dram / (dram_GBps / clock_GHz)
-    T_dep  = ceil(T_mA/b_m) ceil(T_n/b_n) T_k L      (each C tile: T_k dependent accumulations)
+    T_dep  = sum_blocks c_b II + (T_k - 1) max(c_b II, L)    (c_b C chains per block)
     T      = max(T_comp, T_rf, T_l2, T_dram, T_dep) + L
 
 with ``bytes_rf = L_A (1024 + 128 [sparse]) + L_B 1024 g_B``, ``L_A = T_mA T_k ceil(T_n/b_n)``,
@@ -198,6 +198,34 @@ def dedupe_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, inverse.reshape(-1)
 
 
+def _engine_cycles(
+    t_m: np.ndarray,
+    b_m: np.ndarray,
+    t_n: np.ndarray,
+    b_n: np.ndarray,
+    t_k: np.ndarray,
+    latency: np.ndarray,
+) -> np.ndarray:
+    """Engine-issue time of all register blocks: issue slots plus accumulation-chain waits.
+
+    A block with ``c`` C tiles issues ``c`` instructions per K step; from the second step on,
+    each chain waits ``L`` for its previous accumulation: ``c II + (T_k - 1) max(c II, L)``.
+    Full blocks have ``b_m b_n`` chains, edge blocks fewer (``T_m mod b_m`` rows,
+    ``T_n mod b_n`` columns). Blocks issue in program order.
+    """
+    full_m = np.floor(t_m / b_m)
+    full_n = np.floor(t_n / b_n)
+    rem_m = t_m - full_m * b_m
+    rem_n = t_n - full_n * b_n
+    total = 0.0
+    for count_m, c_m in ((full_m, b_m), (1.0, rem_m)):
+        for count_n, c_n in ((full_n, b_n), (1.0, rem_n)):
+            issue = c_m * c_n * k.ISSUE_INTERVAL
+            block = issue + (t_k - 1.0) * np.maximum(issue, latency)
+            total = total + np.where(issue > 0, count_m * count_n * block, 0.0)
+    return np.asarray(total)
+
+
 def _structure(
     workload: Workload,
     kind: np.ndarray,
@@ -207,8 +235,9 @@ def _structure(
     row_chunk: np.ndarray,
     n_outer: np.ndarray,
     l2_bytes: np.ndarray,
+    latency: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Counts and traffic per (row, layer): everything that does not depend on speeds.
+    """Counts, traffic and engine time per (row, layer): everything but the memory speeds.
 
     Row arrays are ``(U, 1)`` or ``(U, L)``; results are ``(U, L)`` (or ``(1, L)``).
     """
@@ -254,7 +283,7 @@ def _structure(
         + out_bytes,
         "bytes_dram": weight_bytes * weight_reads + act_bytes * act_reads + out_bytes,
         "weight_bytes": weight_bytes,
-        "dep_steps": nb_m * nb_n * t_k,
+        "engine_cycles": _engine_cycles(t_ma, bm, t_n, bn, t_k, latency),
         "useful_macs": (m_ * n_ * kk) * (n / k.GROUP),
         "padded": (m_ % k.TILE_ROWS > 0) | (n_ % k.N_TILE > 0) | (kk % k_i > 0),
     }
@@ -305,14 +334,16 @@ def time_layers(
     b_first, b_inverse = dedupe_rows(tile_regs, lat, load_bw)
     auto_bm, auto_bn = best_blocking(tile_regs[b_first], lat[b_first], load_bw[b_first])
 
-    # Counts and traffic depend on a point only through discrete choices: compute them once per
-    # distinct (blocking solution, pattern, manual blocking, row chunk, loop order, L2 size).
+    # Counts, traffic and engine time depend on a point only through discrete choices: compute
+    # them once per distinct (L, blocking solution, pattern, manual blocking, row chunk, loop
+    # order, L2 size).
     manual = cols["blocking"] == "manual"
     rowwise = pattern.kind[:, 0] == 3
     n_outer = cols["loop_order"] == "nm"
     # Points share counts when their blocking *solutions* agree (b_m, b_n in 1..8 per g_B).
     solution = ((auto_bm - 1) * 8 + (auto_bn - 1)) @ (64.0 ** np.arange(3))
     first, inverse = dedupe_rows(
+        lat,
         solution[b_inverse],
         pattern.key,
         np.where(manual, cols["b_m"], 0),
@@ -338,6 +369,7 @@ def time_layers(
         np.where(kind == 3, cols["row_chunk"][first][:, None], 1),
         n_outer[first][:, None],
         cols["l2_kib"][first][:, None] * 1024.0,
+        lat[first][:, None],
     )
     st = {name: np.broadcast_to(v, (len(first), len(workload))) for name, v in st.items()}
 
@@ -355,7 +387,7 @@ def time_layers(
         np.maximum(st["bytes_rf"][inverse] / load_bw[:, None], store_t, out=store_t),
         st["bytes_l2"][inverse] / cols["l2_bytes_per_cycle"][:, None],
         st["bytes_dram"][inverse] / dram_bpc,
-        st["dep_steps"][inverse] * lat2,
+        st["engine_cycles"][inverse],
     )
     worst = np.maximum(bounds[0], bounds[1])
     for b in bounds[2:]:

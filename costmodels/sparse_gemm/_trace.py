@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -244,3 +244,61 @@ def execute_trace(trace: list[Instr], a: np.ndarray, b: np.ndarray, kind: str) -
             np.put_along_axis(dense, pos.astype(np.intp), vals, axis=-1)
             regs[ins.reg] = regs[ins.reg] + dense.reshape(k.TILE_ROWS, k_i) @ regs[b_reg]
     return c[: a.shape[0], : b.shape[1]]
+
+
+# Bytes each tile instruction moves between memory and the register file.
+_BYTES = {
+    "TILE_LOAD_T": k.TILE_BYTES,
+    "TILE_LOAD_U": 2 * k.TILE_BYTES,
+    "TILE_LOAD_V": 4 * k.TILE_BYTES,
+    "TILE_LOAD_M": k.META_BYTES,
+    "TILE_STORE_T": k.TILE_BYTES,
+}
+
+
+def simulate_trace(
+    trace: list[Instr],
+    *,
+    issue_interval: float,
+    latency: float,
+    load_bytes_per_cycle: float,
+    store_bytes_per_cycle: float = k.STORE_BYTES_PER_CYCLE,
+    renamed: bool = True,
+) -> float:
+    """Cycles of a trace under a small list scheduler: a check of the analytical bounds.
+
+    Resources: one engine (a compute instruction occupies it ``issue_interval`` cycles, its C
+    result is ready ``latency`` cycles after it starts), an in-order load path of
+    ``load_bytes_per_cycle`` and a store path. Dependences: true (operands ready); with
+    ``renamed=False`` also write-after-read (a load into a tile register waits until the
+    instructions reading it have streamed it, ``issue_interval`` after their start), i.e. no
+    tile-register renaming. Memory is an ideal L1 (no L2/DRAM limits).
+    """
+    ready: dict[Any, float] = {}
+    free: dict[Any, float] = {}
+    engine = load = store = end = 0.0
+    for ins in trace:
+        if ins.op == "TILE_ZERO":
+            ready[ins.reg] = free.get(ins.reg, 0.0) if not renamed else 0.0
+        elif ins.op == "TILE_STORE_T":
+            start = max(store, ready[ins.reg])
+            store = start + _BYTES[ins.op] / store_bytes_per_cycle
+            end = max(end, store)
+            free[ins.reg] = store
+        elif ins.op.startswith("TILE_LOAD"):
+            target = ("meta", ins.reg) if ins.op == "TILE_LOAD_M" else ins.reg
+            start = max(load, free.get(target, 0.0)) if not renamed else load
+            load = start + _BYTES[ins.op] / load_bytes_per_cycle
+            ready[target] = load
+        else:
+            a_reg, b_reg = ins.srcs
+            operands = [a_reg, b_reg, ins.reg] + (
+                [("meta", a_reg)] if ("meta", a_reg) in ready else []
+            )
+            start = max([engine] + [ready[r] for r in operands])
+            engine = start + issue_interval
+            ready[ins.reg] = start + latency
+            for r in operands[:2] + operands[3:]:
+                free[r] = max(free.get(r, 0.0), start + issue_interval)
+            end = max(end, start + latency)
+    return max(end, engine, store)
