@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -133,6 +134,30 @@ def _with_empty(table_params: np.ndarray) -> np.ndarray:
     return np.concatenate([table_params, np.zeros((1, table_params.shape[1]))], axis=0)
 
 
+@lru_cache(maxsize=32)
+def _pool_overlaps(pool: SubNetPool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hardware-independent arrays of a pool, computed once: candidate parameters ``[G, L]``,
+    SubNet-candidate overlaps ``[S, G, L]`` and candidate-candidate overlaps ``[G, G, L]``
+    (exact nested overlaps in parameters), each with the empty candidate appended last."""
+    cand = pool.subgraph_layers
+    cand_params = _with_empty(cand.params.astype(np.float64))
+    shared = shared_params(pool.layers, cand).astype(np.float64)
+    shared = np.concatenate([shared, np.zeros((shared.shape[0], 1, shared.shape[2]))], axis=1)
+    shared_gg = np.pad(shared_params(cand, cand).astype(np.float64), ((0, 1), (0, 1), (0, 0)))
+    for arr in (cand_params, shared, shared_gg):
+        arr.setflags(write=False)  # shared by every call: never modified in place
+    return cand_params, shared, shared_gg
+
+
+@lru_cache(maxsize=96)
+def _pool_order(pool: SubNetPool, priority: str) -> np.ndarray:
+    """Fill order of a pool's candidates ``[G, L]`` (the empty candidate last)."""
+    order = fill_order(pool.subgraph_layers, priority)
+    order = np.vstack([order, np.arange(order.shape[1])[None]])
+    order.setflags(write=False)
+    return order
+
+
 def serving_tables(
     pool: SubNetPool,
     hw: Mapping[str, np.ndarray],
@@ -145,7 +170,6 @@ def serving_tables(
     only the switch costs from an empty PB (their one initial fill), which is much cheaper.
     """
     sub = pool.layers
-    cand = pool.subgraph_layers
     n_pts = len(np.asarray(hw["pe_k"]))
     bpw = np.asarray(hw["quant_bits"], dtype=np.float64) / 8.0  # bytes per weight/activation
     bw = np.asarray(hw["dram_bw_gbps"], dtype=np.float64) * 1e6  # bytes per ms
@@ -170,13 +194,8 @@ def serving_tables(
     weight_bytes = w_bytes_sl.sum(axis=2)
     fetch_share = weight_bytes / bw[:, None] / base_ms
 
-    # Exact nested overlaps (parameters), with an empty candidate appended last.
-    cand_params = _with_empty(cand.params.astype(np.float64))
-    shared = shared_params(sub, cand).astype(np.float64)  # [S, G, L]
-    shared = np.concatenate([shared, np.zeros((shared.shape[0], 1, shared.shape[2]))], axis=1)
-    shared_gg = shared_params(cand, cand).astype(np.float64)
+    cand_params, shared, shared_gg = _pool_overlaps(pool)
     g1 = cand_params.shape[0]
-    shared_gg = np.pad(shared_gg, ((0, 1), (0, 1), (0, 0)))
 
     hits = np.zeros((n_pts, len(pool), g1))
     held_tot = np.zeros((n_pts, g1))
@@ -184,8 +203,7 @@ def serving_tables(
     lat = np.repeat(base_ms[:, :, None], g1, axis=2)
     for pr in np.unique(prio):
         pts = np.flatnonzero(prio == pr)
-        order = fill_order(cand, str(pr))
-        order = np.vstack([order, np.arange(order.shape[1])[None]])  # the empty candidate
+        order = _pool_order(pool, str(pr))
         f = fill(cand_params, order, cap[pts])
         hits[pts] = hit_sum(shared, f)
         held_tot[pts] = f.held_total()

@@ -55,7 +55,7 @@ def pareto_mask(objs: np.ndarray, chunk: int = 2048) -> np.ndarray:
     return mask
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity semantics: pools are cached and hashed by id
 class SubNetPool:
     """The servable SubNets and the candidate SubGraphs built from them.
 

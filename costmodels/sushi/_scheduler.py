@@ -253,13 +253,10 @@ def _simulate(
         k = _rank_counts(u_sorted[:, cur, pts].T, q_sorted, inv)  # [P, T]
         choice_fixed = pick[pts_c, cur[:, None], np.where(is_lat[None, :], k, acc_idx)]
     elif n_pts * n_cand * n_q <= _CHOICE_TABLE_MAX:
-        # few points: tabulate every candidate's choices up front (the loop is then gathers)
-        k = _rank_counts(
-            u_sorted.transpose(2, 1, 0).reshape(n_pts * n_cand, n_sub), q_sorted, inv
-        ).reshape(n_pts, n_cand, n_q)
-        choice = np.take_along_axis(
-            pick, np.where(is_lat[None, None, :], k, acc_idx[None]), axis=2
-        )
+        # few points: each (point, PB content) row of choices is tabulated for the whole trace
+        # the first time the PB holds that content (the loop is then a gather)
+        choice = np.empty((n_pts, n_cand, n_q), dtype=np.int64)
+        have = np.zeros((n_pts, n_cand), dtype=bool)
 
     # The loop only decides; per query the SubNet is stored, per block the PB content, and
     # switch bytes and stalls are charged afterwards from consecutive block contents.
@@ -276,6 +273,13 @@ def _simulate(
         if not any_dynamic:
             chosen = choice_fixed
         elif choice is not None:
+            new_rows = ~have[pts, cur]
+            if new_rows.any():
+                rp, rg = pts[new_rows], cur[new_rows]
+                k = _rank_counts(u_sorted[:, rg, rp].T, q_sorted, inv)  # [R, T]
+                idx = np.where(is_lat[None, :], k, acc_idx)
+                choice[rp, rg] = np.take_along_axis(pick[rp, rg], idx, axis=1)
+                have[rp, rg] = True
             chosen = choice[pts, cur, sl]
         else:
             k = (u_sorted[:, cur, pts][:, :, None] <= q_all[None, None, sl]).sum(axis=0)
