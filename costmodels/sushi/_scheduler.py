@@ -282,7 +282,12 @@ def _simulate(
                 have[rp, rg] = True
             chosen = choice[pts, cur, sl]
         else:
-            k = (u_sorted[:, cur, pts][:, :, None] <= q_all[None, None, sl]).sum(axis=0)
+            # many points: rank each point's normalized latencies among the block's targets
+            n_b = sl.stop - sl.start
+            order_b = np.argsort(q_all[sl], kind="stable")
+            inv_b = np.empty(n_b, dtype=np.int64)
+            inv_b[order_b] = np.arange(n_b)
+            k = _rank_counts(u_sorted[:, cur, pts].T, q_all[sl][order_b], inv_b)
             chosen = pick[pts_c, cur[:, None], np.where(is_lat[None, sl], k, acc_idx[:, sl])]
         served[:, sl] = chosen
         if any_dynamic and b + 1 < n_blocks:
