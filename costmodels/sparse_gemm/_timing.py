@@ -188,10 +188,24 @@ def layer_pattern(
     return Pattern(kind=kind, n=n, violation=violation, key=key)
 
 
+_HASH_WEIGHTS = np.random.default_rng(20230217).uniform(0.5, 1.5, 64)
+
+
 def dedupe_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the distinct rows of numeric columns, and each row's distinct-row index."""
-    key = np.zeros(len(columns[0]), dtype=np.int64)
-    for col in columns:
+    """Indices of the distinct rows of numeric columns, and each row's distinct-row index.
+
+    Rows are hashed by a fixed random projection (one sort instead of one per column), then
+    checked exactly; should two different rows ever share a hash, an exact radix key is used.
+    """
+    cols = [np.asarray(c, dtype=np.float64).reshape(-1) for c in columns]
+    weights = _HASH_WEIGHTS[: len(cols)]
+    projection = sum((w * c for w, c in zip(weights, cols, strict=True)), np.zeros(len(cols[0])))
+    _, first, inverse = np.unique(projection, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if all(np.array_equal(c[first][inverse], c) for c in cols):
+        return first, inverse
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    for col in cols:
         values, codes = np.unique(col, return_inverse=True)
         key = key * len(values) + codes.reshape(-1)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)

@@ -307,3 +307,16 @@ def test_analytical_cycles_match_trace_schedule(
                 assert simulate_trace(trace, renamed=False, **timing) >= scheduled - 1e-9
                 checked += 1
     assert checked >= 10
+
+
+def test_dedupe_rows_survives_hash_collisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from costmodels.sparse_gemm import _timing
+
+    a = np.asarray([1.0, 2.0, 1.0, 3.0, 2.0])
+    b = np.asarray([5.0, 5.0, 5.0, 6.0, 5.0])
+    first, inverse = _timing.dedupe_rows(a, b)
+    monkeypatch.setattr(_timing, "_HASH_WEIGHTS", np.zeros(64))  # every row collides
+    first_c, inverse_c = _timing.dedupe_rows(a, b)
+    for f, inv in ((first, inverse), (first_c, inverse_c)):
+        assert len(f) == 3
+        assert np.array_equal(a[f][inv], a) and np.array_equal(b[f][inv], b)
