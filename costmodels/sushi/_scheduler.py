@@ -151,6 +151,23 @@ def simulate(
     return ServingStats(**merged)
 
 
+_SORTED: dict[int, tuple[Trace, np.ndarray, np.ndarray]] = {}
+
+
+def _sorted_targets(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """The trace's targets sorted and the inverse permutation (cached per trace object)."""
+    hit = _SORTED.get(id(trace))
+    if hit is not None and hit[0] is trace:
+        return hit[1], hit[2]
+    order = np.argsort(trace.target_q, kind="stable")
+    inv = np.empty(len(order), dtype=np.int64)
+    inv[order] = np.arange(len(order))
+    if len(_SORTED) >= 16:  # a few traces at a time; the cache holds them alive
+        _SORTED.pop(next(iter(_SORTED)))
+    _SORTED[id(trace)] = (trace, trace.target_q[order], inv)
+    return trace.target_q[order], inv
+
+
 def _rank_counts(u: np.ndarray, q_sorted: np.ndarray, inv: np.ndarray) -> np.ndarray:
     """``k[r, t] = #{s : u[r, s] <= q_t}`` for rows ``u`` ``[R, S]``, ``[R, T]`` in trace order.
 
@@ -239,10 +256,7 @@ def _simulate(
     # u = (L - L_min) / (L_max - L_min) with the target quantile q, shared by every point.
     span = np.where(hi > lo, hi - lo, 1.0)
     u_sorted = (lat_sorted - lo[None, None, :]) / span[None, None, :]  # [S, G, P]
-    order = np.argsort(trace.target_q, kind="stable")
-    inv = np.empty(n_q, dtype=np.int64)
-    inv[order] = np.arange(n_q)
-    q_sorted = trace.target_q[order]
+    q_sorted, inv = _sorted_targets(trace)
     q_all = trace.target_q
     any_dynamic = bool(dynamic.any())
     if not any_dynamic:
