@@ -406,42 +406,37 @@ class SuperNet:
         return b.table()
 
 
-_MBV3_RES = tuple(range(128, 225, 4))
+_OFA_RES = tuple(range(128, 225, 4))  # OFA's elastic resolutions, stride 4
+
+
+def _ofa_mbv3(width_mult: float, min_res: int) -> SuperNet:
+    """``ofa_mbv3_d234_e346_k357_w{width_mult}``: depth {2,3,4}, expand {3,4,6}, kernel
+    {3,5,7} on 5 stages of up to 4 blocks."""
+    name = f"ofa_mbv3_w{width_mult}"
+    return SuperNet(
+        name,
+        "mbv3",
+        width_mult,
+        tuple(r for r in _OFA_RES if r >= min_res),
+        (2, 3, 4),
+        (3.0, 4.0, 6.0),
+        (3, 5, 7),
+        (),
+        n_d=5,
+        n_blocks=20,
+        n_w=0,
+        doc=f"OFA MobileNetV3 (ofa_mbv3_d234_e346_k357_w{width_mult}), resolutions {min_res}-224",
+    )
+
 
 SUPERNETS: dict[str, SuperNet] = {
-    "ofa_mbv3_w1.0": SuperNet(
-        "ofa_mbv3_w1.0",
-        "mbv3",
-        1.0,
-        _MBV3_RES,
-        (2, 3, 4),
-        (3.0, 4.0, 6.0),
-        (3, 5, 7),
-        (),
-        n_d=5,
-        n_blocks=20,
-        n_w=0,
-        doc="OFA MobileNetV3 (ofa_mbv3_d234_e346_k357_w1.0), resolutions 128-224",
-    ),
-    "ofa_mbv3_w1.2": SuperNet(
-        "ofa_mbv3_w1.2",
-        "mbv3",
-        1.2,
-        tuple(range(160, 225, 4)),
-        (2, 3, 4),
-        (3.0, 4.0, 6.0),
-        (3, 5, 7),
-        (),
-        n_d=5,
-        n_blocks=20,
-        n_w=0,
-        doc="OFA MobileNetV3 (ofa_mbv3_d234_e346_k357_w1.2), resolutions 160-224",
-    ),
+    "ofa_mbv3_w1.0": _ofa_mbv3(1.0, 128),
+    "ofa_mbv3_w1.2": _ofa_mbv3(1.2, 160),
     "ofa_resnet50": SuperNet(
         "ofa_resnet50",
         "resnet50",
         1.0,
-        _MBV3_RES,
+        _OFA_RES,
         (0, 1, 2),
         (0.2, 0.25, 0.35),
         (),
