@@ -78,7 +78,7 @@ class Pipeline:
 
     @staticmethod
     def _ordered(stages: list[Stage]) -> list[Stage]:
-        producers = {}
+        producers: dict[str, Stage] = {}
         for s in stages:
             if s.namespace in {p.namespace for p in producers.values()}:
                 raise ModelError(f"two models share the namespace {s.namespace!r}")
@@ -126,7 +126,7 @@ class Pipeline:
     def free_inputs(self) -> dict[str, Any]:
         """Batch columns the pipeline reads that no stage produces -> the input Param."""
         produced = set(self.produced)
-        out = {}
+        out: dict[str, Any] = {}
         for s in self.stages:
             for p in s.model.inputs:
                 k = s.key(p.name)

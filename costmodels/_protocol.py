@@ -218,11 +218,15 @@ class CostModel(ABC):
                 raw = columns[name]
                 col = np.asarray(raw) if np.ndim(raw) == 1 else np.full(n, raw)
                 if col.dtype.kind in "US" or col.dtype == object:
-                    col = np.asarray([p.coerce(v) for v in col.tolist()], dtype=p.dtype)
+                    if np.ndim(raw) != 1:  # one scalar spread over n rows: parse it once
+                        col = np.full(n, p.coerce(raw), dtype=p.dtype)
+                    elif not (col.dtype.kind == "U" and p.contains(col).all()):
+                        col = np.asarray([p.coerce(v) for v in col.tolist()], dtype=p.dtype)
                 bad = ~p.contains(col)
                 if bad.any():
                     raise ParamError(
-                        f"{name}={col[bad][0].item()!r} is out of range: expected {p.describe_range()}"
+                        f"{name}={col[bad][0].item()!r} is out of range: "
+                        f"expected {p.describe_range()}"
                     )
                 out[name] = col.astype(p.dtype, copy=False) if p.dtype.kind != "U" else col
             else:

@@ -12,6 +12,7 @@ once on a fresh actor, then the batch's points fail with the reason.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from abc import ABC, abstractmethod
@@ -122,15 +123,15 @@ class _Board:
 
 
 class _Worker:
-    """A Ray actor holding one Problem and evaluating batches on it."""
+    """A Ray actor holding one Problem and evaluating jobs on it."""
 
-    def __init__(self, spec: StudySpec, board: Any, cache_dir: str | None) -> None:
+    def __init__(self, spec: StudySpec, cache_dir: str | None) -> None:
         self.problem = Problem(spec, cache_dir=cache_dir)
-        self.board = board
 
-    def run(self, kind: str, payload: Any, keys: list[int]) -> Any:
+    def run(self, kind: str, payload: Any, keys: list[int], board: Any = None) -> Any:
+        if board is None:
+            return work(self.problem, kind, payload, keys, None)
         ray = _ray()
-        board = self.board
 
         def ctx(key: int) -> PointContext:
             return PointContext(
@@ -145,8 +146,22 @@ class _Worker:
         return os.getpid()
 
 
+# Idle worker actors kept between runs in this process, by problem fingerprint: a notebook or a
+# benchmark running several studies of one problem pays actor start-up (seconds) once.
+_POOL: dict[str, list[Any]] = {}
+
+
+def _problem_key(spec: StudySpec, cache_dir: str | None) -> str:
+    return json.dumps([spec.models, spec.domains, spec.shared, spec.overrides, spec.objectives,
+                       spec.bounds, cache_dir], default=str, sort_keys=True)
+
+
 class RayExecutor(Executor):
-    """One Ray actor per worker; batches go to idle actors; dead actors are replaced."""
+    """One Ray actor per worker; jobs go to idle actors; dead actors are replaced.
+
+    Intermediate values are relayed through a small board actor only when ``relay`` is set
+    (models that report, i.e. expensive ones); cheap models never pay for the relay.
+    """
 
     def __init__(
         self,
@@ -156,6 +171,7 @@ class RayExecutor(Executor):
         address: str | None = None,
         cache_dir: str | None = None,
         max_attempts: int = 2,
+        relay: bool = True,
     ) -> None:
         self.startup_s = ensure_ray(workers, address)
         ray = _ray()
@@ -164,23 +180,31 @@ class RayExecutor(Executor):
         self.pruner = pruner
         self.cache_dir = cache_dir
         self.max_attempts = max_attempts
-        self._board = ray.remote(_Board).options(num_cpus=0).remote()
+        self._board = ray.remote(_Board).options(num_cpus=0).remote() if relay else None
         self._worker_cls = ray.remote(_Worker).options(num_cpus=1, max_restarts=0)
-        self._actors = [self._new_actor() for _ in range(workers)]
+        self._key = _problem_key(spec, cache_dir)
+        pooled = _POOL.pop(self._key, [])
+        for other in list(_POOL):  # idle actors of other problems still hold their CPUs
+            for actor in _POOL.pop(other):
+                ray.kill(actor)
+        self._actors = pooled[:workers] + [self._new_actor()
+                                           for _ in range(workers - len(pooled[:workers]))]
+        for extra in pooled[workers:]:
+            ray.kill(extra)
         self.capacity = workers
         self._idle = list(self._actors)
         # ref -> (job, actor, kind, payload, keys, attempt)
         self._running: dict[Any, tuple[int, Any, str, Any, list[int], int]] = {}
 
     def _new_actor(self) -> Any:
-        return self._worker_cls.remote(self.spec, self._board, self.cache_dir)
+        return self._worker_cls.remote(self.spec, self.cache_dir)
 
     def submit(self, job: int, kind: str, payload: Any, keys: list[int],
                attempt: int = 1) -> None:
         if not self._idle:
             raise RuntimeError("no idle Ray worker; poll before submitting more")
         actor = self._idle.pop()
-        ref = actor.run.remote(kind, payload, list(keys))
+        ref = actor.run.remote(kind, payload, list(keys), self._board)
         self._running[ref] = (job, actor, kind, payload, keys, attempt)
 
     @property
@@ -188,6 +212,8 @@ class RayExecutor(Executor):
         return len(self._running)
 
     def _relay(self) -> None:
+        if self._board is None:
+            return
         ray = self._ray
         reports = ray.get(self._board.drain.remote())
         for key, step, values in reports:
@@ -226,16 +252,26 @@ class RayExecutor(Executor):
         return done
 
     def cancel(self) -> None:
-        for ref in list(self._running):
-            self._ray.cancel(ref, force=True)
-        self._running.clear()
-
-    def close(self) -> None:
-        for actor in self._actors:
+        # Ray cannot force-cancel an actor task; ending the busy actors stops the work.
+        for _, actor, *_rest in list(self._running.values()):
             try:
                 self._ray.kill(actor)
             except Exception:
                 pass
+            self._actors.remove(actor)
+        self._running.clear()
+
+    def close(self) -> None:
+        busy = {entry[1] for entry in self._running.values()}
+        keep = [a for a in self._actors if a not in busy]
+        for actor in busy:
+            try:
+                self._ray.kill(actor)
+            except Exception:
+                pass
+        _POOL.setdefault(self._key, []).extend(keep)
+        if self._board is not None:
+            self._ray.kill(self._board)
         self._actors.clear()
 
 
@@ -250,5 +286,6 @@ def make_executor(
 ) -> Executor:
     ex = spec.executor
     if ex.kind == "ray":
-        return RayExecutor(spec, ex.workers, pruner, ex.ray_address, cache_dir)
+        relay = any(m.expensive for m in problem.models.values())
+        return RayExecutor(spec, ex.workers, pruner, ex.ray_address, cache_dir, relay=relay)
     return SerialExecutor(problem, pruner)

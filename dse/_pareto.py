@@ -59,7 +59,7 @@ def dominated_by(P: np.ndarray, Q: np.ndarray, block: int = 2048) -> np.ndarray:
         q = Q[s : s + block]
         le = (q[None, :, :] <= P[:, None, :]).all(axis=2)
         lt = (q[None, :, :] < P[:, None, :]).any(axis=2)
-        out |= (le & lt).any(axis=1)
+        out |= np.any(le & lt, axis=1)
     return out
 
 

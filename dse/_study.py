@@ -79,7 +79,8 @@ def open_study(
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
     else:
         study = optuna.create_study(
-            study_name=spec.name, storage=storage, sampler=sampler, directions=directions
+            study_name=spec.name, storage=storage, sampler=sampler,
+            directions=directions,  # type: ignore[arg-type]
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -201,7 +201,7 @@ def chunk_ranges(space: Space, chunk: int, start_chunk: int = 0) -> Iterator[tup
 
 def evaluate_range(problem: Problem, start: int, stop: int) -> tuple[Batch, Any]:
     """Enumerate and evaluate points ``start .. stop - 1`` of a finite space."""
-    batch = problem.space.point(np.arange(start, stop, dtype=np.int64))
+    batch = problem.space.point(np.arange(start, stop, dtype=np.int64), distinct=True)
     return batch, problem.evaluate(batch)
 
 

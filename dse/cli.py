@@ -152,16 +152,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(data)
     else:
-        extra = ""
-        if summary.sweep:
-            s = summary.sweep
-            extra = (f"; swept {s.get('evaluated', 0):,} points "
-                     f"({s.get('points_per_s', 0):,}/s), front {s.get('front', 0)}")
         state = " (interrupted; re-run to resume)" if summary.interrupted else ""
-        print(f"study {summary.study_name!r} [{summary.mode}] in {summary.storage}: "
-              f"{summary.n_finished} finished, {summary.n_new} new "
-              f"({summary.n_complete} complete, {summary.n_failed} failed, "
-              f"{summary.n_pruned} pruned){extra} in {summary.seconds:.1f} s{state}")
+        head = f"study {summary.study_name!r} [{summary.mode}] in {summary.storage}: "
+        if summary.mode == "sweep":
+            sw = summary.sweep
+            body = (f"swept {sw.get('evaluated', 0):,} points ({sw.get('points_per_s', 0):,}/s, "
+                    f"{sw.get('feasible', 0):,} feasible, {sw.get('failed', 0):,} failed), "
+                    f"front {sw.get('front', 0)}; {summary.n_new} trials recorded"
+                    if sw else "nothing to do")
+        else:
+            body = (f"{summary.n_finished} finished, {summary.n_new} new "
+                    f"({summary.n_complete} complete, {summary.n_failed} failed, "
+                    f"{summary.n_pruned} pruned)")
+        print(f"{head}{body} in {summary.seconds:.1f} s{state}")
     return 130 if summary.interrupted else 0
 
 
@@ -393,7 +396,7 @@ def _param_info(p: Any) -> dict[str, Any]:
 def _cmd_models(args: argparse.Namespace) -> int:
     from costmodels import available_models, get_model_class
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in available_models():
         try:
             cls = get_model_class(name)
@@ -428,7 +431,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_spaces(args: argparse.Namespace) -> int:
     from search_spaces import available_domains, domain
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in available_domains():
         try:
             s = domain(name)

@@ -119,30 +119,50 @@ class Space:
             total *= p.size or 1
         return total
 
-    def point(self, index: np.ndarray) -> Batch:
-        """Points of a finite space from their mixed-radix indices (vectorized)."""
+    def point(self, index: np.ndarray, distinct: bool = False) -> Batch:
+        """Points of a finite space from their mixed-radix indices (vectorized).
+
+        With ``distinct``, indices that differ only in a parameter switched off by its
+        condition are kept once (the one choosing that parameter's first value), so a sweep
+        evaluates every distinct design once; the batch may then be shorter than ``index``.
+        """
         if not self.is_finite:
             raise SpaceError(
                 f"space {self.name!r} has continuous parameters; it cannot be indexed"
             )
         index = np.asarray(index, dtype=np.int64)
         batch: Batch = {}
+        digits: dict[str, np.ndarray] = {}
         rem = index.copy()
         # Last parameter varies fastest, like nested loops written in declaration order.
         for p in reversed(self.params):
             vals = p.values()
             assert vals is not None
-            batch[p.name] = vals[rem % len(vals)]
+            digits[p.name] = rem % len(vals)
+            batch[p.name] = vals[digits[p.name]]
             rem //= len(vals)
-        return self.complete({p.name: batch[p.name] for p in self.params})
+        batch = {p.name: batch[p.name] for p in self.params}
+        if distinct and any(p.condition is not None for p in self.params):
+            keep = np.ones(len(index), dtype=bool)
+            for p in self.params:
+                if p.condition is not None:
+                    keep &= self.active_mask(batch, p.name) | (digits[p.name] == 0)
+            if not keep.all():
+                batch = {k: v[keep] for k, v in batch.items()}
+        return self.complete(batch)
 
     def enumerate(self, chunk_size: int = 1 << 20) -> Iterator[Batch]:
-        """Every point of a finite space, ``chunk_size`` points at a time (bounded memory)."""
+        """Every distinct point of a finite space, at most ``chunk_size`` indices at a time.
+
+        Memory is bounded by the chunk; points differing only in inactive conditional
+        parameters appear once (see :meth:`point`).
+        """
         size = self.size
         if size is None:
             raise SpaceError(f"space {self.name!r} has continuous parameters; it cannot be swept")
         for start in range(0, size, chunk_size):
-            yield self.point(np.arange(start, min(start + chunk_size, size), dtype=np.int64))
+            chunk = np.arange(start, min(start + chunk_size, size), dtype=np.int64)
+            yield self.point(chunk, distinct=True)
 
     # -- sampling and encoding -------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, n: int) -> Batch:
@@ -212,7 +232,8 @@ class Space:
                 bad = ~p.contains(col)
                 if bad.any():
                     raise ParamError(
-                        f"{p.name}={col[bad][0].item()!r} is out of range: expected {p.describe_range()}"
+                        f"{p.name}={col[bad][0].item()!r} is out of range: "
+                        f"expected {p.describe_range()}"
                     )
 
     def violations(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
