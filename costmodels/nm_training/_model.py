@@ -507,9 +507,27 @@ class NMTrainingModel(CostModel):
         return native
 
     def from_native(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        flat: dict[str, Any] = {"recipe": config["recipe"], "seed": config["seed"]}
-        for group in _NATIVE_GROUPS:
-            flat.update(config.get(group, {}))
+        """Flat parameters from :meth:`native_config`'s nested form.
+
+        Raises:
+            ModelError: naming an unknown section or key.
+        """
+        known = {p.name for p in self.inputs}
+        flat: dict[str, Any] = {}
+        for section, value in config.items():
+            if section in _NATIVE_GROUPS and isinstance(value, Mapping):
+                items = dict(value)
+            elif section in ("recipe", "seed"):
+                items = {section: value}
+            else:
+                raise ModelError(
+                    f"nm_training config: unknown section {section!r}; expected recipe, seed, "
+                    f"{', '.join(_NATIVE_GROUPS)}"
+                )
+            for key, v in items.items():
+                if key not in known:
+                    raise ModelError(f"nm_training config: unknown key {section}.{key}")
+                flat[key] = v
         return flat
 
 

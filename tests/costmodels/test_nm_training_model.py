@@ -189,6 +189,8 @@ def test_native_config_round_trips() -> None:
     native = model.native_config(params)
     assert native["pattern"] == {"n": 2, "m": 8, "sparse_layers": "ff", "mask_axis": "input"}
     assert model.from_native(native) == params
+    with pytest.raises(ModelError, match="schedule.decay_rate"):
+        model.from_native({**native, "schedule": {"decay_rate": 1e-4}})
 
 
 def test_bad_options_and_inputs_are_one_line_errors() -> None:
