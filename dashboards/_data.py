@@ -1,9 +1,11 @@
 """Load an Optuna study into tidy pandas frames for the figures, the report and the server.
 
 Works on any Optuna study. When the engine's conventions are present (``docs/study_files.md``:
-study attrs ``dse.objectives`` / ``dse.models`` / ``dse.reference_point``, trial attrs ``m.*``,
-``c.*``, ``dse.fail_reason``, ``dse.curve``) they name and annotate the data; otherwise objectives
-fall back to Optuna's metric names or ``values_0, values_1, ...``.
+study attrs ``dse.objectives`` / ``dse.models`` / ``dse.reference_point``, trial attrs
+``metrics``, ``dse.inner_params``, ``dse.fail_reason``, ``dse.curve``, constraints set with
+``trial.set_constraint``) they name and annotate the data; otherwise objectives fall back to
+Optuna's metric names or ``values_0, values_1, ...``. The earlier per-key forms ``m.<metric>``
+and ``c.<constraint>`` are read too.
 """
 
 from __future__ import annotations
@@ -128,9 +130,10 @@ class StudyData:
             time since the first trial started), ``duration_s``, one column per objective,
             ``feasible``, ``violation`` (largest positive constraint value, 0 when feasible),
             ``pareto`` (on the feasible front of COMPLETE trials), ``fail_reason``.
-        params: parameter values (NaN where a conditional parameter is absent).
-        metrics: ``m.*`` trial attrs without the ``m.`` prefix.
-        constraints: constraint values (from ``trial.constraints`` and ``c.*`` attrs).
+        params: parameter values (NaN where a conditional parameter is absent), including a
+            nested study's inner params.
+        metrics: the ``metrics`` trial attr (non-objective model outputs), constraints excluded.
+        constraints: constraint values (``trial.constraints``, and ``c.*`` attrs).
         curves: ``dse.curve`` per trial number, as ``(steps, values)`` arrays.
         models: the ``dse.models`` study attr (empty when absent).
         user_attrs: the study's user attrs.
@@ -299,11 +302,10 @@ def study_data(study: optuna.Study) -> StudyData:
     frame["elapsed_s"] = (frame["complete"] - t0).dt.total_seconds() if len(frame) else []
 
     params = pd.DataFrame.from_records(
-        [t.params for t in trials], index=pd.Index(numbers, name="number")
+        [_params(t) for t in trials], index=pd.Index(numbers, name="number")
     )
     metrics = pd.DataFrame.from_records(
-        [{k[2:]: v for k, v in t.user_attrs.items() if k.startswith("m.")} for t in trials],
-        index=pd.Index(numbers, name="number"),
+        [_metrics(t) for t in trials], index=pd.Index(numbers, name="number")
     )
     constraints = pd.DataFrame.from_records(
         [_constraints(t) for t in trials], index=pd.Index(numbers, name="number")
@@ -354,6 +356,23 @@ def _trial_row(t: FrozenTrial, n_obj: int) -> list[Any]:
     duration = t.duration.total_seconds() if t.duration is not None else math.nan
     reason = t.user_attrs.get("dse.fail_reason") or t.system_attrs.get("fail_reason") or ""
     return [t.state.name, t.datetime_start, t.datetime_complete, duration, str(reason), *values]
+
+
+def _params(t: FrozenTrial) -> dict[str, Any]:
+    """Searched params plus, for nested studies, the inner sweep's params of that trial."""
+    inner = t.user_attrs.get("dse.inner_params")
+    return {**inner, **t.params} if isinstance(inner, dict) else t.params
+
+
+def _metrics(t: FrozenTrial) -> dict[str, Any]:
+    """The trial attr ``metrics`` (and legacy ``m.*`` attrs), minus constraint values."""
+    out = {k[2:]: v for k, v in t.user_attrs.items() if k.startswith("m.")}
+    bundled = t.user_attrs.get("metrics")
+    if isinstance(bundled, dict):
+        out.update(bundled)
+    for name in t.constraints or {}:
+        out.pop(name, None)
+    return out
 
 
 def _constraints(t: FrozenTrial) -> dict[str, float]:

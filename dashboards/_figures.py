@@ -41,6 +41,7 @@ WEBGL_ABOVE = 3000  # points; SVG scatter gets slow beyond this
 MAX_HOVER_ITEMS = 24  # config entries in a Pareto point's hover box (the panel shows all)
 MAX_TABLE_ROWS = 1000
 MAX_DOMAIN_CONFIGS = 40  # Pareto configs in the per-config domain views
+MAX_LABELLED_CELLS = 160  # heatmap cells that still get a text label
 MIN_IMPORTANCE_TRIALS = 10
 MAX_IMPORTANCE_TRIALS = 1000  # above this, importance is estimated on a random sample
 CLUSTER_TIMES = (
@@ -721,7 +722,8 @@ def engine_view(data: StudyData) -> Panel | None:
             x=layers,
             y=[f"#{n}" for n, _ in rows],
             text=bound,
-            texttemplate="%{text}",
+            # Cell labels only while they stay legible; the hover always names the bound.
+            texttemplate="%{text}" if util.size <= MAX_LABELLED_CELLS else None,
             colorscale="Blues",
             zmin=0,
             zmax=1,
@@ -746,6 +748,19 @@ def _column(data: StudyData, name: str) -> pd.Series | None:
     return None
 
 
+_BUFFER_NAME = re.compile(r"(^|_)(pb|buf|buffer)(_|$)")
+
+
+def _buffer_params(data: StudyData, ns: str) -> list[str]:
+    """Searched buffer-size params of a namespace, the persistent buffer (``pb``) first."""
+    local = {
+        str(p)[len(ns) + 1 :]: str(p) for p in data.params.columns if str(p).startswith(f"{ns}.")
+    }
+    hits = [name for name in local if _BUFFER_NAME.search(name)]
+    hits.sort(key=lambda name: (not name.startswith("pb"), name))
+    return [local[name] for name in hits]
+
+
 def serving_view(data: StudyData) -> Panel | None:
     """SuperNet serving: latency, accuracy and off-chip energy against buffer size."""
     entries = _namespaces(data, "sushi")
@@ -753,7 +768,7 @@ def serving_view(data: StudyData) -> Panel | None:
         return None
     ns = str(entries[0].get("namespace", "sushi"))
     title = f"Serving: latency, accuracy and energy vs buffer size ({ns})"
-    buffers = [p for p in data.params.columns if str(p).startswith(f"{ns}.") and "buffer" in p]
+    buffers = _buffer_params(data, ns)
     if not buffers:
         return Panel("serving", title, note="no buffer-size parameter in this study")
     names = [*data.objectives, *map(str, data.metrics.columns)]
@@ -805,15 +820,16 @@ def training_view(data: StudyData) -> Panel | None:
     ns = str(entry.get("namespace", "nm_training"))
     options = dict(entry.get("options") or {})
 
+    fixed_params = data.user_attrs.get("dse.fixed")
+    fixed_params = fixed_params if isinstance(fixed_params, dict) else {}
+
     def pick(key: str) -> Callable[[int], Any]:
-        # Recipe and seed are either searched parameters or fixed model options.
-        col = next(
-            (p for p in data.params.columns if str(p).startswith(f"{ns}.") and key in p), None
-        )
-        if col is not None:
-            return lambda n: data.params.at[n, col]
-        fixed = next((v for k, v in options.items() if key in k), None)
-        return lambda n: fixed
+        # Recipe and seed are searched params, fixed params (study attr dse.fixed), or options.
+        name = f"{ns}.{key}"
+        if name in data.params.columns:
+            return lambda n: data.params.at[n, name]
+        value = fixed_params.get(name, options.get(key))
+        return lambda n: value
 
     recipe_of, seed_of = pick("recipe"), pick("seed")
     fig = go.Figure()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import re
 import shutil
@@ -46,7 +47,7 @@ from dashboards._hypervolume import hypervolume
 __all__ = [
     "StudyPage",
     "build_report",
-    "export_config",
+    "export_records",
     "page_html",
     "plotly_js_path",
     "slug",
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 STATIC_FILES = ("report.js", "report.css")
+
+_log = logging.getLogger(__name__)
 
 
 def plotly_js_path() -> Path:
@@ -182,66 +185,33 @@ def page_html(
 # -- exported configurations ------------------------------------------------------------------
 
 
-class _NativeConfigs:
-    """Each model's native configuration of a trial, when the model is importable."""
+def export_records(data: StudyData) -> dict[int, dict[str, Any]]:
+    """The Pareto trials' exported configurations, by trial number.
 
-    def __init__(self, data: StudyData) -> None:
-        self.data = data
-        self.models: dict[str, Any] = {}
-        self.problems: dict[str, str] = {}
-        for entry in data.models:
-            ns = str(entry.get("namespace", entry["model"]))
-            try:
-                import costmodels
-
-                options = dict(entry.get("options") or {})
-                self.models[ns] = costmodels.get_model(str(entry["model"]), **options)
-            except Exception as err:  # noqa: BLE001 - export still has the flat params
-                self.problems[ns] = f"model {entry['model']!r} not importable: {err}"
-
-    def __call__(self, number: int) -> dict[str, Any]:
-        params = self.data.params.loc[number].dropna().to_dict()
-        out: dict[str, Any] = {}
-        for ns, model in self.models.items():
-            prefix = f"{ns}."
-            local = {
-                k[len(prefix) :]: (v.item() if hasattr(v, "item") else v)
-                for k, v in params.items()
-                if str(k).startswith(prefix)
-            }
-            try:
-                out[ns] = model.native_config(local)
-            except Exception as err:  # noqa: BLE001 - one model's schema must not block export
-                out[ns] = {"error": str(err)}
-        for ns, problem in self.problems.items():
-            out[ns] = {"error": problem}
-        return out
-
-
-def export_config(
-    data: StudyData,
-    number: int,
-    native: _NativeConfigs | None = None,
-    config: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One trial's exported configuration: params, metrics and each model's native config.
-
-    ``config`` is the trial's :meth:`StudyData.config`, when already at hand.
+    These are the engine's export records (``dse.study_records``: flat params including fixed
+    and inner ones, each model's native config, metrics, constraints), so the report links to
+    exactly what ``dse export --pareto`` writes. Trials on the report's front that the engine's
+    export leaves out (and studies outside the engine's reach) get the report's own record.
     """
-    out = {"study": data.name, **(config or data.config(number))}
-    if data.models:
-        out["native"] = (native or _NativeConfigs(data))(number)
-    return out
+    front = data.trials.index[data.trials["pareto"]]
+    records: dict[int, dict[str, Any]] = {}
+    try:
+        from dse import study_records
+
+        records = {int(r["trial"]): r for r in study_records(data.study, pareto_only=True)}
+    except Exception as err:  # noqa: BLE001 - the report still links the flat configs
+        _log.warning("study %s: engine export unavailable (%s)", data.name, err)
+    missing = [int(n) for n in front if int(n) not in records]
+    for number, config in data.configs(missing).items():
+        records[number] = {"study": data.name, **config}
+    return {int(n): records[int(n)] for n in front}
 
 
 def _write_configs(data: StudyData, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    native = _NativeConfigs(data) if data.models else None
-    front = data.trials.index[data.trials["pareto"]]
-    for number, config in data.configs(front).items():
-        cfg = export_config(data, number, native, config)
-        (folder / config_filename(int(number))).write_text(
-            json.dumps(cfg, indent=2, default=str) + "\n"
+    for number, record in export_records(data).items():
+        (folder / config_filename(number)).write_text(
+            json.dumps(record, indent=2, default=str) + "\n"
         )
 
 

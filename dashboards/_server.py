@@ -10,7 +10,7 @@ Routes (GET only; anything else is 404/405 - nothing is read from the file syste
 
     /                                   index of every study
     /study/<name>                       one study (name percent-encoded)
-    /configs/<name>/trial-<N>.json      a trial's exported configuration
+    /configs/<name>/trial-<N>.json      a Pareto trial's exported configuration
     /api/studies                        the index rows as JSON
     /api/index/summary, /api/index/page
     /api/study/<name>/summary, /api/study/<name>/page
@@ -42,7 +42,7 @@ from dashboards._data import StudyData, resolve_storage, study_data
 from dashboards._figures import hypervolume_figure, study_reference
 from dashboards._report import (
     StudyPage,
-    export_config,
+    export_records,
     index_sections,
     page_html,
     plotly_js_path,
@@ -73,6 +73,7 @@ class _Cached:
     version: str
     data: StudyData
     page: StudyPage
+    records: dict[int, dict[str, Any]]  # exported Pareto configurations
     built_at: float  # time.monotonic()
     build_s: float
 
@@ -125,8 +126,9 @@ class _Dashboard:
                 start = time.monotonic()
                 data = study_data(optuna.load_study(study_name=name, storage=self.storage))
                 page = study_page(data, f"/configs/{_url_name(name)}")
+                records = export_records(data)
                 now = time.monotonic()
-                cached = _Cached(version, data, page, now, now - start)
+                cached = _Cached(version, data, page, records, now, now - start)
                 self.cache[name] = cached
                 if self.push:
                     _push_to_optuna_dashboard(data)
@@ -279,10 +281,10 @@ class _Handler(BaseHTTPRequestHandler):
             match = _CONFIG_FILE.match(parts[2])
             cached = dash.study(parts[1]) if match else None
             number = int(match.group(1)) if match else -1
-            if cached is None or number not in cached.data.trials.index:
+            if cached is None or number not in cached.records:
                 self._not_found()
             else:
-                config = json.dumps(export_config(cached.data, number), indent=2, default=str)
+                config = json.dumps(cached.records[number], indent=2, default=str)
                 self._send(config.encode(), "application/json")
         elif parts == ["api", "studies"]:
             self._json(study_rows(dash.storage))

@@ -33,7 +33,7 @@
     if (!panel || !t) { return; }
     var head = "Trial #" + t.trial + " (" + t.state.toLowerCase() +
       (t.pareto ? ", Pareto" : "") + (t.feasible ? "" : ", infeasible") + ")";
-    var link = document.body.dataset.configs ?
+    var link = document.body.dataset.configs && t.pareto ?
       ' <a href="' + esc(document.body.dataset.configs + "/trial-" + t.trial + ".json") +
       '">config</a>' : "";
     panel.innerHTML = "<h3>" + esc(head) + link + "</h3><table>" +

@@ -52,7 +52,7 @@ def demo_trials(n: int, seed: int = 0, start: int = 0) -> list[optuna.trial.Froz
             values=[f1, float(f2)],
             params={"demo.x": x, "demo.y": y, "demo.level": level, "demo.mode": "fast"},
             distributions=dists,
-            user_attrs={"m.demo.g": g, "c.demo.budget": budget},
+            user_attrs={"metrics": {"demo.g": g, "demo.budget": budget}},
             system_attrs={"constraints:demo.budget": budget},
         )
         at(t, k)
@@ -88,6 +88,7 @@ def make_demo_study(storage: Any, name: str = "demo-zdt1", n: int = 60) -> optun
     study.set_user_attr(
         "dse.models", [{"namespace": "demo", "model": "demo", "version": "1", "options": {}}]
     )
+    study.set_user_attr("dse.constraints", ["demo.budget"])
     study.add_trials(demo_trials(n))
     failed = create_trial(
         state=TrialState.FAIL,

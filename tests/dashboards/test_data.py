@@ -33,6 +33,26 @@ def test_engine_conventions_name_and_annotate(demo_storage: optuna.storages.Base
     assert set(cfg) >= {"params", "values", "metrics", "constraints", "feasible", "pareto"}
 
 
+def test_per_key_metric_and_constraint_attrs_are_read(studies: ModuleType, tmp_path: Path) -> None:
+    storage = studies.journal(tmp_path / "j.log")
+    study = studies.make_study(storage, "legacy", ["minimize", "minimize"])
+    attrs = {"m.hw.area_mm2": 3.0, "c.hw.power": 0.5}
+    study.add_trials([studies.simple_trial(0, [1.0, 2.0], {"hw.x": 0.1}, attrs)])
+    data = load_study_data(storage, "legacy")
+    assert data.metrics.loc[0].to_dict() == {"hw.area_mm2": 3.0}
+    assert data.constraints.loc[0].to_dict() == {"hw.power": 0.5}
+    assert not data.trials.loc[0, "feasible"]
+
+
+def test_nested_inner_params_join_the_params(studies: ModuleType, tmp_path: Path) -> None:
+    storage = studies.journal(tmp_path / "j.log")
+    study = studies.make_study(storage, "nested", ["minimize", "minimize"])
+    attrs = {"dse.inner_params": {"nm.lr": 0.01, "nm.m": 4}}
+    study.add_trials([studies.simple_trial(0, [1.0, 2.0], {"nm.n": 0.5}, attrs)])
+    cfg = load_study_data(storage, "nested").config(0)
+    assert cfg["params"] == {"nm.n": 0.5, "nm.lr": 0.01, "nm.m": 4}
+
+
 def test_any_optuna_study_falls_back_to_values_i(studies: ModuleType, tmp_path: Path) -> None:
     storage = studies.journal(tmp_path / "j.log")
     study = studies.make_study(storage, "plain", ["minimize", "maximize"])

@@ -60,8 +60,10 @@ def test_pareto_table_links_to_exported_configs(studies: ModuleType, tmp_path: P
     assert len(links) == len(data_front) > 0
     cfg = json.loads((out / links[0]).read_text())
     assert cfg["pareto"] and cfg["feasible"]
-    # The demo model is importable, so the export carries its native config.
-    assert set(cfg["native"]["demo"]) == {"x", "y", "level", "mode"}
+    # The engine's export record, with the demo model's native config (its inputs only).
+    assert cfg["config"]["demo"]["params"] == {
+        k.removeprefix("demo."): v for k, v in cfg["params"].items() if k != "demo.mode"
+    }
 
 
 @pytest.mark.parametrize(
@@ -137,7 +139,7 @@ def cluster_study(studies: ModuleType, storage: optuna.storages.BaseStorage) -> 
     trials = []
     for k in range(12):
         v = rng.random(2)
-        attrs = {f"m.cluster.{t}": float(rng.random()) for t in times}
+        attrs = {"metrics": {f"cluster.{t}": float(rng.random()) for t in times}}
         trials.append(
             studies.simple_trial(k, list(v), {"cluster.tp": v[0], "gemm.n": v[1]}, attrs)
         )
@@ -214,17 +216,21 @@ def test_serving_and_training_views(studies: ModuleType, tmp_path: Path) -> None
     for k in range(10):
         b = float(rng.random())
         attrs = {
-            "m.sushi.offchip_energy_mj": 3.0 - b,
+            "metrics": {"sushi.offchip_energy_mj": 3.0 - b},
             "dse.curve": [[s, 0.1 * s * b] for s in range(5)],
         }
         trials.append(
-            studies.simple_trial(k, [1.0 + b, 0.7 + 0.1 * b], {"sushi.buffer_kb": b}, attrs)
+            studies.simple_trial(
+                k, [1.0 + b, 0.7 + 0.1 * b], {"sushi.pb_mb": b, "sushi.act_buf_mb": 1 - b}, attrs
+            )
         )
     study.add_trials(trials)
     out = build_report(storage, None, tmp_path / "out").parent
     figs = figures_of(out / "study-srv.html")
     titles = [a["text"] for a in figs["serving"]["layout"]["annotations"]]
     assert titles == ["sushi.latency_ms", "sushi.top1_acc", "sushi.offchip_energy_mj"]
+    # The persistent buffer is preferred over other buffers as the x axis.
+    assert figs["serving"]["layout"]["xaxis"]["title"]["text"] == "sushi.pb_mb"
     curves = figs["training"]["data"]
     assert len(curves) == 10 and curves[0]["name"].startswith("sr-ste (#0)")
 
