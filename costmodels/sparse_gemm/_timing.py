@@ -231,7 +231,7 @@ def _engine_cycles(
     full_n = np.floor(t_n / b_n)
     rem_m = t_m - full_m * b_m
     rem_n = t_n - full_n * b_n
-    total = 0.0
+    total: np.ndarray = np.zeros(1)
     for count_m, c_m in ((full_m, b_m), (1.0, rem_m)):
         for count_n, c_n in ((full_n, b_n), (1.0, rem_n)):
             issue = c_m * c_n * k.ISSUE_INTERVAL
