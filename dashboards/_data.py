@@ -58,8 +58,17 @@ _UNIT_SUFFIXES = {
 }
 
 
-class StudyNotFoundError(ValueError):
-    """A study name that is not in the storage; the message lists the studies that are."""
+try:  # the engine's user-facing error, so `dse report NAME` prints it as one line
+    from dse import DseError as _UserError
+except ImportError:  # pragma: no cover - dashboards used without the engine
+    _UserError = ValueError  # type: ignore[assignment,misc]
+
+
+class StudyNotFoundError(_UserError):
+    """A study name that is not in the storage; the message lists the studies that are.
+
+    A ``ValueError`` (through the engine's ``DseError`` when the engine is importable).
+    """
 
 
 def resolve_storage(storage: str | os.PathLike[str] | BaseStorage) -> BaseStorage:
