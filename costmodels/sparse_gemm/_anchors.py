@@ -5,10 +5,16 @@ VEGETA abstract (HPCA 2023, arXiv 2302.08687): a VEGETA engine over RASA-SM achi
 row-wise N:M). The engine is taken to be VEGETA-S-16-2 ([unverified] in the reference notes),
 the workload the shipped layer set, the mean the ratio of summed GEMM time.
 
+A fifth number comes from a reading note of the paper's evaluation (hackmd.io/@nctu-cas-lab/
+HkYmAoQGT): "Row-wise achieves 2.36x and 3.28x at 90% and 95% sparsity degree".
+
 One constant is fitted: the write-back latency ``t_wb`` (``WRITEBACK_CYCLES_FITTED``), to the
 three layer-wise numbers (:func:`fit_writeback` minimizes their largest relative error). The
-95 % unstructured number is not used in the fit: it checks the row-wise N:M path (closed-form
-E[N] with ``row_chunk = 32``, TILE_SPMM_R instruction counts, vreg register pressure).
+two unstructured numbers are not used in the fit: they check the row-wise N:M path
+(closed-form E[N] with ``row_chunk = 32``, TILE_SPMM_R counts, vreg register pressure). The
+90 % number is missed by about +10 % (see docs/models/sparse_gemm.md): with i.i.d. nonzeros
+and ``row_chunk = 32`` the model's row-wise speed-up falls more slowly with density than the
+paper's.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["HEADLINE", "Headline", "fit_writeback", "headline_anchors", "headline_speedups"]
 
 SOURCE = "VEGETA, HPCA 2023 (arXiv 2302.08687), abstract"
+SOURCE_90 = "VEGETA, HPCA 2023, evaluation, as quoted by hackmd.io/@nctu-cas-lab/HkYmAoQGT"
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Headline:
     params: dict[str, Any]
     fitted: bool  # used to fit WRITEBACK_CYCLES_FITTED
     tolerance: float
+    source: str = SOURCE
 
 
 _ENGINE = {"engine": "vegeta", "alpha": 16, "beta": 2, "sparse_capable": True}
@@ -71,6 +79,14 @@ HEADLINE = (
         False,
         0.05,
     ),
+    Headline(
+        "S-16-2 / RASA-SM, 90% unstructured (held out)",
+        2.36,
+        {**_ENGINE, "sparsity": "rowwise", "density": 0.10, "row_chunk": 32},
+        False,
+        0.10,  # the largest tolerance allowed; the model misses it (about +10.3 %)
+        SOURCE_90,
+    ),
 )
 
 
@@ -89,7 +105,7 @@ def _reference_model(model: SparseGemmModel | None, writeback: float | None) -> 
 def headline_speedups(
     model: SparseGemmModel | None = None, writeback: float | None = None
 ) -> np.ndarray:
-    """Modeled speed-ups of the four headline cases (shipped workload, default core)."""
+    """Modeled speed-ups of the headline cases (shipped workload, default core)."""
     ref = _reference_model(model, writeback)
     columns: dict[str, list[Any]] = {}
     for h in HEADLINE:
@@ -129,13 +145,13 @@ def fit_writeback(
 
 
 def headline_anchors(model: SparseGemmModel | None = None) -> list[Anchor]:
-    """The four headline numbers as :class:`Anchor` records (modeled values computed live)."""
+    """The published numbers as :class:`Anchor` records (modeled values computed live)."""
     modeled = headline_speedups(model)
     return [
         Anchor(
             model="sparse_gemm",
             anchor=h.name,
-            source=SOURCE,
+            source=h.source,
             published=h.published,
             modeled=float(v),
             tolerance=h.tolerance,

@@ -29,6 +29,12 @@ def model() -> SparseGemmModel:
 @pytest.mark.parametrize("index", range(len(HEADLINE)))
 def test_headline_anchor_within_tolerance(model: SparseGemmModel, index: int) -> None:
     anchor = model.anchors()[index]
+    assert anchor.tolerance <= 0.10
+    if anchor.published == 2.36:
+        # The 90 % row-wise number is a known miss (docs/models/sparse_gemm.md): pin it, so a
+        # change of the row-wise model shows up here.
+        assert not anchor.ok and 0.10 < anchor.rel_error < 0.12
+        return
     assert anchor.tolerance <= 0.05
     assert anchor.ok, (anchor.anchor, anchor.published, anchor.modeled)
 
@@ -47,14 +53,14 @@ def test_fitted_constant_is_the_fit_result() -> None:
 
 def test_unstructured_95_is_held_out_and_predicted() -> None:
     held_out = [h for h in HEADLINE if not h.fitted]
-    assert [h.published for h in held_out] == [3.28]
+    assert [h.published for h in held_out] == [3.28, 2.36]
     modeled = headline_speedups()[[i for i, h in enumerate(HEADLINE) if not h.fitted]]
     assert modeled[0] == pytest.approx(3.28, rel=0.05)
 
 
 def test_leave_one_out_predicts_1_4_from_dense_and_2_4() -> None:
     # Fit t_wb on the dense and 2:4 numbers only, then predict 1:4 (not used in this fit).
-    t_wb, _ = fit_writeback(np.arange(3.0, 8.01, 0.25), use=(True, True, False, False))
+    t_wb, _ = fit_writeback(np.arange(3.0, 8.01, 0.25), use=(True, True, False, False, False))
     assert headline_speedups(writeback=t_wb)[2] == pytest.approx(3.74, rel=0.05)
 
 
