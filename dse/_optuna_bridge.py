@@ -40,7 +40,9 @@ def distribution(p: Param) -> BaseDistribution:
     if isinstance(p, Float):
         if p.steps is not None and p.low != p.high:
             if p.log:
-                return CategoricalDistribution([float(v) for v in p.values() or []])
+                grid = p.values()
+                assert grid is not None  # steps makes a Float finite
+                return CategoricalDistribution([float(v) for v in grid])
             return FloatDistribution(p.low, p.high, step=(p.high - p.low) / (p.steps - 1))
         return FloatDistribution(p.low, p.high, log=p.log)
     if isinstance(p, Categorical):

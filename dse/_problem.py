@@ -97,10 +97,13 @@ class Problem:
             raise SpecError(f"{spec.path}: models: {exc}") from None
         self.space = self._build_space()
         self.objectives = self._build_objectives()
-        self._space_constraints = [c.name for c in self.space.constraints]
         produced_constraints = self.pipeline.constraint_keys()
+        # A space constraint that a model also reports is taken from the model only.
+        self._space_constraints = Space(
+            constraints=tuple(c for c in self.space.constraints
+                              if c.name not in produced_constraints))
         self.constraint_keys = (
-            [c for c in self._space_constraints if c not in produced_constraints]
+            [c.name for c in self._space_constraints.constraints]
             + produced_constraints
             + [b.name for b in spec.bounds]
         )
@@ -185,7 +188,7 @@ class Problem:
         for j, o in enumerate(self.objectives):
             values[:, j] = np.asarray(metrics[o.key], dtype=np.float64)
         F = values * np.asarray([o.sign for o in self.objectives])
-        space_v = self.space.violations(full) if self._space_constraints else {}
+        space_v = self._space_constraints.violations(full)
         cols = []
         for key in self.constraint_keys:
             if key in metrics:

@@ -61,6 +61,12 @@ class Progress:
                 self._front = both[nondominated_mask(both)]
         self.show()
 
+    def tick(self, count: int) -> None:
+        """Count finished work without objective values (cheap when disabled)."""
+        self.done += count
+        if self.enabled:
+            self.show()
+
     def show(self, force: bool = False) -> None:
         if not self.enabled:
             return

@@ -167,6 +167,7 @@ def _run_trials(
                         [o.sign for o in problem.objectives], quiet)
     progress.done = done_before
     order = suggest_order(problem.space)
+    signs = np.asarray([o.sign for o in problem.objectives])
     deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
     pending: dict[int, list[optuna.Trial]] = {}
     asked = 0
@@ -198,17 +199,14 @@ def _run_trials(
                     summary.n_failed += state == TrialState.FAIL
                     summary.n_pruned += state == TrialState.PRUNED
                     summary.n_new += 1
-                if outcome.values is not None:
-                    feas = np.ones(outcome.n, dtype=bool)
-                    ok = [e is None and not p for e, p in zip(outcome.errors, outcome.pruned)]
-                    feas &= np.asarray(ok)
+                if progress.enabled and outcome.values is not None:
+                    feas = np.asarray([e is None and not p
+                                       for e, p in zip(outcome.errors, outcome.pruned)])
                     if outcome.G is not None and outcome.G.shape[1]:
                         feas &= (np.nan_to_num(outcome.G, nan=1.0) <= 0).all(axis=1)
-                    signs = np.asarray([o.sign for o in problem.objectives])
                     progress.add(outcome.values * signs, feas, outcome.n)
                 else:
-                    progress.add(np.empty((0, len(problem.objectives))), np.zeros(0, bool),
-                                 outcome.n)
+                    progress.tick(outcome.n)
     except KeyboardInterrupt:
         executor.cancel()
         for trials in pending.values():
@@ -444,7 +442,7 @@ def _run_nested(
                     F = result["front"]["__F"]
                     progress.add(F, np.ones(len(F), dtype=bool), 1)
                 else:
-                    progress.add(np.empty((0, len(problem.objectives))), np.zeros(0, bool), 1)
+                    progress.tick(1)
     except KeyboardInterrupt:
         executor.cancel()
         for trial, _ in pending.values():
