@@ -170,11 +170,14 @@ class Pipeline:
             self.evaluations[s.namespace] += n
             return s.model.evaluate(local, context)
         names = [o.name for o in s.model.outputs]
-        rows = [tuple(_py(local[p.name][i]) for p in s.model.inputs) for i in range(n)]
+        first, inverse = _distinct_rows([local[p.name] for p in s.model.inputs])
+        # Python tuples only for the distinct rows: a sweep of a million hardware points
+        # sharing one training recipe builds one tuple, not a million.
+        rows = [tuple(_py(local[p.name][i]) for p in s.model.inputs) for i in first]
         memo = self._memo[s.namespace]
         missing: list[tuple[Any, ...]] = []
         for row in rows:
-            if row not in memo and row not in missing:
+            if row not in memo:
                 cached = self._disk_get(s, row)
                 if cached is not None:
                     memo[row] = cached
@@ -192,7 +195,8 @@ class Pipeline:
                 memo[row] = values
                 if all(np.isfinite(values)):
                     self._disk_put(s, row, values)
-        return {k: np.asarray([memo[r][j] for r in rows]) for j, k in enumerate(names)}
+        table = np.asarray([memo[r] for r in rows], dtype=np.float64).reshape(len(rows), -1)
+        return {k: table[inverse, j] for j, k in enumerate(names)}
 
     # -- disk cache -----------------------------------------------------------------------------
     def _disk_path(self, s: Stage, row: tuple[Any, ...]) -> Path | None:
@@ -224,6 +228,25 @@ class Pipeline:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({o.name: v for o, v in zip(s.model.outputs, values)}))
         tmp.replace(path)
+
+
+def _distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """First index of each distinct row across ``columns``, and each row's distinct index."""
+    n = len(columns[0]) if columns else 0
+    key = np.zeros(n, dtype=np.int64)
+    stride = 1
+    for col in columns:
+        col = np.asarray(col)
+        if n == 0 or (col == col[0]).all():
+            continue  # a constant column (a pinned recipe in a hardware sweep) adds nothing
+        values, codes = np.unique(col, return_inverse=True)
+        if stride * len(values) >= 2**62:  # the mixed-radix key would overflow: recompress
+            _, key = np.unique(key, return_inverse=True)
+            stride = int(key.max()) + 1
+        key += codes.reshape(-1) * stride
+        stride *= len(values)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
 
 
 def _py(value: Any) -> Any:

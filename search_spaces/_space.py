@@ -261,10 +261,23 @@ class Space:
         )
         return replace(self, params=params)
 
-    def prefixed(self, namespace: str, shared: frozenset[str] = frozenset()) -> Space:
-        """Namespace every name as ``namespace.name`` except those in ``shared``."""
+    def prefixed(
+        self,
+        namespace: str,
+        shared: frozenset[str] = frozenset(),
+        rename: Mapping[str, str] | None = None,
+    ) -> Space:
+        """Namespace every name as ``namespace.name``.
+
+        Names in ``shared`` (and names already holding a dot) stay as they are; ``rename``
+        maps a local name to a chosen full name, for a parameter shared under another name
+        (``nm_n`` -> ``sparsity.n``).
+        """
+        rename = dict(rename or {})
 
         def full(local: str) -> str:
+            if local in rename:
+                return rename[local]
             return local if local in shared or "." in local else f"{namespace}.{local}"
 
         params = tuple(

@@ -106,3 +106,23 @@ def test_pipeline_errors_name_the_problem() -> None:
     with pytest.raises(ModelError, match="cycle"):
         Pipeline([Stage(Consumer(), "a", bind={"b": "b.d"}),
                   Stage(Consumer(), "b", bind={"b": "a.d"})])
+
+
+def test_distinct_rows_matches_python_tuples() -> None:
+    from costmodels._pipeline import _distinct_rows
+
+    rng = np.random.default_rng(0)
+    cols = [rng.integers(0, 3, 5000), np.array(["a", "b"])[rng.integers(0, 2, 5000)],
+            np.full(5000, 7.5), rng.random(5000).round(1)]
+    first, inverse = _distinct_rows(cols)
+    rows = list(zip(*(c.tolist() for c in cols)))
+    assert len(first) == len(set(rows))
+    assert all(rows[first[inverse[i]]] == rows[i] for i in range(5000))
+
+
+def test_memoized_stage_on_a_large_batch_evaluates_distinct_rows_once() -> None:
+    counting = Counting()
+    pipe = Pipeline([Stage(counting, "tr")])
+    a = np.repeat(np.array([4, 9]), 200_000)
+    out = pipe.evaluate({"tr.a": a})
+    assert counting.calls == 2 and (out["tr.b"] == 2.0 * a).all()
