@@ -76,11 +76,15 @@ def _fingerprint(spec: StudySpec) -> str:
 
 
 def _pruner_spec(problem: Problem, spec: StudySpec) -> PrunerSpec:
+    """The pruning rule: the study's ``[pruner]`` table, else median for expensive models."""
+    table = spec.pruner
     expensive = any(m.expensive for m in problem.models.values())
-    if not expensive:
+    name = table.name or ("median" if expensive else "none")
+    if name == "none":
         return PrunerSpec("none")
-    obj = problem.objectives[0]
-    return PrunerSpec("median", metric="", direction=obj.direction)
+    direction = table.direction or problem.objectives[0].direction
+    return PrunerSpec("median", table.metric, direction, table.n_startup_trials,
+                      table.n_warmup_steps)
 
 
 def run_study(

@@ -23,6 +23,7 @@ __all__ = [
     "ModelSpec",
     "NestedSpec",
     "ObjectiveSpec",
+    "PrunerTable",
     "SAMPLERS",
     "SamplerSpec",
     "StudySpec",
@@ -105,6 +106,17 @@ class NestedSpec:
 
 
 @dataclass(frozen=True)
+class PrunerTable:
+    """``[pruner]``: the driver's median rule for reporting (expensive) models."""
+
+    name: str | None = None  # None: median when a model is expensive, else none
+    metric: str = ""
+    direction: str | None = None
+    n_startup_trials: int = 5
+    n_warmup_steps: int = 0
+
+
+@dataclass(frozen=True)
 class StudySpec:
     """A validated study file."""
 
@@ -123,6 +135,7 @@ class StudySpec:
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
     sweep: SweepSpec = field(default_factory=SweepSpec)
     nested: NestedSpec = field(default_factory=NestedSpec)
+    pruner: PrunerTable = field(default_factory=PrunerTable)
     storage: str | None = None
     path: str = "<memory>"
     raw: dict[str, Any] = field(default_factory=dict)
@@ -360,6 +373,22 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
         raise SpecError(f"{path}: nested.outer: expected the parameters Optuna proposes in "
                         "nested mode")
 
+    pr = top.sub("pruner")
+    pruner_name = pr.get("name", str, None)
+    if pruner_name not in (None, "none", "median"):
+        raise pr.fail("name", "'none' or 'median'", pruner_name)
+    pruner_dir = pr.get("direction", str, None)
+    if pruner_dir not in (None, "minimize", "maximize"):
+        raise pr.fail("direction", "'minimize' or 'maximize'", pruner_dir)
+    pruner = PrunerTable(
+        name=pruner_name,
+        metric=pr.get("metric", str, ""),
+        direction=pruner_dir,
+        n_startup_trials=int(pr.positive_int("n_startup_trials", 5, minimum=0) or 0),
+        n_warmup_steps=int(pr.positive_int("n_warmup_steps", 0, minimum=0) or 0),
+    )
+    pr.done()
+
     st = top.sub("storage")
     storage = st.get("url", str, None)
     st.done()
@@ -381,6 +410,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
         executor=executor,
         sweep=sweep,
         nested=NestedSpec(tuple(str(x) for x in outer)),
+        pruner=pruner,
         storage=storage,
         path=path,
         raw=_jsonable(dict(data)),
