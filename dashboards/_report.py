@@ -84,8 +84,10 @@ def slug(name: str) -> str:
 
 
 def _script_json(text: str) -> str:
-    # JSON inside <script type="application/json">: only "</" can end the element early.
-    return text.replace("</", "<\\/")
+    # JSON inside <script type="application/json">: "</" could end the element and "<!--" could
+    # switch the parser into escaped script data; "<" only occurs inside JSON strings, where
+    # the escape \u003c means the same.
+    return text.replace("<", "\\u003c")
 
 
 @dataclass

@@ -19,7 +19,7 @@ def figures_of(page: Path) -> dict[str, dict]:
     text = page.read_text()
     blob = re.search(r'<script type="application/json" id="figures">(.*?)</script>', text, re.S)
     assert blob is not None
-    return json.loads(blob.group(1).replace("<\\/", "</"))
+    return json.loads(blob.group(1))
 
 
 def test_report_is_offline_and_complete(studies: ModuleType, tmp_path: Path) -> None:
@@ -269,3 +269,22 @@ def test_odd_studies_build_every_view(studies: ModuleType, tmp_path: Path) -> No
     assert "pareto" in figures_of(out / "study-odd.html")
     assert "hypervolume" not in figures_of(out / "study-infeasible.html")
     assert "0 are on the Pareto front" in (out / "study-infeasible.html").read_text()
+
+
+def test_hostile_names_are_escaped_and_file_safe(studies: ModuleType, tmp_path: Path) -> None:
+    storage = studies.journal(tmp_path / "j.log")
+    name = "../x/<b>bold</b> & 'q'"
+    study = studies.make_study(storage, name, ["minimize", "minimize"])
+    studies.set_metric_names(study, ["<i>f1</i>", "f2"])
+    study.add_trials(
+        [studies.simple_trial(k, [k, 10 - k], {"<script>p</script>": k / 10}) for k in range(10)]
+    )
+    out = build_report(storage, None, tmp_path / "out").parent
+    pages = sorted(p.name for p in out.glob("study-*.html"))
+    assert len(pages) == 1 and "/" not in pages[0] and "<" not in pages[0]
+    assert (out / pages[0]).resolve().parent == out.resolve()
+    for page in (out / pages[0], out / "index.html"):
+        text = page.read_text()
+        assert "<b>bold</b>" not in text and "<script>p" not in text and "<i>f1</i>" not in text
+    configs = list((out / "configs").iterdir())
+    assert len(configs) == 1 and configs[0].resolve().parent == (out / "configs").resolve()

@@ -129,3 +129,27 @@ def test_pushes_hypervolume_to_optuna_dashboard_when_installed(
     finally:
         srv.server_close()
     assert saved == [("demo-zdt1", "dse-hypervolume")]
+
+
+def test_study_names_with_slashes_and_markup(studies: ModuleType, tmp_path: Path) -> None:
+    from urllib.parse import quote
+
+    storage = studies.journal(tmp_path / "j.log")
+    name = "a/b <x>"
+    study = studies.make_study(storage, name, ["minimize", "minimize"])
+    study.add_trials([studies.simple_trial(k, [k, 5 - k], {"p": k / 5}) for k in range(5)])
+    srv = make_server(storage, port=0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, _, body = get(srv, "/")
+        assert status == 200 and f'href="/study/{quote(name, safe="")}"'.encode() in body
+        assert b"a/b <x>" not in body and b"a/b &lt;x&gt;" in body
+        status, _, body = get(srv, f"/study/{quote(name, safe='')}")
+        assert status == 200 and b"Study a/b &lt;x&gt;" in body
+        status, _, body = get(srv, f"/configs/{quote(name, safe='')}/trial-0.json")
+        assert status == 200 and json.loads(body)["trial"] == 0
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
