@@ -136,7 +136,8 @@ def work(
             result = run_sweep(inner, payload["sweep"], payload.get("seed"))
         except Exception as exc:  # a failing model fails this proposal, not the study
             return _one_line(exc)
-        return {"front": result.front, "evaluated": result.evaluated}
+        return {"front": result.front, "evaluated": result.evaluated,
+                "least_violating": result.least_violating}
     if kind == "chunk":
         from dse._sweep import evaluate_range
 

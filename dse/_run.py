@@ -15,6 +15,7 @@ Every mode leaves completed trials in the same shape, so dashboards and export d
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import math
@@ -252,7 +253,8 @@ def _thin(front: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
 def _record_sweep(
     study: optuna.Study, problem: Problem, result: SweepResult, mode: str, max_front: int
 ) -> int:
-    n = record_points(study, problem, _thin(result.front, max_front), mode, {"dse.pareto": True})
+    front = _thin(_distinct_objectives(result.front), max_front)
+    n = record_points(study, problem, front, mode, {"dse.pareto": True})
     sample = result.sample
     if sample and result.front and len(sample["__F"]):
         # "The rest" means off the front: drop sampled copies of front points.
@@ -348,6 +350,15 @@ def _knee(F: np.ndarray) -> int:
     return int(np.argmin(np.linalg.norm((F - lo) / span, axis=1)))
 
 
+def _distinct_objectives(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One point per distinct objective vector: equal-valued designs add nothing to a front."""
+    if not cols or len(cols["__F"]) < 2:
+        return cols
+    _, first = np.unique(cols["__F"], axis=0, return_index=True)
+    first.sort()
+    return {c: v[first] for c, v in cols.items()}
+
+
 def _tell_nested(
     study: optuna.Study, problem: Problem, trial: optuna.Trial, outer: dict[str, Any],
     result: Any,
@@ -357,11 +368,17 @@ def _tell_nested(
         study.tell(trial, state=TrialState.FAIL)
         return TrialState.FAIL
     front = result["front"]
-    if not front or len(front["__F"]) == 0:
-        trial.set_user_attr("dse.fail_reason",
-                            f"no feasible inner point among {result['evaluated']}")
-        study.tell(trial, state=TrialState.FAIL)
-        return TrialState.FAIL
+    feasible = bool(front) and len(front["__F"]) > 0
+    if not feasible:
+        # Tell the least-violating point, infeasible: the sampler learns where the outer
+        # proposal breaks a constraint instead of seeing a bare failure.
+        front = result.get("least_violating") or {}
+        if not front:
+            trial.set_user_attr("dse.fail_reason",
+                                f"no inner point could be evaluated among {result['evaluated']}")
+            study.tell(trial, state=TrialState.FAIL)
+            return TrialState.FAIL
+    front = _distinct_objectives(front)
     k = _knee(front["__F"])
     inner_names = [p.name for p in problem.space.params
                    if p.name not in outer and not isinstance(p, Fixed)]
@@ -374,25 +391,35 @@ def _tell_nested(
         trial.set_constraint(key, float(front["__G"][k, j]))
     signs = np.asarray([o.sign for o in problem.objectives])
     study.tell(trial, [float(v) for v in front["__F"][k] * signs])
-    rest = np.arange(len(front["__F"])) != k
-    record_points(study, problem, {c: v[rest] for c, v in front.items()}, "nested-inner",
-                  {"dse.outer_trial": trial.number})
+    if feasible:
+        rest = np.arange(len(front["__F"])) != k
+        record_points(study, problem, {c: v[rest] for c, v in front.items()}, "nested-inner",
+                      {"dse.outer_trial": trial.number})
     return TrialState.COMPLETE
+
+
+def _outer_names(spec: StudySpec, problem: Problem) -> set[str]:
+    """Parameters Optuna proposes in nested mode: names or shell patterns (``nm.*``)."""
+    names: set[str] = set()
+    for pattern in spec.nested.outer:
+        hits = {n for n in problem.space.names if fnmatch.fnmatchcase(n, pattern)}
+        if not hits:
+            raise DseError(
+                f"{spec.path}: nested.outer: {pattern!r} matches no parameter; expected names "
+                f"or patterns over {', '.join(problem.space.names)}"
+            )
+        names |= hits
+    return names
 
 
 def _run_nested(
     spec: StudySpec, problem: Problem, study: optuna.Study, quiet: bool,
     cache_dir: str | Path | None,
 ) -> RunSummary:
-    for name in spec.nested.outer:
-        if name not in problem.space:
-            raise DseError(
-                f"{spec.path}: nested.outer: unknown parameter {name!r}; expected some of "
-                f"{', '.join(problem.space.names)}"
-            )
+    outer_names = _outer_names(spec, problem)
     outer_space = replace(
         problem.space,
-        params=tuple(p for p in problem.space.params if p.name in spec.nested.outer),
+        params=tuple(p for p in problem.space.params if p.name in outer_names),
         derived=(), constraints=(),
     )
     retried = recover_orphans(study)
@@ -407,7 +434,7 @@ def _run_nested(
         return summary
     inner_sweep: SweepSpec = replace(spec.sweep, sample_rest=0, save="none")
     inner_finite = all(p.size is not None for p in problem.space.params
-                       if p.name not in spec.nested.outer)
+                       if p.name not in outer_names)
     if not inner_finite and inner_sweep.method == "exhaustive":
         inner_sweep = replace(inner_sweep, method="evolutionary")
     executor = make_executor(spec, problem, make_pruner(PrunerSpec()),

@@ -50,7 +50,8 @@ class SweepResult:
     """What a sweep found.
 
     ``front`` and ``sample`` are column dicts holding params, objective values (``F`` oriented
-    for minimization in ``__F``), violations and metrics of the points.
+    for minimization in ``__F``), violations and metrics of the points. When no point was
+    feasible, ``least_violating`` holds the point of least total violation (one row).
     """
 
     evaluated: int
@@ -63,6 +64,7 @@ class SweepResult:
     chunks: int = 0
     complete: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    least_violating: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class _Reservoir:
@@ -140,6 +142,9 @@ class _State:
         self.chunks = 0
         self.written = 0
         self.extra: dict[str, Any] = {}
+        # While nothing is feasible: the evaluated point of least total violation.
+        self.least_violation = np.inf
+        self.least_violating: dict[str, np.ndarray] = {}
 
     def absorb(self, problem: Problem, batch: Batch, ev: Any) -> None:
         ok = ev.ok
@@ -157,6 +162,12 @@ class _State:
 
         if len(feasible_rows):
             self.front.update(ev.F[feasible_rows], gather_feasible)
+        elif not self.feasible and ok.any() and ev.G.shape[1]:
+            total = np.where(ok, np.clip(ev.G, 0.0, None).sum(axis=1), np.inf)
+            best = int(np.argmin(total))
+            if total[best] < self.least_violation:
+                self.least_violation = float(total[best])
+                self.least_violating = gather(np.asarray([best]))
         self.reservoir.offer(np.flatnonzero(ok), gather)
         self.chunks += 1
 
@@ -373,4 +384,5 @@ def run_sweep(
         sweep_dir=folder,
         chunks=state.chunks,
         complete=complete,
+        least_violating={} if state.feasible else state.least_violating,
     )
