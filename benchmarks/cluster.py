@@ -15,15 +15,21 @@ Run: ``python benchmarks/cluster.py [--repeats N]``. Prints measured figures nex
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path as _Path
+
+
+sys.path.insert(0, str(_Path(__file__).resolve().parent.parent))
+
 import argparse
 import os
-import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from benchmarks._common import cpu_model
 from costmodels.cluster import ClusterModel, enumerate_configs
 
 
@@ -41,14 +47,6 @@ VARIANTS = [
 ]
 
 
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _configs(model: ClusterModel) -> dict[str, np.ndarray]:
@@ -112,7 +110,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings")
     args = parser.parse_args()
     print(
-        f"machine: nproc={os.cpu_count()}, CPU {_cpu()}, numpy {np.__version__}, "
+        f"machine: nproc={os.cpu_count()}, CPU {cpu_model()}, numpy {np.__version__}, "
         f"load average {os.getloadavg()[0]:.2f}"
     )
 

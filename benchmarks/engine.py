@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -28,9 +26,13 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import numpy as np
 import optuna
 
+from benchmarks._common import machine_line
 from costmodels import get_model
 from dse import load_spec, run_study
 from dse._spec import ExecutorSpec, SweepSpec
@@ -41,18 +43,6 @@ warnings.filterwarnings("ignore")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "studies" / "demo.toml"
-
-
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 # -- 1. overhead ---------------------------------------------------------------------------------
@@ -136,11 +126,11 @@ def bench_sweep(points: int, save: str) -> dict[str, float]:
 def child_sweep_rss(points: int) -> dict[str, float]:
     """Run a sweep in a child process and report its peak RSS."""
     code = (
-        "import json, resource, sys; sys.path.insert(0, %r); "
+        f"import json, resource, sys; sys.path.insert(0, {str(ROOT)!r}); "
         "from benchmarks.engine import bench_sweep; "
-        "r = bench_sweep(%d, 'none'); "
+        f"r = bench_sweep({points}, 'none'); "
         "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
-        "print(json.dumps(r))" % (str(ROOT), points)
+        "print(json.dumps(r))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT)
@@ -180,7 +170,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     args = ap.parse_args()
     quick = args.quick
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine_line()}")
     print(f"optuna {optuna.__version__}, numpy {np.__version__}")
 
     print("\n[1] trial overhead (random sampler, journal file, demo model; medians)")
@@ -198,7 +188,7 @@ def main() -> None:
               f"{o['cpu_ratio']:.3f}x CPU   (goal <= 1.2x)")
 
     s = bench_sweep(2_000_000 if quick else 20_000_000, "none")
-    print(f"\n[2] sweep, demo model, streaming Pareto filter + 200-point sample")
+    print("\n[2] sweep, demo model, streaming Pareto filter + 200-point sample")
     print(f"    {s['points']:,} points in {s['seconds']:.2f} s = "
           f"{s['points_per_s'] / 1e6:.2f} M points/s on one core (goal >= 2.0); "
           f"front {s['front']}")
@@ -211,7 +201,7 @@ def main() -> None:
           f"(goal < 1024 MB)")
 
     r = bench_ray(n=24 if quick else 60)
-    print(f"\n[3] Ray, 2 workers, model costing 100 ms per point")
+    print("\n[3] Ray, 2 workers, model costing 100 ms per point")
     print(f"    serial executor : {r['serial_per_s']:.2f} points/s")
     print(f"    Ray executor    : {r['ray_per_s']:.2f} points/s")
     print(f"    speed-up        : {r['speedup']:.2f}x   (goal >= 1.7x)")

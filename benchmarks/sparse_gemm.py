@@ -12,21 +12,17 @@ Run: ``python benchmarks/sparse_gemm.py [--points N] [--repeat R]``.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path as _Path
+
+
+sys.path.insert(0, str(_Path(__file__).resolve().parent.parent))
+
 import argparse
 import os
-import platform
 import time
 
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from benchmarks._common import cpu_model
 
 
 def _best(fn, repeat: int, clock=time.perf_counter) -> float:  # type: ignore[no-untyped-def]
@@ -114,7 +110,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"machine: {os.cpu_count()} CPUs, {_cpu_model()}, load average {load:.1f}")
+    print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, load average {load:.1f}")
     bench_timing_model(args.points, args.repeat)
     bench_spmm(args.repeat)
 

@@ -14,30 +14,25 @@ Run: ``python benchmarks/sushi.py`` (no arguments). Timing goals are reported, n
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path as _Path
+
+
+sys.path.insert(0, str(_Path(__file__).resolve().parent.parent))
+
 import os
-import platform
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from benchmarks._common import cpu_model
 from costmodels import get_model
 from costmodels.sushi import pareto_mask
 from costmodels.sushi._accelerator import HW_FIELDS, serving_tables
 from costmodels.sushi._scheduler import simulate
 from search_spaces import domain
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _times_ms(fn, repeats: int = 21) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
@@ -180,7 +175,7 @@ def bench_front() -> None:
 def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"sushi benchmark: nproc={os.cpu_count()}, CPU: {_cpu()}, numpy {np.__version__}, "
+        f"sushi benchmark: nproc={os.cpu_count()}, CPU: {cpu_model()}, numpy {np.__version__}, "
         f"load average {load:.1f} (shared host)"
     )
     bench_single_point()

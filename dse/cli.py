@@ -483,10 +483,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if not rows:
         print("no published anchors for " + (args.model or "the registered models"))
         return 0
-    print(f"{'model':12s} {'anchor':48s} {'published':>12s} {'modeled':>12s} {'error':>8s} "
+    print(f"{'model':12s} {'anchor':64s} {'published':>12s} {'modeled':>12s} {'error':>8s} "
           f"{'tol':>6s}  ok")
     for r in rows:
-        print(f"{r['model']:12s} {r['anchor'][:48]:48s} {r['published']:12.4g} "
+        print(f"{r['model']:12s} {r['anchor'][:64]:64s} {r['published']:12.4g} "
               f"{r['modeled']:12.4g} {100 * r['rel_error']:7.2f}% {100 * r['tolerance']:5.1f}%"
               f"  {'yes' if r['ok'] else 'NO'}")
     bad = sum(not r["ok"] for r in rows)
