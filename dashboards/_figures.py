@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import logging
 import math
 import re
@@ -954,6 +955,43 @@ def _table_panel(data: StudyData, config_dir: str) -> Panel:
     return Panel("table", "Pareto set", html=table, note=note)
 
 
+def _cell(v: Any) -> str:
+    text = v if isinstance(v, str) else json.dumps(v, default=str, sort_keys=True)
+    return html.escape(text if len(text) <= 300 else text[:300] + " ...")
+
+
+def _as_dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def metadata_panel(data: StudyData) -> Panel | None:
+    """Run metadata from the engine's study attrs: description, mode, models, sampler, budget."""
+    attrs = data.user_attrs
+    spec = _as_dict(attrs.get("dse.spec"))
+    study = _as_dict(spec.get("study"))
+    rows: list[tuple[str, Any]] = []
+    for key, value in (
+        ("description", study.get("description")),
+        ("mode", attrs.get("dse.mode") or study.get("mode")),
+        ("seed", study.get("seed")),
+        ("sampler", spec.get("sampler")),
+        ("budget", spec.get("budget")),
+        ("executor", spec.get("executor")),
+        ("fixed parameters", attrs.get("dse.fixed")),
+        ("reference point", attrs.get("dse.reference_point")),
+    ):
+        if value not in (None, "", {}, []):
+            rows.append((key, value))
+    for m in data.models:
+        name = f"model {m.get('namespace', '')}"
+        rows.append((name, {k: m.get(k) for k in ("model", "version", "options") if k in m}))
+    if not rows:
+        return None
+    body = "".join(f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>" for k, v in rows)
+    table = f'<table class="metadata"><tbody>{body}</tbody></table>'
+    return Panel("metadata", "Run", html=table)
+
+
 def study_panels(data: StudyData, config_dir: str = "configs") -> list[Panel]:
     """Every panel for a study page, in page order; views that don't apply are left out.
 
@@ -1013,4 +1051,5 @@ def study_panels(data: StudyData, config_dir: str = "configs") -> list[Panel]:
         for view in views:
             panels.append(_guard(view.__name__, view.__name__, functools.partial(view, data)))
     panels.append(_guard("failures", "Failed trials", lambda: fail_reasons(data)))
+    panels.append(_guard("metadata", "Run", lambda: metadata_panel(data)))
     return [p for p in panels if p is not None]

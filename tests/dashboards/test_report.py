@@ -164,6 +164,8 @@ def test_domain_views_appear_and_survive_missing_models(
     assert figs["cluster"]["layout"]["barmode"] == "stack"
     assert "engine" not in figs
     assert "is not importable here" in text  # the engine view says why it is empty
+    assert '<section id="sec-metadata"><h2>Run</h2>' in text
+    assert "sparse_gemm" in text and "{&quot;wl&quot;: 1}" in text  # models and options
 
 
 def test_engine_view_uses_model_breakdown(
