@@ -111,7 +111,10 @@
     var every = Number(body.dataset.refreshMs || 0);
     if (!body.dataset.live || !every) { return; }
     var version = body.dataset.version || "";
+    var busy = false;  // a slow rebuild must not stack up requests
     setInterval(function () {
+      if (busy) { return; }
+      busy = true;
       fetch(body.dataset.summaryUrl, { cache: "no-store" })
         .then(function (r) { return r.json(); })
         .then(function (s) {
@@ -135,10 +138,15 @@
           var shown = document.getElementById("details").dataset.trial;
           if (shown) { showTrial(shown); }
         })
+        .then(function () {
+          var s = document.getElementById("status");
+          if (s) { s.textContent = ""; }
+        })
         .catch(function (err) {
           var s = document.getElementById("status");
           if (s) { s.textContent = "server unreachable: " + err; }
-        });
+        })
+        .finally(function () { busy = false; });
     }, every);
   }
 
