@@ -26,7 +26,6 @@ import numpy as np
 from costmodels import get_model
 
 
-RATIOS = ((2, 4), (1, 16), (1, 32))
 RECIPES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("srste", {}),
     ("ste", {}),
@@ -42,13 +41,16 @@ def _label(recipe: str, extra: dict[str, Any]) -> str:
     return recipe + "".join(f"[{k}={v}]" for k, v in extra.items())
 
 
-def _run(job: tuple[str, dict[str, Any], int, int, int, str | None]) -> dict[str, Any]:
-    recipe, extra, n, m, seed, cache = job
-    model = get_model("nm_training", cache_dir=cache or "auto")
+Job = tuple[str, dict[str, Any], int, int, int, dict[str, Any]]
+
+
+def _run(job: Job) -> dict[str, Any]:
+    recipe, extra, n, m, seed, options = job
+    model = get_model("nm_training", **options)
     start = time.perf_counter()
     out = model.evaluate(model.batch(recipe=recipe, n=n, m=m, seed=seed, **extra))
     return {
-        "label": _label(recipe, extra),
+        "label": _label(recipe, {k: v for k, v in extra.items() if k != "sparse_layers"}),
         "ratio": f"{n}:{m}" if recipe != "dense" else "dense",
         "seed": seed,
         "acc": float(out["top1_acc"][0]),
@@ -71,14 +73,20 @@ def main() -> None:
         default=",".join(_label(r, e) for r, e in RECIPES),
         help="comma-separated recipe labels to run (srste is always included)",
     )
+    ap.add_argument("--ratios", default="2:4,1:16,1:32", help="comma-separated N:M targets")
+    ap.add_argument("--steps", type=int, default=None, help="override the proxy's step budget")
+    ap.add_argument("--sparse-layers", default="ff", help="which projections are N:M")
     args = ap.parse_args()
+    ratios = [tuple(int(v) for v in r.split(":")) for r in args.ratios.split(",")]
+    options: dict[str, Any] = {"cache_dir": args.cache_dir or "auto", "steps": args.steps}
     wanted = set(args.recipes.split(",")) | {"srste"}
     recipes = [(r, e) for r, e in RECIPES if _label(r, e) in wanted]
 
-    jobs = [("dense", {}, 1, 4, s, args.cache_dir) for s in range(args.seeds)]
+    layers = {"sparse_layers": args.sparse_layers}
+    jobs: list[Job] = [("dense", {}, 1, 4, s, options) for s in range(args.seeds)]
     jobs += [
-        (r, extra, n, m, s, args.cache_dir)
-        for n, m in RATIOS
+        (r, extra | layers, n, m, s, options)
+        for n, m in ratios
         for r, extra in recipes
         for s in range(args.seeds)
     ]
@@ -109,7 +117,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     verdicts = []
-    for n, m in RATIOS:
+    print(f"proxy steps={args.steps or 'default'} sparse_layers={args.sparse_layers}")
+    for n, m in ratios:
         ratio = f"{n}:{m}"
         by_label: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
