@@ -53,6 +53,7 @@ __all__ = [
     "slug",
     "static_file",
     "study_page",
+    "study_page_html",
 ]
 
 STATIC_FILES = ("report.js", "report.css")
@@ -182,6 +183,30 @@ def page_html(
 <script type="application/json" id="trials">{_script_json(trials)}</script>
 </body></html>
 """
+
+
+def study_page_html(
+    page: StudyPage,
+    title: str,
+    *,
+    assets: str,
+    plotly_src: str,
+    nav: str,
+    body_attrs: dict[str, str],
+) -> str:
+    """A whole study page (report or live) from its prepared parts."""
+    return page_html(
+        title,
+        page.summary,
+        page.sections,
+        assets=assets,
+        plotly_src=plotly_src,
+        nav=nav,
+        figures=page.figures,
+        trials=page.trials,
+        n_trials=page.n_trials,
+        body_attrs=body_attrs,
+    )
 
 
 # -- exported configurations ------------------------------------------------------------------
@@ -344,16 +369,12 @@ def build_report(
         config_dir = f"configs/{s}"
         page = study_page(data, config_dir)
         _write_configs(data, out / config_dir)
-        text = page_html(
+        text = study_page_html(
+            page,
             f"Study {name}",
-            page.summary,
-            page.sections,
             assets="",
             plotly_src="plotly.min.js",
             nav='<a href="index.html">all studies</a>',
-            figures=page.figures,
-            trials=page.trials,
-            n_trials=page.n_trials,
             body_attrs={"configs": config_dir},
         )
         (out / f"study-{s}.html").write_text(text, encoding="utf-8")

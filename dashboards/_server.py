@@ -48,6 +48,7 @@ from dashboards._report import (
     plotly_js_path,
     static_file,
     study_page,
+    study_page_html,
     study_rows,
 )
 
@@ -163,17 +164,12 @@ class _Dashboard:
 
     def study_html(self, cached: _Cached) -> str:
         name = cached.data.name
-        page = cached.page
-        return page_html(
+        return study_page_html(
+            cached.page,
             f"Study {name} (live)",
-            page.summary,
-            page.sections,
             assets="/static/",
             plotly_src="/static/plotly.min.js",
             nav='<a href="/">all studies</a>',
-            figures=page.figures,
-            trials=page.trials,
-            n_trials=page.n_trials,
             body_attrs={
                 "configs": f"/configs/{_url_name(name)}",
                 **self._live_attrs(f"/api/study/{_url_name(name)}", cached.version),

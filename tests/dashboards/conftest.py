@@ -6,9 +6,12 @@ handed out by the ``studies`` fixture (this module).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -130,6 +133,19 @@ def make_study(storage: Any, name: str, directions: list[str], **attrs: Any) -> 
 
 def random_values(n: int, m: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, m))
+
+
+@contextlib.contextmanager
+def running(server: Any) -> Iterator[Any]:
+    """Run a dashboards server in a background thread for the duration of the block."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -188,14 +187,9 @@ def test_pareto_point_hover_and_click_show_its_config(
 
 
 @pytest.fixture
-def live_server(demo_storage: optuna.storages.BaseStorage) -> Iterator[Any]:
-    srv = make_server(demo_storage, port=0, refresh_s=0.3)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+def live_server(demo_storage: optuna.storages.BaseStorage, studies: ModuleType) -> Iterator[Any]:
+    with studies.running(make_server(demo_storage, port=0, refresh_s=0.3)) as srv:
+        yield srv
 
 
 def test_live_dashboard_picks_up_new_trials(

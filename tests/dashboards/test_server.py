@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,14 +15,11 @@ from dashboards._server import DashboardServer, make_server
 
 
 @pytest.fixture
-def server(demo_storage: optuna.storages.BaseStorage) -> Iterator[DashboardServer]:
-    srv = make_server(demo_storage, port=0, refresh_s=0.5)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+def server(
+    demo_storage: optuna.storages.BaseStorage, studies: ModuleType
+) -> Iterator[DashboardServer]:
+    with studies.running(make_server(demo_storage, port=0, refresh_s=0.5)) as srv:
+        yield srv
 
 
 def get(srv: DashboardServer, path: str) -> tuple[int, str, bytes]:
@@ -138,10 +134,7 @@ def test_study_names_with_slashes_and_markup(studies: ModuleType, tmp_path: Path
     name = "a/b <x>"
     study = studies.make_study(storage, name, ["minimize", "minimize"])
     study.add_trials([studies.simple_trial(k, [k, 5 - k], {"p": k / 5}) for k in range(5)])
-    srv = make_server(storage, port=0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with studies.running(make_server(storage, port=0)) as srv:
         status, _, body = get(srv, "/")
         assert status == 200 and f'href="/study/{quote(name, safe="")}"'.encode() in body
         assert b"a/b <x>" not in body and b"a/b &lt;x&gt;" in body
@@ -149,7 +142,3 @@ def test_study_names_with_slashes_and_markup(studies: ModuleType, tmp_path: Path
         assert status == 200 and b"Study a/b &lt;x&gt;" in body
         status, _, body = get(srv, f"/configs/{quote(name, safe='')}/trial-0.json")
         assert status == 200 and json.loads(body)["trial"] == 0
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
