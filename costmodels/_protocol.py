@@ -228,7 +228,7 @@ class CostModel(ABC):
                         f"{name}={col[bad][0].item()!r} is out of range: "
                         f"expected {p.describe_range()}"
                     )
-                out[name] = col.astype(p.dtype, copy=False) if p.dtype.kind != "U" else col
+                out[name] = col.astype(p.dtype, copy=False)
             else:
                 out[name] = p.column(p.default, n)
         return out
