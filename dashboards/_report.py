@@ -135,7 +135,9 @@ def study_page(data: StudyData, config_dir: str) -> StudyPage:
     return StudyPage(
         name=data.name,
         summary=summary,
-        sections="".join(_section(p) for p in panels),
+        sections="".join(_section(p) for p in panels)
+        or f'<section id="sec-empty"><h2>Nothing to plot yet</h2><p class="note">{summary}</p>'
+        "</section>",
         figures="{" + figures + "}",
         trials=json.dumps(trials_payload(data), separators=(",", ":"), allow_nan=False),
         n_trials=len(data.trials),
