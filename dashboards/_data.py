@@ -148,6 +148,7 @@ class StudyData:
         user_attrs: the study's user attrs.
         int_params: parameters with an integer distribution (the frame stores them as floats
             when some trial lacks them).
+        cache: results derived once and shared between views (e.g. the final hypervolume).
     """
 
     name: str
@@ -163,6 +164,7 @@ class StudyData:
     models: list[dict[str, Any]] = field(default_factory=list)
     user_attrs: dict[str, Any] = field(default_factory=dict)
     int_params: frozenset[str] = frozenset()
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_objectives(self) -> int:

@@ -44,6 +44,7 @@ MAX_TABLE_ROWS = 1000
 MAX_DOMAIN_CONFIGS = 40  # Pareto configs in the per-config domain views
 MAX_LABELLED_CELLS = 160  # heatmap cells that still get a text label
 MIN_IMPORTANCE_TRIALS = 10
+HISTORY_BUDGET_S = 5.0  # per hypervolume history (4+ objectives with big fronts get slow)
 MAX_IMPORTANCE_TRIALS = 1000  # above this, importance is estimated on a random sample
 CLUSTER_TIMES = (
     ("time_fwd_s", "forward"),
@@ -361,19 +362,23 @@ def hypervolume_figure(data: StudyData, ref: Reference) -> tuple[go.Figure, floa
     finished = t[t["state"] == "COMPLETE"]
     vals = ref.normalize(data.values_min(finished))
     feas = finished["feasible"].to_numpy(dtype=bool)
-    by_number = hypervolume_history(vals, ref.point, feas)
+    by_number = hypervolume_history(vals, ref.point, feas, HISTORY_BUDGET_S)
     order = np.argsort(finished["elapsed_s"].to_numpy(dtype=np.float64), kind="stable")
     if np.array_equal(order, np.arange(len(order))):  # serial study: same order, same history
         by_time = by_number
     else:
-        by_time = hypervolume_history(vals[order], ref.point, feas[order])
+        by_time = hypervolume_history(vals[order], ref.point, feas[order], HISTORY_BUDGET_S)
+    done = np.isfinite(by_number)
+    by_number, by_time = by_number[done], by_time[np.isfinite(by_time)]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("over trials", "over wall-clock time"))
-    x, y = _steps(finished.index.to_numpy(dtype=np.float64), by_number)
+    x, y = _steps(finished.index.to_numpy(dtype=np.float64)[done], by_number)
     fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line_shape="hv", name="by trial"), 1, 1)
-    secs = finished["elapsed_s"].to_numpy(dtype=np.float64)[order]
+    secs = finished["elapsed_s"].to_numpy(dtype=np.float64)[order][: len(by_time)]
     x, y = _steps(secs, by_time)
     fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line_shape="hv", name="by time"), 1, 2)
     final = float(by_number[-1]) if len(by_number) else 0.0
+    complete = bool(done.all())
+    data.cache["hypervolume"] = (final, complete)
     units = ref.point_in_units(data.directions)
     stated = ", ".join(f"{n} = {_fmt(v)}" for n, v in zip(data.labels, units, strict=True))
     caption = (
@@ -381,6 +386,12 @@ def hypervolume_figure(data: StudyData, ref: Reference) -> tuple[go.Figure, floa
         f"normalised {', '.join(_fmt(p) for p in ref.point)})<br>"
         "hypervolume in normalised units (front ideal = 0, nadir = 1 per objective)"
     )
+    if not complete:
+        where = f"after trial {int(finished.index[done][-1])}" if done.any() else "at the start"
+        caption += (
+            f"<br>history stops {where}: the exact {data.n_objectives}-objective "
+            f"hypervolume used up its {HISTORY_BUDGET_S:g} s budget"
+        )
     fig.update_layout(
         showlegend=False,
         margin={"t": 40, "b": 90},
@@ -920,7 +931,9 @@ def _progress_panels(data: StudyData) -> list[Panel | None]:
 
         def hv() -> Panel:
             fig, final = hypervolume_figure(data, ref)
-            return Panel("hypervolume", f"Hypervolume (final {_fmt(final)})", figure=fig)
+            complete = data.cache["hypervolume"][1]
+            title = f"Hypervolume ({'final' if complete else 'partial'} {_fmt(final)})"
+            return Panel("hypervolume", title, figure=fig)
 
         panels.append(_guard("hypervolume", "Hypervolume", hv))
     panels.append(

@@ -22,6 +22,7 @@ per trial would cost O(n) full computations; this costs one small computation pe
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -190,7 +191,10 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
 
 
 def hypervolume_history(
-    values: np.ndarray, reference: np.ndarray, feasible: np.ndarray | None = None
+    values: np.ndarray,
+    reference: np.ndarray,
+    feasible: np.ndarray | None = None,
+    time_budget_s: float | None = None,
 ) -> np.ndarray:
     """Hypervolume after each trial, computed incrementally.
 
@@ -199,9 +203,12 @@ def hypervolume_history(
             pruned trials) are skipped.
         reference: ``(m,)`` reference point.
         feasible: optional ``(n,)`` booleans; infeasible rows are skipped.
+        time_budget_s: stop when a front update would start after this much time; the rest of
+            the history is NaN. Exact hypervolume is exponential in the number of objectives,
+            so with 4 or more and large fronts this keeps a report or a progress bar bounded.
 
     Returns:
-        ``(n,)`` non-decreasing hypervolume after each row.
+        ``(n,)`` non-decreasing hypervolume after each row (NaN after a spent budget).
     """
     pts, ref = _check(values, reference)
     n = len(pts)
@@ -211,10 +218,14 @@ def hypervolume_history(
     history = np.zeros(n)
     front = np.empty((0, ref.size))
     hv = 0.0
+    deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
     for i in range(n):
         if ok[i]:
             p = pts[i]
             if not (len(front) and np.any(np.all(front <= p, axis=1))):
+                if deadline is not None and time.perf_counter() > deadline:
+                    history[i:] = np.nan
+                    return history
                 box = float(np.prod(ref - p))
                 hv += box - hypervolume(np.maximum(front, p), ref) if len(front) else box
                 front = np.vstack([front[~np.all(p <= front, axis=1)], p])

@@ -294,9 +294,16 @@ def study_rows(storage: BaseStorage) -> list[dict[str, Any]]:
 
 
 def final_hypervolume(data: StudyData) -> float | None:
-    """Hypervolume of the study's feasible front in normalised units, or None."""
+    """Hypervolume of the study's feasible front in normalised units, or None.
+
+    Reuses the hypervolume view's result; without it, computes it only for up to 3 objectives
+    (exact hypervolume in 4+ dimensions can take long on a big front).
+    """
+    if "hypervolume" in data.cache:
+        final, complete = data.cache["hypervolume"]
+        return float(final) if complete else None
     ref = study_reference(data)
-    if ref is None:
+    if ref is None or data.n_objectives > 3:
         return None
     front = data.trials["pareto"].to_numpy(dtype=bool)
     return hypervolume(ref.normalize(data.values_min()[front]), ref.point)

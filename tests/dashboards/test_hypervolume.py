@@ -80,6 +80,14 @@ def test_history_equals_hypervolume_of_each_prefix(m: int) -> None:
         assert history[i] == pytest.approx(hypervolume(values[: i + 1][ok], ref), abs=1e-12)
 
 
+def test_history_time_budget_leaves_nan_after_it() -> None:
+    values = np.random.default_rng(3).random((30, 4))
+    ref = np.full(4, 1.0)
+    assert np.isnan(hypervolume_history(values, ref, time_budget_s=0.0)).all()
+    full = hypervolume_history(values, ref, time_budget_s=60.0)
+    assert np.array_equal(full, hypervolume_history(values, ref))
+
+
 @pytest.mark.parametrize("m", [2, 3])
 def test_pareto_mask_matches_brute_force(m: int) -> None:
     rng = np.random.default_rng(7)

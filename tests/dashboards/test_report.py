@@ -131,6 +131,23 @@ def test_three_and_more_objectives(
     assert "hypervolume" in figs
 
 
+def test_hypervolume_history_over_budget_says_where_it_stops(
+    studies: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dashboards._figures
+
+    monkeypatch.setattr(dashboards._figures, "HISTORY_BUDGET_S", 0.0)
+    storage = studies.journal(tmp_path / "j.log")
+    study = studies.make_study(storage, "big", ["minimize"] * 4)
+    vals = studies.random_values(30, 4)
+    study.add_trials([studies.simple_trial(k, list(v), {"a": v[0]}) for k, v in enumerate(vals)])
+    out = build_report(storage, None, tmp_path / "out").parent
+    text = (out / "study-big.html").read_text()
+    assert "Hypervolume (partial 0)" in text
+    caption = figures_of(out / "study-big.html")["hypervolume"]["layout"]["annotations"][-1]
+    assert "used up its 0 s budget" in caption["text"]
+
+
 def cluster_study(studies: ModuleType, storage: optuna.storages.BaseStorage) -> None:
     times = ["time_fwd_s", "time_bwd_s", "time_bubble_s", "time_dp_comm_s"]
     models = [
