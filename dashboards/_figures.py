@@ -44,7 +44,7 @@ MAX_TABLE_ROWS = 1000
 MAX_DOMAIN_CONFIGS = 40  # Pareto configs in the per-config domain views
 MAX_LABELLED_CELLS = 160  # heatmap cells that still get a text label
 MIN_IMPORTANCE_TRIALS = 10
-HISTORY_BUDGET_S = 5.0  # per hypervolume history (4+ objectives with big fronts get slow)
+HISTORY_BUDGET_S = 5.0  # per hypervolume history with 4+ objectives (big fronts get slow)
 MAX_IMPORTANCE_TRIALS = 1000  # above this, importance is estimated on a random sample
 CLUSTER_TIMES = (
     ("time_fwd_s", "forward"),
@@ -362,12 +362,15 @@ def hypervolume_figure(data: StudyData, ref: Reference) -> tuple[go.Figure, floa
     finished = t[t["state"] == "COMPLETE"]
     vals = ref.normalize(data.values_min(finished))
     feas = finished["feasible"].to_numpy(dtype=bool)
-    by_number = hypervolume_history(vals, ref.point, feas, HISTORY_BUDGET_S)
+    # Up to 3 objectives the exact history is cheap (O(n^2) per front change at worst); only
+    # 4+ objectives get a time budget, so a loaded machine never cuts a 2-D or 3-D history.
+    budget = HISTORY_BUDGET_S if data.n_objectives >= 4 else None
+    by_number = hypervolume_history(vals, ref.point, feas, budget)
     order = np.argsort(finished["elapsed_s"].to_numpy(dtype=np.float64), kind="stable")
     if np.array_equal(order, np.arange(len(order))):  # serial study: same order, same history
         by_time = by_number
     else:
-        by_time = hypervolume_history(vals[order], ref.point, feas[order], HISTORY_BUDGET_S)
+        by_time = hypervolume_history(vals[order], ref.point, feas[order], budget)
     done = np.isfinite(by_number)
     by_number, by_time = by_number[done], by_time[np.isfinite(by_time)]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("over trials", "over wall-clock time"))
