@@ -327,7 +327,13 @@ def _run_sweep_mode(
         if executor is not None:
             executor.cancel()
             executor.close()
-    summary.n_new = _record_sweep(study, problem, result, "sweep", spec.sweep.max_front_trials)
+    # A partial exhaustive sweep is not recorded: its checkpoint resumes it, and recording now
+    # would add the same front points again when it completes.
+    if result.complete:
+        summary.n_new = _record_sweep(study, problem, result, "sweep",
+                                      spec.sweep.max_front_trials)
+    else:
+        summary.interrupted = True
     summary.n_finished = len(study.get_trials(deepcopy=False))
     summary.sweep = {
         "evaluated": result.evaluated, "feasible": result.feasible, "failed": result.failed,

@@ -74,7 +74,8 @@ def test_evaluate_json_shape(capsys) -> None:
 @pytest.mark.parametrize(
     "argv, fragment",
     [
-        (["evaluate", "demo", "--set", "x=2"], "x='2' is out of range: expected a number in [0, 1]"),
+        (["evaluate", "demo", "--set", "x=2"],
+         "x='2' is out of range: expected a number in [0, 1]"),
         (["evaluate", "demo", "--set", "q=1"], "model 'demo' has no parameter 'q'"),
         (["evaluate", "nope"], "unknown model 'nope'"),
         (["run", "nope"], "unknown study 'nope'"),

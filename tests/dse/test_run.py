@@ -178,3 +178,26 @@ def test_every_sampler_runs(study_file, tmp_path: Path) -> None:
         "demo.y" = [0.0]
     """)).with_overrides(storage=str(tmp_path / "s.journal"))
     assert run_study(grid).n_complete == 8
+
+
+def test_a_stopped_exhaustive_sweep_resumes_without_duplicates(study_file, tmp_path) -> None:
+    path = study_file(mode="sweep", extra_space="""
+        [space.override]
+        "demo.x" = { steps = 201 }
+        "demo.y" = { steps = 51 }
+    """, body="""
+        [sweep]
+        chunk_size = 500
+        sample_rest = 10
+    """)
+    spec = load_spec(path).with_overrides(storage=str(tmp_path / "s.journal"))
+    stopped = run_study(spec.with_overrides(timeout_s=1e-6))
+    assert stopped.interrupted and not stopped.sweep["complete"]
+    assert stopped.sweep["evaluated"] < 201 * 51 * 4
+    assert _study(str(tmp_path / "s.journal")).trials == []  # nothing recorded yet
+    done = run_study(spec)
+    assert done.sweep["complete"] and not done.interrupted
+    study = _study(str(tmp_path / "s.journal"))
+    assert len(study.best_trials) == 201
+    cols = read_columns(study.user_attrs["dse.sweep_file"])
+    assert len(cols["demo.x"]) == 201 * 51 * 4  # every point written exactly once

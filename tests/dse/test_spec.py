@@ -71,7 +71,8 @@ def test_malformed_toml_and_missing_file(tmp_path: Path) -> None:
     "patch, fragment",
     [
         ({"models": {"demo": {"model": "nope"}}}, "models.demo: unknown model 'nope'"),
-        ({"models": {"demo": {"options": {"bogus": 1}}}}, "models.demo: model 'demo': bad options"),
+        ({"models": {"demo": {"options": {"bogus": 1}}}},
+         "models.demo: model 'demo': bad options"),
         ({"space": {"override": {"demo.zz": 1}}}, "override for unknown parameter 'demo.zz'"),
         ({"space": {"override": {"demo.level": 9}}}, "demo.level=9 is out of range"),
         ({"space": {"override": {"demo.x": {"high": 3.0}}}}, "leaves the declared range"),
