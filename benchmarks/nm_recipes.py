@@ -106,6 +106,7 @@ def main() -> None:
         f"runs={len(rows)} wall={wall:.0f}s (per run: median "
         f"{np.median([r['wall_s'] for r in rows]):.1f}s incl. cache hits)"
     )
+    print(f"proxy steps={args.steps or 'default'} sparse_layers={args.sparse_layers}")
     dense = np.array([r["acc"] for r in rows if r["label"] == "dense"])
     print(
         f"\ndense: {dense.mean():.2f} +- {dense.std(ddof=1):.2f} "
@@ -117,7 +118,6 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     verdicts = []
-    print(f"proxy steps={args.steps or 'default'} sparse_layers={args.sparse_layers}")
     for n, m in ratios:
         ratio = f"{n}:{m}"
         by_label: dict[str, list[dict[str, Any]]] = {}
