@@ -292,7 +292,7 @@ def training_flops(
 
 
 def training_flops_by_phase(
-    recipe: Recipe, arch: ArchSpec, sparse_layers: str, batch: int
+    recipe: Recipe, arch: ArchSpec, sparse_layers: str, batch: float
 ) -> list[dict[str, float | int | str]]:
     """One row per phase (and per SDGF interval) of a recipe: steps, densities and FLOPs."""
     f, o = sparse_split(layer_flops(arch), sparse_layers)

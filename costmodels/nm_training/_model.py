@@ -479,8 +479,9 @@ class NMTrainingModel(CostModel):
             recipe = self.recipe_of(full)
         except ModelError:
             return []
-        arch = self._proxy_arch()
-        batch_size = _PROXY_SHAPES[self.fidelity]["batch"]
+        # Phase FLOPs of the accounted workload, so they sum to this point's train_flops.
+        arch = self._arch()
+        batch_size = arch.train_samples / self.total_steps
         rows: list[dict[str, Any]] = [
             {"kind": "phase", **row}
             for row in acc.training_flops_by_phase(

@@ -177,6 +177,8 @@ def test_breakdown_has_phase_rows_and_the_curve_once_trained(tmp_path: Path) -> 
     rows = model.breakdown(params)
     assert [r["phase"] for r in rows][:3] == ["dense_warmup", "sdgf_15:16", "sdgf_8:16"]
     assert not [r for r in rows if r["kind"] == "curve"]
+    total = model.accounting(model.batch(**params))["train_flops"][0]
+    assert sum(r["train_flops"] for r in rows) == pytest.approx(total, rel=0.02)
     model.evaluate(model.batch(**params))
     curve = [r for r in model.breakdown(params) if r["kind"] == "curve"]
     assert curve and {"step", "val_acc", "val_loss"} <= set(curve[0])
