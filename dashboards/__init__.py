@@ -4,8 +4,8 @@
 - :func:`serve` runs a live dashboard that refreshes while studies run (:func:`make_server`
   creates it without blocking).
 - :func:`hypervolume` / :func:`hypervolume_history` / :func:`pareto_mask` /
-  :func:`reference_point` are the project's hypervolume functions on minimisation-oriented values
-  (numpy only), also used by the engine's ``dse status``.
+  :func:`reference_point` are re-exported from the engine (``dse._hypervolume``,
+  ``dse._pareto``), the project's one implementation.
 
 Works on any Optuna study; the engine's study and trial attributes (``docs/study_files.md``) add
 names, units and domain views. Importing the package is cheap: the report and server modules
@@ -17,13 +17,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from dashboards._hypervolume import (
-    Reference,
-    hypervolume,
-    hypervolume_history,
-    pareto_mask,
-    reference_point,
-)
+from dse._hypervolume import Reference, hypervolume, hypervolume_history, reference_point
+from dse._pareto import pareto_mask
 
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ import pandas as pd
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from dashboards._hypervolume import pareto_mask
+from dse._pareto import pareto_mask
 
 
 __all__ = [

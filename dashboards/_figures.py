@@ -28,7 +28,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboards._data import StudyData
-from dashboards._hypervolume import Reference, hypervolume_history, reference_point
+from dse._hypervolume import Reference, hypervolume_history, reference_point
 
 
 __all__ = ["Panel", "study_panels", "study_reference", "trials_payload"]

@@ -29,7 +29,7 @@ import optuna
 import plotly
 import plotly.io as pio
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from dashboards._data import StudyData, check_study_names, resolve_storage, study_data
 from dashboards._data import study_names as list_study_names
@@ -41,7 +41,7 @@ from dashboards._figures import (
     study_summary,
     trials_payload,
 )
-from dashboards._hypervolume import hypervolume
+from dse._hypervolume import hypervolume
 
 
 __all__ = [
@@ -214,22 +214,6 @@ def study_page_html(
 # -- exported configurations ------------------------------------------------------------------
 
 
-class _KnownFrontStudy(optuna.Study):
-    """The same study, with ``best_trials`` answered from the front the report already computed.
-
-    Optuna's ``Study.best_trials`` deep-copies every trial (4-5 s for 10,000 trials); the front
-    is the same set (feasible COMPLETE trials that no other one dominates).
-    """
-
-    def __init__(self, study: optuna.Study, front: set[int]) -> None:
-        super().__init__(study_name=study.study_name, storage=study._storage)
-        self._front = front
-
-    @property
-    def best_trials(self) -> list[FrozenTrial]:
-        return [t for t in self.get_trials(deepcopy=False) if t.number in self._front]
-
-
 def export_records(data: StudyData) -> dict[int, dict[str, Any]]:
     """The Pareto trials' exported configurations, by trial number.
 
@@ -243,8 +227,7 @@ def export_records(data: StudyData) -> dict[int, dict[str, Any]]:
     try:
         from dse import study_records
 
-        study = _KnownFrontStudy(data.study, set(int(n) for n in front))
-        records = {int(r["trial"]): r for r in study_records(study, pareto_only=True)}
+        records = {int(r["trial"]): r for r in study_records(data.study, pareto_only=True)}
     except Exception as err:  # noqa: BLE001 - the report still links the flat configs
         _log.warning("study %s: engine export unavailable (%s)", data.name, err)
     missing = [int(n) for n in front if int(n) not in records]

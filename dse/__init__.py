@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dse._errors import DseError, SpecError, StorageError
 from dse._export import export_records, load_records, study_records
-from dse._hypervolume import hypervolume, reference_point
-from dse._pareto import ParetoFront, nondominated_mask
+from dse._hypervolume import Reference, hypervolume, hypervolume_history, reference_point
+from dse._pareto import ParetoFront, nondominated_mask, pareto_mask
 from dse._problem import Evaluation, Problem
 from dse._progress import normalized_hypervolume
 from dse._run import RunSummary, artifacts_dir, run_study
@@ -29,6 +29,7 @@ __all__ = [
     "Evaluation",
     "ParetoFront",
     "Problem",
+    "Reference",
     "RunSummary",
     "SpecError",
     "StorageError",
@@ -38,11 +39,13 @@ __all__ = [
     "export_records",
     "find_study_file",
     "hypervolume",
+    "hypervolume_history",
     "load_records",
     "load_spec",
     "nondominated_mask",
     "normalized_hypervolume",
     "open_storage",
+    "pareto_mask",
     "parse_spec",
     "reference_point",
     "run_study",

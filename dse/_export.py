@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from costmodels import get_model
 from dse._errors import DseError
-from dse._study import trial_config
+from dse._study import pareto_trials, trial_config
 
 
 __all__ = ["FORMATS", "export_records", "load_records", "study_records", "write_records"]
@@ -38,10 +38,7 @@ def _clean(v: Any) -> Any:
 
 
 def _pareto_numbers(study: optuna.Study) -> set[int]:
-    try:
-        return {t.number for t in study.best_trials}
-    except (RuntimeError, ValueError):
-        return set()
+    return {t.number for t in pareto_trials(study)}
 
 
 def study_records(study: optuna.Study, pareto_only: bool = False) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 
-__all__ = ["ParetoFront", "dominated_by", "nondominated_mask"]
+__all__ = ["ParetoFront", "dominated_by", "nondominated_mask", "pareto_mask"]
 
 
 def nondominated_mask(F: np.ndarray) -> np.ndarray:
@@ -30,6 +30,18 @@ def nondominated_mask(F: np.ndarray) -> np.ndarray:
     if m == 2:
         return _mask_2d(F)
     return _mask_nd(F)
+
+
+def pareto_mask(values: np.ndarray) -> np.ndarray:
+    """Like :func:`nondominated_mask`, but rows with a non-finite value are never on the front
+    (failed or pruned trials) and do not dominate anything."""
+    F = np.asarray(values, dtype=np.float64)
+    mask = np.zeros(len(F), dtype=bool)
+    if F.size == 0:
+        return mask
+    finite = np.flatnonzero(np.isfinite(F).all(axis=1))
+    mask[finite] = nondominated_mask(F[finite])
+    return mask
 
 
 def _mask_2d(F: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from dse._errors import DseError, SpecError
 from dse._optuna_bridge import distribution
+from dse._pareto import pareto_mask
 from dse._problem import Problem
 from search_spaces import Fixed
 
@@ -33,6 +34,7 @@ __all__ = [
     "INTERRUPTED",
     "counted_trials",
     "open_study",
+    "pareto_trials",
     "recover_orphans",
     "record_points",
     "trial_config",
@@ -220,6 +222,22 @@ def record_points(
         raise DseError(f"cannot record sweep points into study {study.study_name!r}: {exc}") \
             from None
     return n
+
+
+def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The feasible Pareto front of the COMPLETE trials, as ``study.best_trials`` gives it.
+
+    Computed with the vectorized filter on uncopied trials: ``best_trials`` deep-copies every
+    trial, which dominated a 10,000-trial report (4.7 of 8.6 s, measured).
+    """
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.values is not None and all(v <= 0 for v in t.constraints.values())]
+    if not trials:
+        return []
+    signs = np.asarray([1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0
+                        for d in study.directions])
+    F = np.asarray([t.values for t in trials], dtype=np.float64) * signs
+    return [trials[i] for i in np.flatnonzero(pareto_mask(F))]
 
 
 def trial_config(trial: FrozenTrial, fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:

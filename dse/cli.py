@@ -176,6 +176,7 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
 
     from dse._progress import normalized_hypervolume
     from dse._storage import open_storage
+    from dse._study import pareto_trials
 
     storage = open_storage(storage_spec, create=False)
     out = []
@@ -187,10 +188,7 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
             counts[t.state.name.lower()] += 1
         names = study.metric_names or [f"values_{i}" for i in range(len(study.directions))]
         dirs = [d.name.lower() for d in study.directions]
-        try:
-            best = study.best_trials
-        except (RuntimeError, ValueError):
-            best = []
+        best = pareto_trials(study)
         signs = np.asarray([1.0 if d == "minimize" else -1.0 for d in dirs])
         F = np.asarray([t.values for t in best], dtype=float).reshape(-1, len(dirs)) * signs
         best_values = {}

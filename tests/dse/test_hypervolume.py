@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from optuna._hypervolume import compute_hypervolume
 
-from dashboards import hypervolume, hypervolume_history, pareto_mask, reference_point
+from dse import hypervolume, hypervolume_history, pareto_mask, reference_point
 
 
 def brute_pareto(values: np.ndarray) -> np.ndarray:
