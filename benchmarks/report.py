@@ -15,16 +15,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
+from benchmarks._common import cpu_model
 from dashboards import build_report
 from dashboards._data import study_data
 from dashboards._figures import study_panels
@@ -149,15 +153,7 @@ def main() -> None:
         largest_mb = pages[largest] / 1e6
         front = int(data.trials["pareto"].sum())
 
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    print(f"machine: nproc={os.cpu_count()}, {cpu}")
+    print(f"machine: nproc={os.cpu_count()}, {cpu_model()}")
     print(f"study: {args.trials} trials, 3 objectives, {front} on the Pareto front")
     print(f"load study into frames: {load_s:.2f} s")
     for name, secs in parts.items():
