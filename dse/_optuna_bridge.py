@@ -7,6 +7,7 @@ params (what Optuna's TPE with ``group=True`` expects). Fixed parameters are nev
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Mapping
@@ -33,8 +34,9 @@ def _py(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
+@functools.lru_cache(maxsize=4096)
 def distribution(p: Param) -> BaseDistribution:
-    """The Optuna distribution of a (non-fixed) parameter."""
+    """The Optuna distribution of a (non-fixed) parameter (cached: params are immutable)."""
     if isinstance(p, Int):
         return IntDistribution(p.low, p.high, log=p.log, step=p.step)
     if isinstance(p, Float):
