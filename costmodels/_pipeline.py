@@ -135,9 +135,16 @@ class Pipeline:
         return out
 
     def evaluate(
-        self, batch: Mapping[str, np.ndarray], context: EvalContext | None = None
+        self,
+        batch: Mapping[str, np.ndarray],
+        context: EvalContext | None = None,
+        skip_expensive: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
-        """All stages' outputs on ``batch`` as namespaced columns."""
+        """All stages' outputs on ``batch`` as namespaced columns.
+
+        Rows marked in ``skip_expensive`` (points already known to be infeasible) are not sent
+        to expensive models; their outputs there are NaN.
+        """
         cols: dict[str, np.ndarray] = dict(batch)
         n = len(next(iter(batch.values()))) if batch else 1
         results: dict[str, np.ndarray] = {}
@@ -146,7 +153,10 @@ class Pipeline:
             for p in s.model.inputs:
                 key = s.key(p.name)
                 local[p.name] = np.asarray(cols[key]) if key in cols else p.column(p.default, n)
-            out = self._run_stage(s, local, n, context)
+            if s.model.expensive and skip_expensive is not None and skip_expensive.any():
+                out = self._run_subset(s, local, n, ~skip_expensive, context)
+            else:
+                out = self._run_stage(s, local, n, context)
             for name, key in s.output_keys.items():
                 if name not in out:
                     raise ModelError(f"model {s.model.name!r} did not return output {name!r}")
@@ -159,6 +169,19 @@ class Pipeline:
                 cols[key] = col
                 results[key] = col
         return results
+
+    def _run_subset(
+        self, s: Stage, local: dict[str, np.ndarray], n: int, rows: np.ndarray,
+        context: EvalContext | None,
+    ) -> dict[str, np.ndarray]:
+        keep = np.flatnonzero(rows)
+        out = {o.name: np.full(n, np.nan) for o in s.model.outputs}
+        if len(keep):
+            sub = self._run_stage(s, {k: v[keep] for k, v in local.items()}, len(keep), context)
+            for name, col in sub.items():
+                if name in out:
+                    out[name][keep] = np.asarray(col, dtype=np.float64)
+        return out
 
     def _memoizes(self, s: Stage) -> bool:
         return s.model.expensive if s.memoize is None else s.memoize

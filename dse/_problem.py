@@ -52,11 +52,15 @@ class Evaluation:
     F: np.ndarray
     G: np.ndarray
     constraint_keys: list[str]
+    screened: np.ndarray | None = None
 
     @property
     def ok(self) -> np.ndarray:
-        """Points whose objectives and violations are all finite."""
+        """Points evaluated without failure: finite objectives and violations, or screened out
+        as infeasible before their expensive models ran (objectives then at their worst)."""
         ok = np.isfinite(self.F).all(axis=1)
+        if self.screened is not None:
+            ok |= self.screened
         if self.G.shape[1]:
             ok &= ~np.isnan(self.G).any(axis=1)
         return ok
@@ -97,6 +101,7 @@ class Problem:
             raise SpecError(f"{spec.path}: models: {exc}") from None
         self.space = self._build_space()
         self.objectives = self._build_objectives()
+        self._expensive = any(m.expensive for m in self.models.values())
         produced_constraints = self.pipeline.constraint_keys()
         # A space constraint that a model also reports is taken from the model only.
         self._space_constraints = Space(
@@ -180,19 +185,42 @@ class Problem:
         return [o.direction for o in self.objectives]
 
     def evaluate(self, batch: Mapping[str, np.ndarray], context: Any = None) -> Evaluation:
-        """Evaluate a batch of namespaced points (completed with defaults and derived values)."""
+        """Evaluate a batch of namespaced points (completed with defaults and derived values).
+
+        With an expensive model in the pipeline, the space's constraints are checked first: a
+        point violating one is infeasible whatever the models say, so it is not trained; its
+        objectives are set to their worst (``+inf`` after orientation) and it stays a feasible-
+        or-not design, not a failure.
+        """
         full = self.space.complete(batch)
-        metrics = self.pipeline.evaluate(full, context)
         n = len(next(iter(full.values()))) if full else 1
+        space_v = self._space_constraints.violations(full)
+        screened = None
+        all_space: dict[str, np.ndarray] = {}
+        if self._expensive and self.space.constraints:
+            all_space = self.space.violations(full)
+            screened = np.zeros(n, dtype=bool)
+            for v in all_space.values():
+                screened |= v > 0
+            space_v = {k: all_space[k] for k in space_v}
+        metrics = self.pipeline.evaluate(full, context, skip_expensive=screened)
         values = np.empty((n, len(self.objectives)))
         for j, o in enumerate(self.objectives):
             values[:, j] = np.asarray(metrics[o.key], dtype=np.float64)
-        F = values * np.asarray([o.sign for o in self.objectives])
-        space_v = self._space_constraints.violations(full)
+        signs = np.asarray([o.sign for o in self.objectives])
+        if screened is not None and screened.any():
+            values[screened] = np.inf * signs
+        F = values * signs
         cols = []
         for key in self.constraint_keys:
             if key in metrics:
-                cols.append(np.asarray(metrics[key], dtype=np.float64))
+                col = np.asarray(metrics[key], dtype=np.float64)
+                if screened is not None and screened.any():
+                    # Not evaluated: the space's own value of this constraint when it has
+                    # one, else nothing (another space constraint holds the violation).
+                    fill = all_space.get(key, np.zeros(n))
+                    col = np.where(screened & np.isnan(col), fill, col)
+                cols.append(col)
             elif key in space_v:
                 cols.append(space_v[key])
         for b in self.spec.bounds:
@@ -202,9 +230,11 @@ class Problem:
                 viol = np.maximum(viol, v - b.max)
             if b.min is not None:
                 viol = np.maximum(viol, b.min - v)
+            if screened is not None:
+                viol = np.where(screened & np.isnan(viol), 0.0, viol)
             cols.append(viol)
         G = np.stack(cols, axis=1) if cols else np.empty((n, 0))
-        return Evaluation(metrics, values, F, G, list(self.constraint_keys))
+        return Evaluation(metrics, values, F, G, list(self.constraint_keys), screened)
 
     def pinned(self, values: Mapping[str, Any]) -> Problem:
         """A copy whose parameters in ``values`` are fixed (the inner problem of nested mode)."""

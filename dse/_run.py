@@ -147,6 +147,10 @@ def _tell(
     )
     for j, key in enumerate(problem.constraint_keys):
         trial.set_constraint(key, float(outcome.G[i, j]))
+    if not np.isfinite(outcome.values[i]).all():
+        violated = [f"{k} = {outcome.G[i, j]:.4g}" for j, k in enumerate(problem.constraint_keys)
+                    if outcome.G[i, j] > 0]
+        trial.set_user_attr("dse.note", "infeasible, not evaluated: " + ", ".join(violated))
     study.tell(trial, [float(v) for v in outcome.values[i]])
     return TrialState.COMPLETE
 

@@ -164,8 +164,9 @@ def test_pruning_stops_bad_expensive_trials(study_file, tmp_path: Path) -> None:
     summary = run_study(spec)
     study = _study(str(tmp_path / "s.journal"))
     assert summary.n_pruned > 0
-    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    assert all(len(t.user_attrs["dse.curve"]) == 5 for t in complete)
+    evaluated = [t for t in study.trials
+                 if t.state == TrialState.COMPLETE and np.isfinite(t.values).all()]
+    assert evaluated and all(len(t.user_attrs["dse.curve"]) == 5 for t in evaluated)
 
 
 def test_every_sampler_runs(study_file, tmp_path: Path) -> None:
@@ -201,3 +202,27 @@ def test_a_stopped_exhaustive_sweep_resumes_without_duplicates(study_file, tmp_p
     assert len(study.best_trials) == 201
     cols = read_columns(study.user_attrs["dse.sweep_file"])
     assert len(cols["demo.x"]) == 201 * 51 * 4  # every point written exactly once
+
+
+def test_expensive_model_never_runs_on_points_the_space_rules_out(study_file, tmp_path) -> None:
+    # The demo space's constraint x + y <= 1.5 screens points before the (here expensive)
+    # model: they complete as infeasible designs with worst objectives, never as failures.
+    spec = load_spec(study_file(options="expensive = true, raise_above = 0.95", n_trials=40,
+                                extra_space="""
+        [space.override]
+        "demo.x" = [0.2, 0.9, 0.99]
+        "demo.y" = [0.0, 0.7]
+    """)).with_overrides(storage=str(tmp_path / "s.journal"))
+    summary = run_study(spec)
+    study = _study(str(tmp_path / "s.journal"))
+    screened = [t for t in study.trials if t.params["demo.x"] + t.params["demo.y"] > 1.5]
+    assert screened, "the sampler should have tried an infeasible point"
+    for t in screened:
+        assert t.state == TrialState.COMPLETE  # x = 0.99 would raise if it had been evaluated
+        assert t.values == [float("inf"), float("inf")]
+        assert t.constraints["demo.budget"] > 0
+        assert t.user_attrs["dse.note"].startswith("infeasible, not evaluated: demo.budget")
+    assert all(t.values[0] < 1 for t in study.best_trials)
+    raised = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert all(t.params["demo.x"] == 0.99 and t.params["demo.y"] == 0.0 for t in raised)
+    assert summary.n_failed == len(raised)
