@@ -186,9 +186,11 @@ def _run_trials(
             timed_out = deadline is not None and time.monotonic() > deadline
             while (not timed_out and len(pending) < executor.capacity and asked < budget):
                 k = min(spec.executor.batch_size, budget - asked)
-                trials = [study.ask() for _ in range(k)]
+                # Registered before suggesting, so a Ctrl-C at any point fails them cleanly.
+                trials = pending[job] = []
+                for _ in range(k):
+                    trials.append(study.ask())
                 points = [suggest(t, problem.space, order) for t in trials]
-                pending[job] = trials
                 asked += k
                 executor.submit(job, "batch", _batch_of(points, problem.space),
                                 [t.number for t in trials])

@@ -70,6 +70,9 @@ def test_stopped_study_resumes_without_losing_trials(study_file, tmp_path: Path,
         assert failed.state == TrialState.FAIL
         assert failed.user_attrs["dse.fail_reason"].startswith(("interrupted", "orphaned"))
         retries = [r for r in after if r.user_attrs.get("dse.retry_of") == t.number]
-        assert len(retries) == 1 and retries[0].params == failed.params
+        # the retry reuses every parameter the stopped trial had drawn (a trial stopped while
+        # its parameters were being drawn has only some of them)
+        assert len(retries) == 1
+        assert failed.params.items() <= retries[0].params.items()
     counted = [t for t in after if t.state == TrialState.COMPLETE]
     assert len(counted) == 40
