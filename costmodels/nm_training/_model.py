@@ -46,6 +46,16 @@ _PROXY_SHAPES: dict[str, dict[str, int]] = {
         "token_dim": 16,
         "n_classes": 10,
     },
+    "long": {
+        "steps": 2400,
+        "batch": 64,
+        "d_model": 64,
+        "d_ff": 256,
+        "n_layers": 2,
+        "tokens": 8,
+        "token_dim": 16,
+        "n_classes": 10,
+    },
 }
 
 _SCHEDULE_FIELDS = (
@@ -89,7 +99,9 @@ class NMTrainingModel(CostModel):
     """N:M sparse training recipes (SR-STE, MDGF, SDGF) on a small transformer proxy.
 
     Options:
-        fidelity: ``"default"`` (about 10 s per training on one core) or ``"tiny"`` (tests).
+        fidelity: ``"default"`` (600 steps, about 10 s per training on one core), ``"long"``
+            (2400 steps; the decay recipes separate from SR-STE at 1:16 and 1:32 only at this
+            length, docs/models/nm_training.md §5) or ``"tiny"`` (tests).
         steps: Override the number of training steps of the fidelity.
         n_seeds: Seeds trained per point (``seed, seed + 1, ...``); outputs are their mean.
         workload: What the accounting outputs describe: ``"proxy"`` (the trained proxy) or

@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from costmodels._protocol import ModelError
-from costmodels.nm_training._accounting import LAYER_GROUPS, ArchSpec
+from costmodels.nm_training._accounting import LAYER_GROUPS
 from costmodels.nm_training._diagnostics import DiagnosticsLog, sample
 from costmodels.nm_training._masks import MaskAxis
 from costmodels.nm_training._recipes import Recipe
@@ -61,20 +61,6 @@ class ProxyConfig:
     diag_every: int = 10
     task_seed: int = 0
 
-    def arch(self) -> ArchSpec:
-        """The accounting view of this proxy (embedding and head counted)."""
-        return ArchSpec(
-            "proxy",
-            self.tokens,
-            self.d_model,
-            self.d_ff,
-            self.n_layers,
-            self.token_dim,
-            self.n_classes,
-            True,
-            float(self.steps * self.batch),
-        )
-
 
 # "default" takes about 10 s per training on one core of an unloaded 2-core machine;
 # "tiny" is for tests (well under a second).
@@ -92,6 +78,9 @@ FIDELITIES: dict[str, ProxyConfig] = {
         diag_every=5,
     ),
     "default": ProxyConfig(),
+    # 4x the steps: the schedule the decay recipes need to separate from SR-STE at 1:32
+    # (docs/models/nm_training.md §5); about 4x the time.
+    "long": ProxyConfig(steps=2400),
 }
 
 
@@ -273,7 +262,7 @@ def train_proxy(
         controller.set_step(step)
         loss = F.cross_entropy(model(xt[idx]), yt[idx])
         if not torch.isfinite(loss):
-            result.failure = f"training diverged: loss {float(loss)} at step {step}"
+            result.failure = f"training diverged: loss {loss.item()} at step {step}"
             result.wall_s = time.perf_counter() - start
             return result
         opt.zero_grad(set_to_none=True)
