@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,6 +23,10 @@ from typing import Any
 
 import numpy as np
 
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import cpu_model
 from costmodels import get_model
 
 
@@ -95,14 +99,8 @@ def main() -> None:
         rows = list(pool.map(_run, jobs))
     wall = time.perf_counter() - start
 
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
     print(
-        f"nproc={os.cpu_count()} cpu={cpu} jobs={args.jobs} seeds={args.seeds} "
+        f"nproc={os.cpu_count()} cpu={cpu_model()} jobs={args.jobs} seeds={args.seeds} "
         f"runs={len(rows)} wall={wall:.0f}s (per run: median "
         f"{np.median([r['wall_s'] for r in rows]):.1f}s incl. cache hits)"
     )

@@ -194,8 +194,13 @@ class CostModel(ABC):
     def metric_names(cls) -> tuple[str, ...]:
         return tuple(o.name for o in cls.outputs if o.direction is not None)
 
-    def batch(self, n: int | None = None, **columns: Sequence[Any] | Any) -> dict[str, np.ndarray]:
+    def batch(
+        self, n: int | None = None, /, **columns: Sequence[Any] | Any
+    ) -> dict[str, np.ndarray]:
         """A validated batch: given columns (or scalars) plus defaults for the other inputs.
+
+        ``n`` (positional only, so a model may have an input called ``n``) is the point count
+        when every column is a scalar.
 
         Raises:
             ParamError: naming an unknown parameter or an out-of-range value.

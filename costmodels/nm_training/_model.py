@@ -16,7 +16,7 @@ from costmodels.nm_training import _accounting as acc
 from costmodels.nm_training._anchors import anchors as _anchors
 from costmodels.nm_training._cache import ResultCache, code_version, default_cache_dir
 from costmodels.nm_training._recipes import BACKWARD_RULES, DECAY_RECIPES, RECIPES, Recipe
-from search_spaces import Categorical, Float, Int, ParamError
+from search_spaces import Categorical, Float, Int
 
 
 __all__ = ["NMTrainingModel", "require_torch", "torch_threads"]
@@ -245,31 +245,6 @@ class NMTrainingModel(CostModel):
         # Reason per batch index of the last evaluate() for points returned as NaN.
         self.last_failures: dict[int, str] = {}
         self._curves: dict[str, list[dict[str, Any]]] = {}
-
-    def batch(self, size: int | None = None, /, **columns: Any) -> dict[str, np.ndarray]:
-        """:meth:`CostModel.batch` with the point count positional-only.
-
-        The base method's count argument is called ``n``, which is also this model's N of N:M;
-        here ``batch(n=[1, 2], m=[4, 8])`` sets the input ``n``.
-        """
-        n_col = columns.pop("n", None)
-        if size is None and n_col is not None and np.ndim(n_col) == 1:
-            size = len(n_col)
-        out = super().batch(size, **columns)
-        if n_col is not None:
-            col = np.asarray(n_col) if np.ndim(n_col) == 1 else np.full(len(out["m"]), n_col)
-            if len(col) != len(out["m"]):
-                raise ParamError(
-                    f"columns of different lengths: {sorted({len(col), len(out['m'])})}"
-                )
-            p = self.input("n")
-            bad = ~p.contains(col)
-            if bad.any():
-                raise ParamError(
-                    f"n={col[bad][0].item()!r} is out of range: expected {p.describe_range()}"
-                )
-            out["n"] = col.astype(np.int64)
-        return out
 
     # -- shapes ----------------------------------------------------------------------------
     @property
