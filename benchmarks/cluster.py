@@ -63,7 +63,7 @@ def _search(variants: list[dict[str, Any]]) -> tuple[float, dict[str, Any], int]
         cfg = enumerate_configs(model.workload, 384, 8, offload=hw["exp_mem_topology"] != "none")
         cfg.pop("dp")
         n = len(cfg["tp"])
-        batch = model.batch(n=n, **hw)
+        batch = model.batch(n, **hw)
         batch.update(cfg)
         out = model.evaluate(batch)
         ok = np.ones(n, dtype=bool)
@@ -119,7 +119,7 @@ def main() -> None:
     reps = max(1, 1_100_000 // len(cfg["tp"]))
     big = {k: np.tile(v, reps) for k, v in cfg.items()}
     n = len(big["tp"])
-    batch = model.batch(n=n, exp_mem_topology="per_node", exp_mem_capacity_gb=2048.0)
+    batch = model.batch(n, exp_mem_topology="per_node", exp_mem_capacity_gb=2048.0)
     batch.update(big)
     model.evaluate({k: v[:1000] for k, v in batch.items()})  # warm-up
     secs, cpu, _ = _timed(lambda: model.evaluate(batch), args.repeats)

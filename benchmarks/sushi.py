@@ -48,7 +48,7 @@ def _times_ms(fn, repeats: int = 21) -> tuple[float, float, float]:  # type: ign
 
 def bench_single_point() -> None:
     model = get_model("sushi")
-    batch = model.batch(n=1)  # the documented defaults: the headline regime, 10,000 queries
+    batch = model.batch(1)  # the documented defaults: the headline regime, 10,000 queries
     t0 = time.perf_counter()
     model.evaluate(batch)
     cold = (time.perf_counter() - t0) * 1e3

@@ -155,6 +155,13 @@ def _tell(
     return TrialState.COMPLETE
 
 
+def _fail_interrupted(study: optuna.Study, trials: list[optuna.Trial]) -> None:
+    """Fail in-flight trials on Ctrl-C; the next run retries their points once."""
+    for trial in trials:
+        trial.set_user_attr("dse.fail_reason", INTERRUPTED)
+        study.tell(trial, state=TrialState.FAIL)
+
+
 def _run_trials(
     spec: StudySpec, problem: Problem, study: optuna.Study, quiet: bool,
     cache_dir: str | Path | None,
@@ -220,10 +227,7 @@ def _run_trials(
                     progress.tick(outcome.n)
     except KeyboardInterrupt:
         executor.cancel()
-        for trials in pending.values():
-            for trial in trials:
-                trial.set_user_attr("dse.fail_reason", INTERRUPTED)
-                study.tell(trial, state=TrialState.FAIL)
+        _fail_interrupted(study, [t for trials in pending.values() for t in trials])
         summary.interrupted = True
     finally:
         executor.close()
@@ -488,9 +492,7 @@ def _run_nested(
                     progress.tick(1)
     except KeyboardInterrupt:
         executor.cancel()
-        for trial, _ in pending.values():
-            trial.set_user_attr("dse.fail_reason", INTERRUPTED)
-            study.tell(trial, state=TrialState.FAIL)
+        _fail_interrupted(study, [trial for trial, _ in pending.values()])
         summary.interrupted = True
     finally:
         executor.close()

@@ -228,14 +228,22 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 # -- report / dashboard -------------------------------------------------------------------------
-def _cmd_report(args: argparse.Namespace) -> int:
+def _dashboards(name: str) -> Any:
+    """A function of the dashboards package, or None when the package is missing."""
     try:
-        from dashboards import build_report
+        import dashboards
     except ImportError:
-        print("dse: the dashboards are not built yet", file=sys.stderr)
-        return 2
+        print("dse: the dashboards are not installed", file=sys.stderr)
+        return None
+    return getattr(dashboards, name)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
     from dse._storage import open_storage
 
+    build_report = _dashboards("build_report")
+    if build_report is None:
+        return 2
     storage = open_storage(args.storage, create=False)
     names = [args.study_name] if args.study_name else None
     path = build_report(storage, names, args.output)
@@ -244,15 +252,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    try:
-        from dashboards import serve
-    except ImportError:
-        print("dse: the dashboards are not built yet", file=sys.stderr)
-        return 2
     from dse._storage import open_storage
 
-    storage = open_storage(args.storage, create=True)
-    serve(storage, host=args.host, port=args.port)
+    serve = _dashboards("serve")
+    if serve is None:
+        return 2
+    serve(open_storage(args.storage, create=True), host=args.host, port=args.port)
     return 0
 
 

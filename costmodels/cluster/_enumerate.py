@@ -188,7 +188,7 @@ def best_config(
     configs.pop("dp")
     size = len(configs["tp"])
     cols = {k: v for k, v in cluster.items() if k not in configs}
-    batch = model.batch(n=size, **cols) if size else {}
+    batch = model.batch(size, **cols) if size else {}
     batch.update(configs)
     if not size:
         return {"params": {}, "metrics": {}, "candidates": 0, "feasible": 0}

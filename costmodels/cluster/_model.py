@@ -631,7 +631,7 @@ class ClusterModel(CostModel):
                 for p in type(self).inputs
             )
 
-    def batch(self, n: int | None = None, **columns: Any) -> dict[str, np.ndarray]:
+    def batch(self, n: int | None = None, /, **columns: Any) -> dict[str, np.ndarray]:
         """A validated batch (see :meth:`CostModel.batch`), fast for large ``n``.
 
         Scalars are validated once and broadcast; string columns that already hold valid
@@ -665,7 +665,7 @@ class ClusterModel(CostModel):
     ) -> dict[str, np.ndarray]:
         missing = [p.name for p in self.inputs if p.name not in batch]
         if missing:
-            full = self.batch(n=len(next(iter(batch.values()))) if batch else 1)
+            full = self.batch(len(next(iter(batch.values()))) if batch else 1)
             full.update({k: np.asarray(v) for k, v in batch.items()})
             batch = full
         size = len(next(iter(batch.values())))

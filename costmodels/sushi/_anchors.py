@@ -78,8 +78,8 @@ HEADLINE_REGIME: dict[str, Any] = {
 def headline_metrics(model: SushiModel, **overrides: Any) -> dict[str, float]:
     """The three headline metrics of ``model`` in the headline regime (plus ``overrides``)."""
     point = {**HEADLINE_REGIME, **overrides}
-    acc_stream = model.evaluate(model.batch(n=1, latency_query_share=0.0, **point))
-    lat_stream = model.evaluate(model.batch(n=1, latency_query_share=1.0, **point))
+    acc_stream = model.evaluate(model.batch(1, latency_query_share=0.0, **point))
+    lat_stream = model.evaluate(model.batch(1, latency_query_share=1.0, **point))
     return {
         "latency_saving_pct": float(acc_stream["latency_saving_pct"][0]),
         "offchip_energy_saving_pct": float(acc_stream["offchip_energy_saving_pct"][0]),

@@ -18,7 +18,7 @@ def test_every_enumerated_config_is_valid_and_distinct() -> None:
     assert (cfg["tp"] <= 8).all()
     model = ClusterModel(workload=w)
     dp = cfg.pop("dp")
-    batch = model.batch(n=n, exp_mem_topology="per_node", exp_mem_capacity_gb=2048.0)
+    batch = model.batch(n, exp_mem_topology="per_node", exp_mem_capacity_gb=2048.0)
     batch.update(cfg)
     out = model.evaluate(batch)
     assert (out["invalid_config"] == 0).all()

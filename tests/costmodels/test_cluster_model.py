@@ -74,7 +74,7 @@ def test_chunked_evaluation_matches_whole(model: ClusterModel) -> None:
 
     rng = np.random.default_rng(0)
     n = impl.CHUNK + 1000
-    b = model.batch(n=n, tp=rng.choice([1, 2, 4, 8], n), pp=rng.choice([16, 32, 64], n))
+    b = model.batch(n, tp=rng.choice([1, 2, 4, 8], n), pp=rng.choice([16, 32, 64], n))
     chunked = model.evaluate(b)
     whole = impl.evaluate_columns(impl.prepare(b, impl.workload_columns(model.workload)))
     for k in whole:

@@ -90,7 +90,7 @@ def test_unmeetable_targets_are_counted_misses(tmp_path: Path) -> None:
     )
     path = save_trace(trace, tmp_path / "impossible.csv")
     m = SushiModel(trace_file=str(path))
-    out = m.evaluate(m.batch(n=1))
+    out = m.evaluate(m.batch(1))
     assert out["latency_slo_violation_pct"][0] == 100.0
     assert out["accuracy_slo_violation_pct"][0] == 100.0
     assert out["slo_violation_pct"][0] == 100.0
