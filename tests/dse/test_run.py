@@ -173,6 +173,9 @@ def test_every_sampler_runs(study_file, tmp_path: Path) -> None:
     for sampler in ("tpe", "tpe-multivariate", "nsga2", "nsga3", "random"):
         spec = load_spec(study_file(name=f"s-{sampler}", sampler=sampler, n_trials=8))
         run_study(spec.with_overrides(storage=str(tmp_path / "s.journal")))
+    pytest.importorskip("torch")
+    gp = load_spec(study_file(name="s-gp", sampler="gp", n_trials=3))
+    assert run_study(gp.with_overrides(storage=str(tmp_path / "s.journal"))).n_complete == 3
     grid = load_spec(study_file(name="grid", sampler="grid", n_trials=8, extra_space="""
         [space.override]
         "demo.x" = { steps = 3 }
