@@ -75,6 +75,11 @@ class Pipeline:
             s.namespace: {} for s in self.stages
         }
         self.evaluations = {s.namespace: 0 for s in self.stages}
+        self._reasons: dict[str, dict[tuple[Any, ...], str]] = {
+            s.namespace: {} for s in self.stages
+        }
+        # Why points of the last evaluate() came back NaN, by row, from models that say so.
+        self.last_reasons: dict[int, str] = {}
 
     @staticmethod
     def _ordered(stages: list[Stage]) -> list[Stage]:
@@ -143,20 +148,25 @@ class Pipeline:
         """All stages' outputs on ``batch`` as namespaced columns.
 
         Rows marked in ``skip_expensive`` (points already known to be infeasible) are not sent
-        to expensive models; their outputs there are NaN.
+        to expensive models; their outputs there are NaN. A model may explain its NaN rows by
+        setting ``last_failures = {row: reason}`` in ``evaluate``; the reasons of this call are
+        in :attr:`last_reasons`.
         """
         cols: dict[str, np.ndarray] = dict(batch)
         n = len(next(iter(batch.values()))) if batch else 1
         results: dict[str, np.ndarray] = {}
+        self.last_reasons = {}
         for s in self.stages:
             local = {}
             for p in s.model.inputs:
                 key = s.key(p.name)
                 local[p.name] = np.asarray(cols[key]) if key in cols else p.column(p.default, n)
             if s.model.expensive and skip_expensive is not None and skip_expensive.any():
-                out = self._run_subset(s, local, n, ~skip_expensive, context)
+                out, reasons = self._run_subset(s, local, n, ~skip_expensive, context)
             else:
-                out = self._run_stage(s, local, n, context)
+                out, reasons = self._run_stage(s, local, n, context)
+            for row, reason in reasons.items():
+                self.last_reasons.setdefault(row, f"{s.namespace}: {reason}")
             for name, key in s.output_keys.items():
                 if name not in out:
                     raise ModelError(f"model {s.model.name!r} did not return output {name!r}")
@@ -173,25 +183,29 @@ class Pipeline:
     def _run_subset(
         self, s: Stage, local: dict[str, np.ndarray], n: int, rows: np.ndarray,
         context: EvalContext | None,
-    ) -> dict[str, np.ndarray]:
+    ) -> tuple[dict[str, np.ndarray], dict[int, str]]:
         keep = np.flatnonzero(rows)
         out = {o.name: np.full(n, np.nan) for o in s.model.outputs}
+        reasons: dict[int, str] = {}
         if len(keep):
-            sub = self._run_stage(s, {k: v[keep] for k, v in local.items()}, len(keep), context)
+            sub, sub_reasons = self._run_stage(
+                s, {k: v[keep] for k, v in local.items()}, len(keep), context)
             for name, col in sub.items():
                 if name in out:
                     out[name][keep] = np.asarray(col, dtype=np.float64)
-        return out
+            reasons = {int(keep[i]): r for i, r in sub_reasons.items()}
+        return out, reasons
 
     def _memoizes(self, s: Stage) -> bool:
         return s.model.expensive if s.memoize is None else s.memoize
 
     def _run_stage(
         self, s: Stage, local: dict[str, np.ndarray], n: int, context: EvalContext | None
-    ) -> dict[str, np.ndarray]:
+    ) -> tuple[dict[str, np.ndarray], dict[int, str]]:
         if not self._memoizes(s):
             self.evaluations[s.namespace] += n
-            return s.model.evaluate(local, context)
+            out = s.model.evaluate(local, context)
+            return out, _failures(s.model)
         names = [o.name for o in s.model.outputs]
         first, inverse = _distinct_rows([local[p.name] for p in s.model.inputs])
         # Python tuples only for the distinct rows: a sweep of a million hardware points
@@ -213,13 +227,21 @@ class Pipeline:
             }
             self.evaluations[s.namespace] += len(missing)
             res = s.model.evaluate(sub, context)
+            failures = _failures(s.model)
             for i, row in enumerate(missing):
                 values = tuple(float(np.asarray(res[k])[i]) for k in names)
                 memo[row] = values
+                if i in failures:
+                    self._reasons[s.namespace][row] = failures[i]
                 if all(np.isfinite(values)):
                     self._disk_put(s, row, values)
         table = np.asarray([memo[r] for r in rows], dtype=np.float64).reshape(len(rows), -1)
-        return {k: table[inverse, j] for j, k in enumerate(names)}
+        known = self._reasons[s.namespace]
+        reasons: dict[int, str] = {}
+        for j, row in enumerate(rows):
+            if row in known:
+                reasons.update(dict.fromkeys(np.flatnonzero(inverse == j).tolist(), known[row]))
+        return {k: table[inverse, j] for j, k in enumerate(names)}, reasons
 
     # -- disk cache -----------------------------------------------------------------------------
     def _disk_path(self, s: Stage, row: tuple[Any, ...]) -> Path | None:
@@ -251,6 +273,12 @@ class Pipeline:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({o.name: v for o, v in zip(s.model.outputs, values)}))
         tmp.replace(path)
+
+
+def _failures(model: CostModel) -> dict[int, str]:
+    """The model's own reasons for the NaN rows of its last evaluate(), if it gives any."""
+    failures = getattr(model, "last_failures", None)
+    return {int(k): str(v) for k, v in failures.items()} if isinstance(failures, dict) else {}
 
 
 def _distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

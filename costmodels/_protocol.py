@@ -138,7 +138,9 @@ class CostModel(ABC):
 
         Returns:
             One array per declared output (metrics and constraint violations), same length as
-            the batch. NaN marks a point the model could not evaluate.
+            the batch. NaN marks a point the model could not evaluate; a model may say why by
+            setting ``self.last_failures = {row: reason}`` (the engine stores the reason on the
+            failed trial).
         """
 
     def anchors(self) -> list[Anchor]:

@@ -53,6 +53,7 @@ class Evaluation:
     G: np.ndarray
     constraint_keys: list[str]
     screened: np.ndarray | None = None
+    reasons: dict[int, str] | None = None
 
     @property
     def ok(self) -> np.ndarray:
@@ -76,6 +77,8 @@ class Evaluation:
         return ok & (self.G <= 0).all(axis=1)  # NaN compares False: infeasible
 
     def nan_reason(self, i: int, objective_keys: list[str]) -> str:
+        if self.reasons and i in self.reasons:
+            return self.reasons[i]
         bad = [k for j, k in enumerate(objective_keys) if not np.isfinite(self.values[i, j])]
         bad += [k for j, k in enumerate(self.constraint_keys) if np.isnan(self.G[i, j])]
         return "model returned NaN for " + ", ".join(bad)
@@ -234,7 +237,8 @@ class Problem:
                 viol = np.where(screened & np.isnan(viol), 0.0, viol)
             cols.append(viol)
         G = np.stack(cols, axis=1) if cols else np.empty((n, 0))
-        return Evaluation(metrics, values, F, G, list(self.constraint_keys), screened)
+        return Evaluation(metrics, values, F, G, list(self.constraint_keys), screened,
+                          dict(self.pipeline.last_reasons))
 
     def pinned(self, values: Mapping[str, Any]) -> Problem:
         """A copy whose parameters in ``values`` are fixed (the inner problem of nested mode)."""

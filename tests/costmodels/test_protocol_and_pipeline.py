@@ -126,3 +126,28 @@ def test_memoized_stage_on_a_large_batch_evaluates_distinct_rows_once() -> None:
     a = np.repeat(np.array([4, 9]), 200_000)
     out = pipe.evaluate({"tr.a": a})
     assert counting.calls == 2 and (out["tr.b"] == 2.0 * a).all()
+
+
+class Explaining(CostModel):
+    """Returns NaN for odd inputs and says why."""
+
+    name = "explaining_test"
+    inputs = (Int("a", 0, 100, default_value=0),)
+    outputs = (Output("b", "", "minimize"),)
+    expensive = True
+
+    def evaluate(self, batch, context=None):  # type: ignore[no-untyped-def]
+        a = np.asarray(batch["a"])
+        self.last_failures = {i: f"odd input {v}" for i, v in enumerate(a.tolist()) if v % 2}
+        return {"b": np.where(a % 2 == 1, np.nan, a / 2.0)}
+
+
+def test_model_failure_reasons_reach_the_rows_they_explain() -> None:
+    pipe = Pipeline([Stage(Explaining(), "ex")])
+    out = pipe.evaluate({"ex.a": np.array([2, 3, 3, 4, 5])})
+    assert np.isnan(out["ex.b"]).tolist() == [False, True, True, False, True]
+    assert pipe.last_reasons == {1: "ex: odd input 3", 2: "ex: odd input 3", 4: "ex: odd input 5"}
+    pipe.evaluate({"ex.a": np.array([5, 2])})  # memoized: the reason is remembered too
+    assert pipe.last_reasons == {0: "ex: odd input 5"}
+    skipped = pipe.evaluate({"ex.a": np.array([7, 9])}, skip_expensive=np.array([True, False]))
+    assert np.isnan(skipped["ex.b"]).all() and pipe.last_reasons == {1: "ex: odd input 9"}
