@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from costmodels import get_model
 from dse._errors import DseError
 from dse._study import pareto_trials, trial_config
+from dse._values import plain
 
 
 __all__ = ["FORMATS", "export_records", "load_records", "study_records", "write_records"]
@@ -30,8 +31,8 @@ FORMATS = ("csv", "json", "yaml")
 
 
 def _clean(v: Any) -> Any:
-    if hasattr(v, "item"):
-        v = v.item()
+    # Like dse._values.stored, but an infinity stays readable ("inf") in exported files.
+    v = plain(v)
     if isinstance(v, float) and not math.isfinite(v):
         return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
     return v

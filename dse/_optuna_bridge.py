@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -24,14 +23,11 @@ from optuna.distributions import (
 
 from dse._errors import DseError
 from dse._spec import SamplerSpec
+from dse._values import plain
 from search_spaces import Categorical, Fixed, Float, Int, Param, Space
 
 
 __all__ = ["distribution", "make_sampler", "suggest", "suggest_order"]
-
-
-def _py(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
 
 
 @functools.lru_cache(maxsize=4096)
@@ -48,7 +44,7 @@ def distribution(p: Param) -> BaseDistribution:
             return FloatDistribution(p.low, p.high, step=(p.high - p.low) / (p.steps - 1))
         return FloatDistribution(p.low, p.high, log=p.log)
     if isinstance(p, Categorical):
-        return CategoricalDistribution([_py(c) for c in p.choices])
+        return CategoricalDistribution([plain(c) for c in p.choices])
     raise DseError(f"parameter {p.name!r} of kind {type(p).__name__} cannot be sampled")
 
 
@@ -137,7 +133,7 @@ def make_sampler(
                         f"sampler 'grid' needs a finite space but {p.name!r} is continuous; "
                         "give it steps or choices in [space.override]"
                     )
-                grid[p.name] = [_py(v) for v in vals]
+                grid[p.name] = [plain(v) for v in vals]
             size = math.prod(len(v) for v in grid.values())
             if size > 10_000_000:
                 raise DseError(f"sampler 'grid': {size} points; use sweep mode instead")

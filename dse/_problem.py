@@ -18,6 +18,7 @@ import numpy as np
 from costmodels import CostModel, ModelError, Pipeline, Stage, get_model
 from dse._errors import SpecError
 from dse._spec import StudySpec
+from dse._values import plain
 from search_spaces import Fixed, ParamError, Space, SpaceError, domain, union
 
 
@@ -261,12 +262,9 @@ class Problem:
             for p in stage.model.inputs:
                 key = stage.key(p.name)
                 if key in full:
-                    local[p.name] = _scalar(full[key][0])
+                    local[p.name] = plain(full[key][0])
                 elif key not in self.pipeline.produced:
                     local[p.name] = p.default
             out[stage.namespace] = stage.model.native_config(local)
         return out
 
-
-def _scalar(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v

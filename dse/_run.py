@@ -18,7 +18,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +39,7 @@ from dse._spec import StudySpec, SweepSpec
 from dse._storage import describe_storage, open_storage
 from dse._study import INTERRUPTED, counted_trials, open_study, record_points, recover_orphans
 from dse._sweep import SweepResult, crowding_distance, run_sweep
+from dse._values import stored
 from search_spaces import Fixed, Space
 
 
@@ -122,17 +122,12 @@ def _batch_of(points: list[dict[str, Any]], space: Space) -> dict[str, np.ndarra
             for p in space.params}
 
 
-def _py(v: Any) -> Any:
-    v = v.item() if isinstance(v, np.generic) else v
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
 def _tell(
     study: optuna.Study, problem: Problem, trial: optuna.Trial, outcome: BatchOutcome, i: int,
     curve: list[tuple[int, float]],
 ) -> TrialState:
     if curve:
-        trial.set_user_attr("dse.curve", [[s, _py(v)] for s, v in curve])
+        trial.set_user_attr("dse.curve", [[s, stored(v)] for s, v in curve])
     if outcome.pruned[i]:
         study.tell(trial, state=TrialState.PRUNED)
         return TrialState.PRUNED
@@ -143,7 +138,7 @@ def _tell(
         return TrialState.FAIL
     objective_keys = set(problem.objective_keys)
     trial.set_user_attr(
-        "metrics", {k: _py(v[i]) for k, v in outcome.metrics.items() if k not in objective_keys}
+        "metrics", {k: stored(v[i]) for k, v in outcome.metrics.items() if k not in objective_keys}
     )
     for j, key in enumerate(problem.constraint_keys):
         trial.set_constraint(key, float(outcome.G[i, j]))
@@ -399,9 +394,9 @@ def _tell_nested(
     inner_names = [p.name for p in problem.space.params
                    if p.name not in outer and not isinstance(p, Fixed)]
     objective_keys = set(problem.objective_keys)
-    trial.set_user_attr("dse.inner_params", {n: _py(front[n][k]) for n in inner_names})
+    trial.set_user_attr("dse.inner_params", {n: stored(front[n][k]) for n in inner_names})
     trial.set_user_attr("dse.inner_evaluated", int(result["evaluated"]))
-    trial.set_user_attr("metrics", {key: _py(front[key][k]) for key in problem.pipeline.produced
+    trial.set_user_attr("metrics", {key: stored(front[key][k]) for key in problem.pipeline.produced
                                     if key not in objective_keys and key in front})
     for j, key in enumerate(problem.constraint_keys):
         trial.set_constraint(key, float(front["__G"][k, j]))

@@ -9,7 +9,6 @@ total budget.
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import time
@@ -26,6 +25,7 @@ from dse._errors import DseError, SpecError
 from dse._optuna_bridge import distribution
 from dse._pareto import pareto_mask
 from dse._problem import Problem
+from dse._values import stored
 from search_spaces import Fixed
 
 
@@ -69,8 +69,8 @@ def open_study(
     existing = {s.study_name: s for s in storage.get_all_studies()}
     if spec.name in existing:
         summary = existing[spec.name]
-        stored = summary.user_attrs.get("dse.objectives")
-        stored_keys = [o["metric"] for o in stored] if stored else None
+        declared = summary.user_attrs.get("dse.objectives")
+        stored_keys = [o["metric"] for o in declared] if declared else None
         stored_dirs = [d.name.lower() for d in summary.directions]
         if (stored_keys is not None and stored_keys != keys) or stored_dirs != directions:
             raise SpecError(
@@ -103,18 +103,10 @@ def open_study(
         study.set_user_attr("dse.constraints", list(problem.constraint_keys))
         study.set_user_attr(
             "dse.fixed",
-            {p.name: _py(p.default) for p in problem.space.params if isinstance(p, Fixed)},
+            {p.name: stored(p.default) for p in problem.space.params if isinstance(p, Fixed)},
         )
     study.set_user_attr(f"dse.run.{_owner()}", {"started": time.time()})
     return study
-
-
-def _py(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 def _reason(t: FrozenTrial) -> str:
@@ -197,9 +189,9 @@ def record_points(
     active = {name: problem.space.active_mask(flat, name) for name in dists if name in cols}
     trials = []
     for i in range(n):
-        params = {name: _py(cols[name][i]) for name in active if active[name][i]}
+        params = {name: stored(cols[name][i]) for name in active if active[name][i]}
         user_attrs: dict[str, Any] = {
-            "metrics": {k: _py(float(cols[k][i])) for k in metric_keys if k in cols},
+            "metrics": {k: stored(float(cols[k][i])) for k in metric_keys if k in cols},
             "dse.mode": mode,
         }
         if extra_attrs:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ import numpy as np
 
 from costmodels import ModelError
 from dse._errors import DseError
+from dse._values import stored
 from search_spaces import ParamError, SpaceError
 
 
@@ -126,12 +126,6 @@ def _json_default(v: Any) -> Any:
     return str(v)
 
 
-def _finite(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
 # -- run ----------------------------------------------------------------------------------------
 def _cmd_run(args: argparse.Namespace) -> int:
     from dse._run import run_study
@@ -194,7 +188,7 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
         best_values = {}
         if len(F):
             for j, n in enumerate(names):
-                best_values[n] = _finite(float(F[:, j].min() * signs[j]))
+                best_values[n] = stored(float(F[:, j].min() * signs[j]))
         out.append({
             "study": s.study_name,
             "mode": s.user_attrs.get("dse.mode", ""),
@@ -324,9 +318,9 @@ def evaluate_points(
     constraint_names = set(model.constraint_names())
     results = []
     for i in range(len(points)):
-        metrics = {k: _finite(float(np.asarray(v)[i])) for k, v in out.items()
+        metrics = {k: stored(float(np.asarray(v)[i])) for k, v in out.items()
                    if k not in constraint_names}
-        constraints = {k: _finite(float(np.asarray(out[k])[i])) for k in constraint_names}
+        constraints = {k: stored(float(np.asarray(out[k])[i])) for k in constraint_names}
         results.append({
             "model": model_name,
             "params": {k: _json_default(batch[k][i]) for k in batch},
@@ -481,7 +475,7 @@ def validate_models(name: str | None = None) -> list[dict[str, Any]]:
 def _cmd_validate(args: argparse.Namespace) -> int:
     rows = validate_models(args.model)
     if args.json:
-        _print_json([{k: _finite(v) for k, v in r.items()} for r in rows])
+        _print_json([{k: stored(v) for k, v in r.items()} for r in rows])
         return 0
     if not rows:
         print("no published anchors for " + (args.model or "the registered models"))
