@@ -121,7 +121,8 @@ def work(
     contexts: Callable[[int], Any] | None = None,
 ) -> Any:
     """Run one job on a worker: ``batch`` (trial mode), ``chunk`` (an index range of an
-    exhaustive sweep) or ``inner_sweep`` (nested mode).
+    exhaustive sweep), ``points`` (part of an evolutionary population) or ``inner_sweep``
+    (nested mode).
 
     An ``inner_sweep`` job pins the outer parameters in ``payload["outer"]`` and sweeps the
     rest; it returns the inner front as columns, or an error string, never raises.
@@ -142,4 +143,6 @@ def work(
         from dse._sweep import evaluate_range
 
         return evaluate_range(problem, *payload)
+    if kind == "points":
+        return problem.evaluate(payload)
     raise ValueError(f"unknown job kind {kind!r}")

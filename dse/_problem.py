@@ -77,6 +77,29 @@ class Evaluation:
             return ok
         return ok & (self.G <= 0).all(axis=1)  # NaN compares False: infeasible
 
+    @staticmethod
+    def concat(parts: list[Evaluation]) -> Evaluation:
+        """One evaluation of the concatenated batches of ``parts`` (in order)."""
+        first = parts[0]
+        offsets = np.cumsum([0] + [len(p.F) for p in parts[:-1]])
+        screened = None
+        if any(p.screened is not None for p in parts):
+            screened = np.concatenate([
+                p.screened if p.screened is not None else np.zeros(len(p.F), dtype=bool)
+                for p in parts
+            ])
+        reasons = {int(o) + i: r for o, p in zip(offsets, parts) for i, r in
+                   (p.reasons or {}).items()}
+        return Evaluation(
+            {k: np.concatenate([np.asarray(p.metrics[k]) for p in parts]) for k in first.metrics},
+            np.concatenate([p.values for p in parts]),
+            np.concatenate([p.F for p in parts]),
+            np.concatenate([p.G for p in parts]),
+            list(first.constraint_keys),
+            screened,
+            reasons,
+        )
+
     def nan_reason(self, i: int, objective_keys: list[str]) -> str:
         if self.reasons and i in self.reasons:
             return self.reasons[i]

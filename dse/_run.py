@@ -32,7 +32,7 @@ from dse._evaluate import BatchOutcome
 from dse._executors import SerialExecutor, make_executor
 from dse._optuna_bridge import make_sampler, suggest, suggest_order
 from dse._pareto import dominated_by
-from dse._problem import Problem
+from dse._problem import Evaluation, Problem
 from dse._progress import Progress
 from dse._pruning import PrunerSpec, make_pruner
 from dse._spec import StudySpec, SweepSpec
@@ -301,6 +301,26 @@ def _executor_chunks(executor: Any) -> Any:
     return run
 
 
+def _executor_population(executor: Any) -> Any:
+    """A population evaluator splitting each generation over an executor's workers."""
+
+    def run(batch: dict[str, np.ndarray]) -> Any:
+        n = len(next(iter(batch.values())))
+        bounds = np.linspace(0, n, executor.capacity + 1).astype(int)
+        parts = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        for job, (a, b) in enumerate(parts):
+            executor.submit(job, "points", {k: v[a:b] for k, v in batch.items()}, [])
+        results: dict[int, Any] = {}
+        while len(results) < len(parts):
+            for job, result in executor.poll(timeout=0.05):
+                if isinstance(result, str):
+                    raise DseError(f"evolutionary sweep: a worker failed: {result}")
+                results[job] = result
+        return Evaluation.concat([results[j] for j in range(len(parts))])
+
+    return run
+
+
 def _run_sweep_mode(
     spec: StudySpec, problem: Problem, study: optuna.Study, files: Path, quiet: bool,
     cache_dir: str | Path | None,
@@ -316,14 +336,15 @@ def _run_sweep_mode(
     files.mkdir(parents=True, exist_ok=True)
     sweep_dir = files / "sweep"
     executor = None
-    chunk_evaluator = None
-    if spec.executor.kind == "ray" and spec.sweep.method == "exhaustive":
+    chunk_evaluator = population_evaluator = None
+    if spec.executor.kind == "ray":
         executor = make_executor(spec, problem, make_pruner(PrunerSpec()),
                                  str(cache_dir) if cache_dir is not None else None)
         chunk_evaluator = _executor_chunks(executor)
+        population_evaluator = _executor_population(executor)
     try:
         result = run_sweep(problem, spec.sweep, spec.seed, sweep_dir, _fingerprint(spec), hook,
-                           spec.budget.timeout_s, chunk_evaluator)
+                           spec.budget.timeout_s, chunk_evaluator, population_evaluator)
     except KeyboardInterrupt:
         summary.interrupted = True
         return summary

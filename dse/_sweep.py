@@ -37,6 +37,7 @@ from search_spaces import Batch, Space
 
 __all__ = [
     "ChunkEvaluator",
+    "PopulationEvaluator",
     "SweepResult",
     "chunk_ranges",
     "crowding_distance",
@@ -268,9 +269,15 @@ def _survive(F: np.ndarray, G: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray
     return np.concatenate(chosen) if chosen else np.arange(min(k, n))
 
 
+# Evaluates a whole population; the serial one is Problem.evaluate, an executor-backed one
+# splits it over workers (dse._run).
+PopulationEvaluator = Callable[[Batch], Any]
+
+
 def _evolve(
     problem: Problem, spec: SweepSpec, state: _State,
     on_batch: Callable[[Batch, Any], None], deadline: float | None,
+    evaluate: PopulationEvaluator,
 ) -> None:
     space = problem.space
     d = len(space.searched)
@@ -279,7 +286,7 @@ def _evolve(
     if "U" not in state.extra:
         U = rng.random((pop_n, d))
         batch = space.decode(U)
-        ev = problem.evaluate(batch)
+        ev = evaluate(batch)
         state.extra.update(U=U, F=np.nan_to_num(ev.F, nan=np.inf), G=ev.G, ok=ev.ok, gen=0)
         on_batch(batch, ev)
     while state.extra["gen"] < spec.generations:
@@ -297,7 +304,7 @@ def _evolve(
         child = np.where(mutate, child + rng.normal(0.0, 0.1, (pop_n, d)), child)
         child = np.clip(child, 0.0, 1.0)
         batch = space.decode(child)
-        ev = problem.evaluate(batch)
+        ev = evaluate(batch)
         allU = np.concatenate([U, child])
         allF = np.concatenate([F, np.nan_to_num(ev.F, nan=np.inf)])
         allG = np.concatenate([G, ev.G])
@@ -317,6 +324,7 @@ def run_sweep(
     progress: Callable[[_State], None] | None = None,
     timeout_s: float | None = None,
     chunk_evaluator: ChunkEvaluator | None = None,
+    population_evaluator: PopulationEvaluator | None = None,
 ) -> SweepResult:
     """Run a sweep over ``problem.space``; resumes from ``sweep_dir``'s checkpoint if present."""
     t0 = time.perf_counter()
@@ -367,7 +375,8 @@ def run_sweep(
                 break
     else:
         # A wall-time budget is how an evolutionary search may be meant to end: it completes.
-        _evolve(problem, spec, state, on_batch, deadline)
+        _evolve(problem, spec, state, on_batch, deadline,
+                population_evaluator or problem.evaluate)
         complete = True
     if writer is not None and spec.save == "front":
         writer.append({**_flat(state.front.payload),
