@@ -6,7 +6,7 @@ Models are plain vectorized numpy (or torch); they import neither optuna, ray, `
 
 from __future__ import annotations
 
-from costmodels._pipeline import Pipeline, Stage, check_batch
+from costmodels._pipeline import Pipeline, Stage
 from costmodels._protocol import Anchor, CostModel, EvalContext, ModelError, Output, PruneRequested
 from costmodels._registry import available_models, get_model, get_model_class, register
 
@@ -21,7 +21,6 @@ __all__ = [
     "PruneRequested",
     "Stage",
     "available_models",
-    "check_batch",
     "get_model",
     "get_model_class",
     "register",

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from costmodels._protocol import CostModel, EvalContext, ModelError
-from search_spaces import ParamError
 
 
 __all__ = ["Pipeline", "Stage"]
@@ -303,20 +302,3 @@ def _distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def _py(value: Any) -> Any:
     # numpy scalars -> Python scalars so rows hash and serialize alike.
     return value.item() if hasattr(value, "item") else value
-
-
-def check_batch(model: CostModel, batch: Mapping[str, np.ndarray]) -> None:
-    """Raise :class:`ParamError` for an unknown or out-of-range column of ``model``'s inputs."""
-    known = {p.name: p for p in model.inputs}
-    for name, col in batch.items():
-        if name not in known:
-            raise ParamError(
-                f"model {model.name!r} has no parameter {name!r}; expected one of "
-                f"{', '.join(known)}"
-            )
-        bad = ~known[name].contains(np.asarray(col))
-        if bad.any():
-            raise ParamError(
-                f"{name}={np.asarray(col)[bad][0].item()!r} is out of range: expected "
-                f"{known[name].describe_range()}"
-            )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,6 @@ __all__ = [
     "study_names",
 ]
 
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 # Unit suffixes of metric names (project convention: names carry units, e.g. ``latency_ms``).
 _UNIT_SUFFIXES = {
@@ -79,22 +77,14 @@ def resolve_storage(storage: str | os.PathLike[str] | BaseStorage) -> BaseStorag
             Redis, any RDB URL), or a plain path meaning a journal file.
 
     Raises:
-        ValueError: if a journal file path does not exist.
+        ValueError: (the engine's ``StorageError``) if a journal file path does not exist or
+            the URL cannot be opened.
     """
     if isinstance(storage, BaseStorage):
         return storage
-    text = os.fspath(storage)
-    if _URL.match(text):
-        if text.startswith(("redis://", "rediss://", "unix://")):
-            from optuna.storages.journal import JournalRedisBackend
+    from dse._storage import open_storage
 
-            return optuna.storages.JournalStorage(JournalRedisBackend(text))
-        return optuna.storages.get_storage(text)
-    if not os.path.exists(text):
-        raise ValueError(f"storage {text!r}: no such journal file (or pass a storage URL)")
-    from optuna.storages.journal import JournalFileBackend
-
-    return optuna.storages.JournalStorage(JournalFileBackend(text))
+    return open_storage(os.fspath(storage), create=False)
 
 
 def study_names(storage: BaseStorage) -> list[str]:

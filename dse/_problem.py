@@ -18,7 +18,6 @@ import numpy as np
 from costmodels import CostModel, ModelError, Pipeline, Stage, get_model
 from dse._errors import SpecError
 from dse._spec import StudySpec
-from dse._values import plain
 from search_spaces import Fixed, ParamError, Space, SpaceError, domain, union
 
 
@@ -274,20 +273,3 @@ class Problem:
         )
         inner.space = replace(self.space, params=params)
         return inner
-
-    def native_configs(self, params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        """Split a flat namespaced point into each model's native configuration."""
-        full = {k: np.asarray([v]) for k, v in params.items()}
-        full = self.space.complete(full)
-        out = {}
-        for stage in self.pipeline.stages:
-            local = {}
-            for p in stage.model.inputs:
-                key = stage.key(p.name)
-                if key in full:
-                    local[p.name] = plain(full[key][0])
-                elif key not in self.pipeline.produced:
-                    local[p.name] = p.default
-            out[stage.namespace] = stage.model.native_config(local)
-        return out
-

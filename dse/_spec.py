@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +142,6 @@ class StudySpec:
 
     def with_overrides(self, **changes: Any) -> StudySpec:
         """A copy with CLI overrides applied (``n_trials``, ``workers``, ``seed`` ...)."""
-        from dataclasses import replace
-
         spec = self
         if changes.get("n_trials") is not None:
             spec = replace(spec, budget=replace(spec.budget, n_trials=int(changes["n_trials"])))

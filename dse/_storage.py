@@ -63,7 +63,9 @@ def open_storage(spec: str | None = None, *, create: bool = True) -> optuna.stor
                 "nor an SQLite database"
             )
     elif not create:
-        raise StorageError(f"storage {spec!r} does not exist; run a study first or pass --storage")
+        raise StorageError(
+            f"storage {spec!r}: no such journal file; run a study first or pass --storage"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
@@ -95,6 +97,3 @@ def _open_url(url: str) -> optuna.storages.BaseStorage:
         f"starting with one of: {', '.join(_RDB_SCHEMES + ('redis',))}"
     )
 
-
-def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    return [s.study_name for s in storage.get_all_studies()]

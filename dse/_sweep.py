@@ -122,10 +122,6 @@ def _columns(
     return cols
 
 
-def _select(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
-    return {k: v[mask] for k, v in cols.items()}
-
-
 def _flat(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v for k, v in cols.items() if not k.startswith("__")}
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -132,8 +131,7 @@ class Param(ABC):
         return replace(self, condition=condition)
 
     def renamed(self, name: str) -> Param:
-        cond = self.condition
-        return replace(self, name=name, condition=cond)
+        return replace(self, name=name)
 
 
 def _check_bounds(name: str, low: float, high: float) -> None:
@@ -515,9 +513,3 @@ def apply_override(param: Param, override: Any) -> Param:
             )
     return narrowed
 
-
-def as_column(
-    values: Sequence[Any] | np.ndarray, dtype: np.dtype[Any] | None = None
-) -> np.ndarray:
-    """A 1-D numpy column from a sequence."""
-    return np.asarray(values, dtype=dtype)
