@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol, get_args
 
 import numpy as np
 
@@ -33,7 +33,9 @@ from search_spaces import Param, ParamError
 
 
 __all__ = [
+    "ANCHOR_KINDS",
     "Anchor",
+    "AnchorKind",
     "CostModel",
     "EvalContext",
     "ModelError",
@@ -42,6 +44,13 @@ __all__ = [
 ]
 
 Direction = Literal["minimize", "maximize"]
+# How a published number relates to the model (``dse validate`` prints it with every record):
+# ``held_out``: reproduced without using it (no constant was chosen by looking at it);
+# ``fitted``: a constant of the model was fitted on it, so agreement is expected;
+# ``consistency``: it follows from the model's own equations (a check of the implementation or
+# of a calibrated regime, not an independent reproduction).
+AnchorKind = Literal["held_out", "fitted", "consistency"]
+ANCHOR_KINDS: tuple[str, ...] = get_args(AnchorKind)
 
 
 class ModelError(ValueError):
@@ -79,7 +88,9 @@ class Anchor:
     """A published number and the model's value for it.
 
     ``tolerance`` is relative: the anchor holds when ``|modeled - published| <= tolerance *
-    |published|``.
+    |published|``. ``kind`` (keyword, required) says how much the agreement proves, see
+    :data:`AnchorKind`. ``expected_miss`` marks a miss the model documents (the record still
+    reports ``ok = False``, but ``dse validate`` does not fail on it).
     """
 
     model: str
@@ -89,6 +100,15 @@ class Anchor:
     modeled: float
     tolerance: float
     note: str = ""
+    kind: AnchorKind = field(kw_only=True)
+    expected_miss: bool = field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ANCHOR_KINDS:
+            raise ValueError(
+                f"anchor {self.anchor!r} of model {self.model!r}: kind={self.kind!r}, "
+                f"expected one of {ANCHOR_KINDS}"
+            )
 
     @property
     def rel_error(self) -> float:
@@ -100,16 +120,24 @@ class Anchor:
     def ok(self) -> bool:
         return bool(math.isfinite(self.modeled) and abs(self.rel_error) <= self.tolerance)
 
+    @property
+    def failed(self) -> bool:
+        """Outside tolerance and not a documented miss: what makes ``dse validate`` fail."""
+        return not self.ok and not self.expected_miss
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "anchor": self.anchor,
             "source": self.source,
+            "kind": self.kind,
             "published": self.published,
             "modeled": self.modeled,
             "rel_error": self.rel_error,
             "tolerance": self.tolerance,
             "ok": self.ok,
+            "expected_miss": self.expected_miss,
+            "note": self.note,
         }
 
 

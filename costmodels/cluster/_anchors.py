@@ -188,6 +188,7 @@ def _table1_anchors() -> list[Anchor]:
             float(mod),
             0.20,
             note="documented constants; T = F/(n X)",
+            kind="held_out",
         )
         for (name, t, p, d, _), pub, mod in zip(TABLE1, published, documented, strict=True)
     ]
@@ -201,6 +202,7 @@ def _table1_anchors() -> list[Anchor]:
             0.0,
             float(err_doc.mean()),
             0.10,
+            kind="held_out",
         ),
         Anchor(
             "cluster",
@@ -210,6 +212,7 @@ def _table1_anchors() -> list[Anchor]:
             float(err_fit.mean()),
             0.05,
             note=f"fitted mm_eff={eff:.4f}",
+            kind="fitted",
         ),
         Anchor(
             "cluster",
@@ -218,6 +221,7 @@ def _table1_anchors() -> list[Anchor]:
             0.0,
             float(err_fit.max()),
             0.20,
+            kind="fitted",
         ),
     ]
     return out
@@ -286,6 +290,7 @@ def _table2_anchors() -> list[Anchor]:
                 ratio,
                 0.15,
                 note=f"PTD-P {ptdp_tf:.0f} TF/s, ZeRO-3 {zero_tf:.0f} TF/s",
+                kind="held_out",
             )
         )
     return out
@@ -324,6 +329,8 @@ def _k22_anchors() -> list[Anchor]:
         * 1e9
         / GIB
     )
+    # kind "consistency": the memory model implements Korthikanti et al.'s closed forms (see
+    # _memory.py), so these records check the implementation, not an independent prediction.
     out = []
     for i, (name, *_, state_pub, none_pub, sel_pub) in enumerate(K22_FIG1):
         out += [
@@ -334,6 +341,7 @@ def _k22_anchors() -> list[Anchor]:
                 none_pub,
                 float(act[2 * i]),
                 0.02,
+                kind="consistency",
             ),
             Anchor(
                 "cluster",
@@ -342,6 +350,7 @@ def _k22_anchors() -> list[Anchor]:
                 sel_pub,
                 float(act[2 * i + 1]),
                 0.02,
+                kind="consistency",
             ),
             Anchor(
                 "cluster",
@@ -351,6 +360,7 @@ def _k22_anchors() -> list[Anchor]:
                 float(state[2 * i]),
                 0.10,
                 note="18 B/param, no embeddings",
+                kind="consistency",
             ),
         ]
     # Fig. 7: relative activation memory for the 1T model (t = 8, b = 1, v = 1).
@@ -376,6 +386,7 @@ def _k22_anchors() -> list[Anchor]:
                     K22_FIG7[key],
                     float(rel[i] / rel[0]),
                     0.02,
+                    kind="consistency",
                 )
             )
     return out
@@ -416,6 +427,7 @@ def _best_1t_anchors() -> list[Anchor]:
             metrics["hw_tflops_per_gpu"],
             0.10,
             note=f"best {cfg} of {best['candidates']} candidates; {free_note}",
+            kind="held_out",
         ),
         Anchor(
             "cluster",
@@ -425,6 +437,7 @@ def _best_1t_anchors() -> list[Anchor]:
             float(params["tp"] <= 8),
             0.0,
             note=cfg,
+            kind="held_out",
         ),
     ]
 
@@ -457,6 +470,7 @@ def _time_to_train_anchors() -> list[Anchor]:
             _days_to_train("megatron_1t", 384, 8, 64),
             0.15,
             note=note.format(163),
+            kind="held_out",
         ),
         Anchor(
             "cluster",
@@ -466,6 +480,7 @@ def _time_to_train_anchors() -> list[Anchor]:
             _days_to_train("gpt3_175b", 128, 8, 8),
             0.15,
             note=note.format(140),
+            kind="held_out",
         ),
     ]
 

@@ -47,6 +47,8 @@ class Headline:
     fitted: bool  # used to fit WRITEBACK_CYCLES_FITTED
     tolerance: float
     source: str = SOURCE
+    # A miss the docs explain (docs/models/sparse_gemm.md, section 6): reported, not tuned away.
+    expected_miss: bool = False
 
 
 _ENGINE = {"engine": "vegeta", "alpha": 16, "beta": 2, "sparse_capable": True}
@@ -86,6 +88,7 @@ HEADLINE = (
         False,
         0.10,  # the largest tolerance allowed; the model misses it (about +10.3 %)
         SOURCE_90,
+        expected_miss=True,
     ),
 )
 
@@ -156,6 +159,8 @@ def headline_anchors(model: SparseGemmModel | None = None) -> list[Anchor]:
             modeled=float(v),
             tolerance=h.tolerance,
             note="fitted (t_wb)" if h.fitted else "not used in the fit",
+            kind="fitted" if h.fitted else "held_out",
+            expected_miss=h.expected_miss,
         )
         for h, v in zip(HEADLINE, modeled, strict=True)
     ]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from costmodels._protocol import Anchor
+from costmodels._protocol import Anchor, AnchorKind
 
 
 if TYPE_CHECKING:
@@ -98,6 +98,13 @@ def sushi_anchors(model: SushiModel) -> list[Anchor]:
         "offchip_energy_saving_pct": calibrated,
         "served_acc_gain_pp": "strict-latency stream, same hardware; read as percentage points",
     }
+    # Latency and energy savings follow from the calibrated regime by construction (see the module
+    # docstring); the accuracy gain is a modest independent check.
+    kinds: dict[str, AnchorKind] = {
+        "latency_saving_pct": "consistency",
+        "offchip_energy_saving_pct": "consistency",
+        "served_acc_gain_pp": "held_out",
+    }
     names = {
         "latency_saving_pct": "latency reduction vs no SubGraph Stationary (%)",
         "served_acc_gain_pp": "served accuracy gain vs no SubGraph Stationary (pp)",
@@ -112,6 +119,7 @@ def sushi_anchors(model: SushiModel) -> list[Anchor]:
             modeled=float(np.round(got[k], 6)),
             tolerance=TOLERANCE,
             note=notes[k],
+            kind=kinds[k],
         )
         for k, v in PUBLISHED.items()
     ]

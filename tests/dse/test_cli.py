@@ -113,8 +113,10 @@ def test_models_spaces_validate_json(capsys) -> None:
     rows = json.loads(out)
     assert code == 0 and isinstance(rows, list)
     for r in rows:
-        assert set(r) == {"model", "anchor", "source", "published", "modeled", "rel_error",
-                          "tolerance", "ok"}
+        assert set(r) == {"model", "anchor", "source", "kind", "published", "modeled",
+                          "rel_error", "tolerance", "ok", "expected_miss", "note"}
+        assert r["kind"] in ("held_out", "fitted", "consistency")
+        assert r["ok"] or r["expected_miss"], r
 
 
 def test_console_script_is_installed(tmp_path: Path) -> None:
