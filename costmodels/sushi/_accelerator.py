@@ -45,7 +45,15 @@ from costmodels.sushi._pool import SubNetPool
 from costmodels.sushi._supernet import DEPTHWISE, LayerTable, shared_params
 
 
-__all__ = ["HW_FIELDS", "ServingTables", "compute_seconds", "serving_tables"]
+__all__ = [
+    "HW_FIELDS",
+    "ServingTables",
+    "compute_seconds",
+    "SlotTerms",
+    "serial_layer_ms",
+    "serving_tables",
+    "slot_terms",
+]
 
 MB = 1e6  # buffers and traffic are in decimal megabytes
 HW_FIELDS = (
@@ -130,6 +138,60 @@ def compute_seconds(
     return cycles / (f * u)
 
 
+@dataclass(frozen=True)
+class SlotTerms:
+    """Per-slot latency terms ``[P, S, L]`` of a layer table on hardware points ``[P]``.
+
+    Attributes:
+        tc_ms: Compute time.
+        w_bytes: Weight bytes.
+        act_bytes: Input plus output feature-map bytes.
+        a_off: Feature-map bytes that spill off chip (over the activation buffer), else 0.
+        tau_ms: Per-layer overhead ``[P, 1, 1]``.
+        bw: Effective DRAM bandwidth in bytes per ms ``[P, 1, 1]``.
+        active: Slots present in each SubNet ``[1, S, L]``.
+    """
+
+    tc_ms: np.ndarray
+    w_bytes: np.ndarray
+    act_bytes: np.ndarray
+    a_off: np.ndarray
+    tau_ms: np.ndarray
+    bw: np.ndarray
+    active: np.ndarray
+
+    def serial_ms(self) -> np.ndarray:
+        """``tau + t_c + (w + a_off) / B`` per active slot (the no-PB serialized latency)."""
+        return np.where(
+            self.active, self.tau_ms + self.tc_ms + (self.w_bytes + self.a_off) / self.bw, 0.0
+        )
+
+
+def slot_terms(
+    layers: LayerTable, hw: Mapping[str, np.ndarray], stride2_full_res: bool = True
+) -> SlotTerms:
+    """The latency terms of every slot of ``layers`` on every hardware point of ``hw``."""
+    bpw = np.asarray(hw["quant_bits"], dtype=np.float64)[:, None, None] / 8.0
+    act_buf = np.asarray(hw["act_buf_mb"], dtype=np.float64)[:, None, None] * MB
+    act = layers.act_elems.astype(np.float64)[None] * bpw
+    return SlotTerms(
+        tc_ms=compute_seconds(layers, hw, stride2_full_res) * 1e3,
+        w_bytes=layers.params.astype(np.float64)[None] * bpw,
+        act_bytes=act,
+        a_off=np.where(act > act_buf, act, 0.0),
+        tau_ms=np.asarray(hw["layer_overhead_us"], dtype=np.float64)[:, None, None] * 1e-3,
+        bw=np.asarray(hw["dram_bw_gbps"], dtype=np.float64)[:, None, None] * 1e6,
+        active=(layers.out_ch > 0)[None],
+    )
+
+
+def serial_layer_ms(
+    layers: LayerTable, hw: Mapping[str, np.ndarray], stride2_full_res: bool = True
+) -> np.ndarray:
+    """Serialized latency of every slot with nothing cached ``[P, S, L]`` in ms."""
+    return slot_terms(layers, hw, stride2_full_res).serial_ms()
+
+
 def _with_empty(table_params: np.ndarray) -> np.ndarray:
     return np.concatenate([table_params, np.zeros((1, table_params.shape[1]))], axis=0)
 
@@ -174,23 +236,15 @@ def serving_tables(
     bpw = np.asarray(hw["quant_bits"], dtype=np.float64) / 8.0  # bytes per weight/activation
     bw = np.asarray(hw["dram_bw_gbps"], dtype=np.float64) * 1e6  # bytes per ms
     tau_ms = np.asarray(hw["layer_overhead_us"], dtype=np.float64) * 1e-3
-    act_buf = np.asarray(hw["act_buf_mb"], dtype=np.float64) * MB
     cap = np.asarray(hw["pb_mb"], dtype=np.float64) * MB / bpw  # in parameters
     double = np.asarray(hw["overlap"]) == "double_buffer"
     prio = np.asarray(hw["fill_priority"])
 
-    params_s = sub.params.astype(np.float64)  # [S, L]
-    w_bytes_sl = params_s[None] * bpw[:, None, None]  # [P, S, L]
-    tc_ms = compute_seconds(sub, hw, stride2_full_res) * 1e3  # [P, S, L]
-    act_sl = sub.act_elems.astype(np.float64)[None] * bpw[:, None, None]
-    a_off_sl = np.where(act_sl > act_buf[:, None, None], act_sl, 0.0)
+    terms = slot_terms(sub, hw, stride2_full_res)  # [P, S, L] each
+    w_bytes_sl, tc_ms, act_sl, a_off_sl = terms.w_bytes, terms.tc_ms, terms.act_bytes, terms.a_off
     active = (sub.out_ch > 0).sum(axis=1).astype(np.float64)  # [S]
 
-    base_ms = (
-        tau_ms[:, None] * active[None]
-        + tc_ms.sum(axis=2)
-        + (w_bytes_sl.sum(axis=2) + a_off_sl.sum(axis=2)) / bw[:, None]
-    )  # [P, S]
+    base_ms = terms.serial_ms().sum(axis=2)  # [P, S]
     weight_bytes = w_bytes_sl.sum(axis=2)
     fetch_share = weight_bytes / bw[:, None] / base_ms
 
