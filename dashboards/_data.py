@@ -22,6 +22,7 @@ import pandas as pd
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from dse._inputs import input_map
 from dse._pareto import pareto_mask
 
 
@@ -184,6 +185,19 @@ class StudyData:
 
     def state_counts(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self.trials["state"].value_counts().items()}
+
+    def model_inputs(self, number: int) -> dict[str, dict[str, Any]]:
+        """Each model's inputs for one trial, ``{namespace: {input: value}}``.
+
+        Mapped by :func:`dse.model_inputs` from the map stored with the study, exactly as the
+        workers mapped the point: bound and pinned values, nested inner params, defaults.
+        """
+        if "inputs" not in self.cache:
+            self.cache["inputs"] = input_map(self.user_attrs)
+        cfg = self.config(number)
+        produced = {**cfg.get("metrics", {}), **cfg["values"]}
+        inputs: dict[str, dict[str, Any]] = self.cache["inputs"](cfg["params"], produced)
+        return inputs
 
     def config(self, number: int) -> dict[str, Any]:
         """Everything known about one trial: params, objective values, metrics, constraints."""

@@ -624,15 +624,7 @@ def _namespaces(data: StudyData, model: str) -> list[dict[str, Any]]:
 
 
 def _local_params(data: StudyData, number: int, ns: str) -> dict[str, Any]:
-    row = data.params.loc[number].dropna() if number in data.params.index else pd.Series()
-    prefix = f"{ns}."
-    return {k[len(prefix) :]: _plain(v) for k, v in row.items() if str(k).startswith(prefix)}
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
+    return data.model_inputs(number).get(ns, {})
 
 
 def _pareto_numbers(data: StudyData, limit: int = MAX_DOMAIN_CONFIGS) -> list[int]:

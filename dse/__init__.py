@@ -13,6 +13,7 @@ from __future__ import annotations
 from dse._errors import DseError, SpecError, StorageError
 from dse._export import export_records, load_records, study_records
 from dse._hypervolume import Reference, hypervolume, hypervolume_history, reference_point
+from dse._inputs import InputMap, model_inputs
 from dse._pareto import ParetoFront, nondominated_mask, pareto_mask
 from dse._problem import Evaluation, Problem
 from dse._progress import normalized_hypervolume
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DseError",
     "Evaluation",
+    "InputMap",
     "ParetoFront",
     "Problem",
     "Reference",
@@ -42,6 +44,7 @@ __all__ = [
     "hypervolume_history",
     "load_records",
     "load_spec",
+    "model_inputs",
     "nondominated_mask",
     "normalized_hypervolume",
     "open_storage",

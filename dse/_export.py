@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from costmodels import get_model
 from dse._errors import DseError
+from dse._inputs import InputMap, input_map
 from dse._study import pareto_trials, trial_config
 from dse._values import plain
 
@@ -55,6 +56,7 @@ def study_records(study: optuna.Study, pareto_only: bool = False) -> list[dict[s
     fixed = attrs.get("dse.fixed", {})
     pareto = _pareto_numbers(study)
     built = _build_models(models)
+    inputs = input_map(attrs) if models else None
     trials: Iterable[FrozenTrial] = study.get_trials(deepcopy=False)
     records = []
     for t in trials:
@@ -76,7 +78,7 @@ def study_records(study: optuna.Study, pareto_only: bool = False) -> list[dict[s
             "pareto": t.number in pareto,
             "feasible": feasible,
             "params": params,
-            "config": _native(models, built, params, metrics),
+            "config": _native(models, built, inputs, params, metrics),
             "metrics": metrics,
             "constraints": constraints,
         }
@@ -97,30 +99,25 @@ def _build_models(models: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _native(
-    models: list[dict[str, Any]], built: Mapping[str, Any], params: Mapping[str, Any],
-    metrics: Mapping[str, Any],
+    models: list[dict[str, Any]], built: Mapping[str, Any], inputs: InputMap | None,
+    params: Mapping[str, Any], metrics: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Each model's own configuration for a flat point (bound inputs read from metrics)."""
+    """Each model's own configuration for a flat point (see :mod:`dse._inputs`)."""
+    if inputs is None:
+        return {}
+    local = inputs(params, metrics)
     out = {}
     for m in models:
         ns = m["namespace"]
         if ns not in built:
             continue
         model = built[ns]
-        local = {}
-        for p in model.inputs:
-            key = f"{ns}.{p.name}"
-            if key in params:
-                local[p.name] = params[key]
-            elif key in metrics:
-                local[p.name] = metrics[key]
-            else:
-                local[p.name] = _clean(p.default)
+        point = {p.name: _clean(local[ns].get(p.name, p.default)) for p in model.inputs}
         out[ns] = {
             "model": m["model"],
             "version": m.get("version", ""),
             "options": m.get("options", {}),
-            "params": model.native_config(local),
+            "params": model.native_config(point),
         }
     return out
 

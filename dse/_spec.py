@@ -236,12 +236,22 @@ def _kind_names(kinds: tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-def load_spec(path: str | Path) -> StudySpec:
-    """Load and validate a study file.
+def load_spec(source: str | Path | Mapping[str, Any]) -> StudySpec:
+    """Load and validate a study: a file path, a shipped study's name or a parsed dict.
+
+    Args:
+        source: ``"studies/demo.toml"``, ``"demo"`` (a shipped study, see
+            :func:`shipped_studies`), or the study file's content as a dict (as from
+            ``tomllib``), e.g. built in a notebook.
 
     Raises:
         SpecError: one line naming the file, the key and what was expected.
     """
+    if isinstance(source, Mapping):
+        return parse_spec(source)
+    path = source
+    if not Path(path).is_file() and str(path) in shipped_studies():
+        path = shipped_studies()[str(path)]
     p = Path(path)
     try:
         text = p.read_text()

@@ -22,6 +22,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from dse._errors import DseError, SpecError
+from dse._inputs import INPUTS_ATTR, InputMap
 from dse._optuna_bridge import distribution
 from dse._pareto import pareto_mask
 from dse._problem import Problem
@@ -97,7 +98,7 @@ def open_study(
         study.set_user_attr(
             "dse.models",
             [{"namespace": ns, "model": m.name, "version": m.version,
-              "options": dict(s.options)}
+              "options": dict(s.options), "bind": dict(s.bind)}
              for (ns, m), s in zip(problem.models.items(), problem.spec.models)],
         )
         study.set_user_attr("dse.constraints", list(problem.constraint_keys))
@@ -105,6 +106,8 @@ def open_study(
             "dse.fixed",
             {p.name: stored(p.default) for p in problem.space.params if isinstance(p, Fixed)},
         )
+    if INPUTS_ATTR not in study.user_attrs:  # studies written before it was stored get it too
+        study.set_user_attr(INPUTS_ATTR, InputMap.of_problem(problem).as_dict())
     study.set_user_attr(f"dse.run.{_owner()}", {"started": time.time()})
     return study
 
@@ -233,7 +236,10 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def trial_config(trial: FrozenTrial, fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The full flat configuration of a trial: params, inner (nested) params and fixed ones."""
+    """The flat point of a trial: pinned params, its params and its inner (nested) params.
+
+    Each model's inputs for it (binds and defaults applied) are :func:`dse.model_inputs`.
+    """
     config = dict(fixed or {})
     config.update(trial.params)
     config.update(trial.user_attrs.get("dse.inner_params", {}))

@@ -211,7 +211,9 @@ def test_engine_view_uses_model_breakdown(
     heat = figures_of(out / "study-clu.html")["engine"]["data"][0]
     assert heat["x"] == ["conv1", "fc"]
     assert heat["text"][0] == ["compute", "memory"]
-    assert seen and set(seen[0]) == {"n"}  # local (un-namespaced) params of the gemm model
+    # Every input of the gemm model by its local name (dse.model_inputs fills the defaults).
+    assert seen and set(seen[0]) == {p.name for p in costmodels.get_model_class(
+        "sparse_gemm").inputs}
 
 
 def test_serving_and_training_views(studies: ModuleType, tmp_path: Path) -> None:
