@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -37,15 +38,37 @@ def distribution(p: Param) -> BaseDistribution:
         return IntDistribution(p.low, p.high, log=p.log, step=p.step)
     if isinstance(p, Float):
         if p.steps is not None and p.low != p.high:
-            if p.log:
-                grid = p.values()
-                assert grid is not None  # steps makes a Float finite
-                return CategoricalDistribution([float(v) for v in grid])
-            return FloatDistribution(p.low, p.high, step=(p.high - p.low) / (p.steps - 1))
+            return _stepped_float(p)
         return FloatDistribution(p.low, p.high, log=p.log)
     if isinstance(p, Categorical):
         return CategoricalDistribution([plain(c) for c in p.choices])
     raise DseError(f"parameter {p.name!r} of kind {type(p).__name__} cannot be sampled")
+
+
+def _stepped_float(p: Float) -> BaseDistribution:
+    """A Float with ``steps``: Optuna's step distribution when it keeps the grid, else the grid.
+
+    Optuna rounds a step distribution's ``high`` down to ``low + k * step`` unless
+    ``high - low`` is a multiple of ``step`` in decimal arithmetic on the floats' shortest
+    representations, which ``1 / 9`` never is (10 steps on [0, 1]: ``high`` became 0.889).
+    The top value would then be out of the distribution: never proposed in trial mode, and
+    refused when a sweep records it. So the step distribution is used only when it keeps
+    ``high`` exactly and lands every grid value (``low + (steps - 1) * step == high`` is how
+    Optuna's samplers round to the top); otherwise, and on log grids, the distribution is the
+    grid's own values as categories, which every sampler and storage round trip keeps exactly.
+    """
+    grid = p.values()
+    assert grid is not None  # steps makes a Float finite
+    if not p.log and len(grid) > 1:
+        step = (p.high - p.low) / (len(grid) - 1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # Optuna warns when the range is off the step
+            d = FloatDistribution(p.low, p.high, step=step)
+        k = (grid - p.low) / step
+        if (not caught and d.high == p.high and p.low + (len(grid) - 1) * step == p.high
+                and bool((np.abs(k - np.round(k)) < 1e-8).all())):
+            return d
+    return CategoricalDistribution([float(v) for v in grid])
 
 
 def suggest_order(space: Space) -> list[Param]:

@@ -27,6 +27,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from dse._artifacts import artifacts_dir
 from dse._errors import DseError
 from dse._evaluate import BatchOutcome
 from dse._executors import SerialExecutor, make_executor
@@ -62,13 +63,6 @@ class RunSummary:
     retried: int = 0
     sweep: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
-
-
-def artifacts_dir(storage_spec: str | None, study_name: str) -> Path:
-    """Where a study's files (sweep tables, caches, exports) live: beside a journal file."""
-    spec = describe_storage(storage_spec)
-    base = Path("dse-studies") if "://" in spec else Path(spec).expanduser().parent
-    return base / f"{study_name}.files"
 
 
 def _fingerprint(spec: StudySpec) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dse._artifacts import check_study_name
 from dse._errors import SpecError
 
 
@@ -139,6 +140,8 @@ class StudySpec:
     storage: str | None = None
     path: str = "<memory>"
     raw: dict[str, Any] = field(default_factory=dict)
+    # One-line explanations of keys this mode reads but does not use (printed by `dse run`).
+    notes: tuple[str, ...] = ()
 
     def with_overrides(self, **changes: Any) -> StudySpec:
         """A copy with CLI overrides applied (``n_trials``, ``workers``, ``seed`` ...)."""
@@ -162,8 +165,8 @@ class StudySpec:
             spec = replace(spec, executor=replace(spec.executor, kind=changes["executor"]))
         if changes.get("storage"):
             spec = replace(spec, storage=changes["storage"])
-        if changes.get("name"):
-            spec = replace(spec, name=changes["name"])
+        if changes.get("name") is not None:
+            spec = replace(spec, name=check_study_name(changes["name"], "--name"))
         return spec
 
 
@@ -269,9 +272,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
     top = _Table(dict(data), "", path)
 
     study = top.sub("study", required=True)
-    name = study.get("name", str)
-    if not name:
-        raise study.fail("name", "a non-empty string")
+    name = check_study_name(study.get("name", str), f"{path}: study.name")
     mode = study.choice("mode", MODES, "trial")
     description = study.get("description", str, "")
     seed = study.get("seed", int, None)
@@ -401,6 +402,12 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
     storage = st.get("url", str, None)
     st.done()
     top.done()
+    ignored = [key for key, given in (("[sampler]", "sampler" in data),
+                                      ("budget.n_trials", "n_trials" in b.data)) if given]
+    notes = (f"{path}: {' and '.join(ignored)} not used in sweep mode: the sweep enumerates "
+             "the whole space (exhaustive) or evolves [sweep] population for [sweep] "
+             "generations; remove them, or set study.mode = 'trial'",) \
+        if mode == "sweep" and ignored else ()
 
     return StudySpec(
         name=name,
@@ -422,6 +429,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
         storage=storage,
         path=path,
         raw=_jsonable(dict(data)),
+        notes=notes,
     )
 
 

@@ -143,6 +143,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed, timeout_s=args.timeout, storage=args.storage, name=args.name,
     )
     quiet = args.quiet or args.json
+    for note in spec.notes:
+        print(f"dse: note: {note}", file=sys.stderr)
     summary = run_study(spec, quiet=quiet, cache_dir=args.cache_dir)
     data = {k: v for k, v in summary.__dict__.items()}
     if args.json:

@@ -260,8 +260,11 @@ class Float(Param):
         _check_bounds(self.name, self.low, self.high)
         if self.log and self.low <= 0:
             raise ParamError(f"{self.name}: a log-scaled Float needs low > 0")
-        if self.steps is not None and self.steps < 1:
-            raise ParamError(f"{self.name}: steps must be >= 1, got {self.steps}")
+        if self.steps is not None and (
+            isinstance(self.steps, bool) or not isinstance(self.steps, int | np.integer)
+            or self.steps < 1
+        ):
+            raise ParamError(f"{self.name}: steps must be an integer >= 1, got {self.steps!r}")
         if self.default_value is not None and not self.low <= self.default_value <= self.high:
             raise ParamError(
                 f"{self.name}: default {self.default_value} outside {self.describe_range()}"
