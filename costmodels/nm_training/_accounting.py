@@ -27,7 +27,8 @@ SR-STE ``lambda_w`` term (``O(#W)`` per step), both negligible next to the matmu
 
 Memory ([reference notes] §4): a kept value costs ``value_bits``; metadata per dense weight slot is
 ``(N/M) ceil(log2 M)`` bits for an index encoding (NVIDIA 2:4 stores a 2-bit index per kept value)
-or ``ceil(log2 C(M, N)) / M`` bits for a combinatorial encoding of each group's pattern. Adam keeps
+or ``ceil(log2 C(M, N)) / M`` bits for a combinatorial encoding of each group's pattern; a sparse
+layer is deployed in the smaller of that format and dense storage. Adam keeps
 ``m`` and ``v`` in fp32 for every weight under every recipe (pruned weights keep their dense
 state), so optimizer memory does not shrink with N:M.
 """
@@ -211,9 +212,16 @@ def model_bytes(
     value_bits: np.ndarray | int = 16,
     encoding: np.ndarray | str = "index",
 ) -> np.ndarray:
-    """Bytes of the deployed weights: sparse layers in the N:M format, the rest dense."""
+    """Bytes of the deployed weights: sparse layers in the N:M format, the rest dense.
+
+    A sparse layer is stored dense when that is smaller (both are lossless): at high density
+    the metadata outweighs the dropped values, e.g. 7:8 with 8-bit values and a 3-bit index
+    per kept value takes 9.6 bits per slot against 8 dense, so without this a sparser model
+    could take more bytes than the dense one.
+    """
     f, o = sparse_split(layer_params(arch), sparse_layers)
-    bits = f * weight_bits_per_slot(n, m, value_bits, encoding)
+    dense_bits = np.asarray(value_bits, np.float64)
+    bits = f * np.minimum(weight_bits_per_slot(n, m, value_bits, encoding), dense_bits)
     return (bits + o * np.asarray(value_bits, np.float64)) / 8.0
 
 
