@@ -26,6 +26,7 @@ from costmodels._protocol import Anchor, CostModel, EvalContext, ModelError, Out
 from costmodels.sushi._accelerator import HW_FIELDS, MB, ServingTables, serving_tables
 from costmodels.sushi._accuracy import AccuracyModel
 from costmodels.sushi._cache import FILL_PRIORITIES, fill, fill_order
+from costmodels.sushi._fast_tables import fast_serving_tables
 from costmodels.sushi._pool import POOL_KINDS, SubNetPool, build_pool
 from costmodels.sushi._scheduler import FALLBACKS, POLICIES, simulate
 from costmodels.sushi._streams import STREAM_KINDS, StreamSpec, Trace, generate, load_trace
@@ -48,6 +49,8 @@ _GROUP_FIELDS = (
     "update_period_q",
     "history_window",
 )
+IMPLS = ("fast", "reference")
+_LINK_FIELDS = ("weight_bytes_scale", "gemm_latency_scale")
 # Hardware points per table chunk: bounds the [P, S, G, G] switch and [P, S, G] table memory.
 _POINT_CHUNK = 256
 
@@ -229,6 +232,26 @@ INPUTS: tuple[Param, ...] = (
         doc="on-chip SRAM energy per byte (about 12.5 for a 1 MB macro)",
     ),
     Float("e_mac_pj", 0.05, 1.0, default_value=0.2, unit="pJ", doc="energy per int8 MAC"),
+    # links to an external engine model (co-design); 1.0 = this model's own accelerator
+    Float(
+        "weight_bytes_scale",
+        0.05,
+        2.0,
+        default_value=1.0,
+        unit="ratio",
+        doc="stored / dense weight bytes of GEMM-shaped layers, sparse metadata included "
+        "(fetched, read and held in the PB at that size; depthwise layers stay dense)",
+    ),
+    Float(
+        "gemm_latency_scale",
+        0.01,
+        100.0,
+        log=True,
+        default_value=1.0,
+        unit="ratio",
+        doc="linked engine's compute time / this accelerator's compute time, GEMM-shaped "
+        "layers (per-layer overhead, weight fetch and depthwise layers unchanged)",
+    ),
 )
 
 OUTPUTS: tuple[Output, ...] = (
@@ -311,6 +334,18 @@ class SushiModel(CostModel):
         stream_jitter: Per-query target jitter (quantile units).
         arrival_rate_qps: Mean arrival rate of generated streams.
         bursty: Bursty (MMPP) arrivals instead of Poisson.
+        impl: ``"fast"`` (default) or ``"reference"``: the original implementation (tables
+            per point, :mod:`._accelerator` and :mod:`._scheduler`), kept so benchmarks and
+            tests compare both on the same points; the results are equal. The reference
+            knows neither ``weight_bytes_scale`` nor ``gemm_latency_scale`` and rejects
+            values other than 1.
+
+    Engine links (inputs, per point, default 1.0; see :mod:`._fast_tables`): a co-design
+    model passes the ratio of its compressed to dense weight bytes (metadata included) as
+    ``weight_bytes_scale`` and the ratio of its GEMM latency to this accelerator's compute time
+    as ``gemm_latency_scale``. Both apply to every GEMM-shaped slot (all but depthwise): a slot
+    of ``n`` parameters then stores, fetches and holds ``n * bits / 8 * weight_bytes_scale``
+    bytes and computes in ``gemm_latency_scale * t_c``.
     """
 
     name = "sushi"
@@ -337,7 +372,10 @@ class SushiModel(CostModel):
         stream_jitter: float = 0.05,
         arrival_rate_qps: float = 100.0,
         bursty: bool = False,
+        impl: str = "fast",
     ) -> None:
+        if impl not in IMPLS:
+            raise ModelError(f"sushi option impl={impl!r}: expected one of {IMPLS}")
         if fallback not in FALLBACKS:
             raise ModelError(f"sushi option fallback={fallback!r}: expected one of {FALLBACKS}")
         try:
@@ -364,6 +402,7 @@ class SushiModel(CostModel):
         self.stream_jitter = float(stream_jitter)
         self.arrival_rate_qps = float(arrival_rate_qps)
         self.bursty = bool(bursty)
+        self.impl = impl
 
     # -- building blocks -------------------------------------------------------------------------
     def pool(self, supernet: str, kind: str = "pareto", size: int = 24) -> SubNetPool:
@@ -412,6 +451,13 @@ class SushiModel(CostModel):
         out = {o.name: np.full(n, np.nan) for o in self.outputs}
         if n == 0:
             return out
+        if self.impl == "reference":
+            for name in _LINK_FIELDS:
+                if (cols[name] != 1.0).any():
+                    raise ModelError(
+                        f"sushi impl='reference': {name} must be 1.0 (the reference "
+                        "implementation predates the engine links)"
+                    )
         codes = np.zeros(n, dtype=np.int64)
         for name in _GROUP_FIELDS:
             _, inv = np.unique(cols[name], return_inverse=True)
@@ -446,7 +492,17 @@ class SushiModel(CostModel):
         hw = {k: cols[k][idx] for k in HW_FIELDS}
         policy = cols["policy"][idx].astype(str)
         switching = np.isin(policy, ("sushi", "cache_oblivious"))
-        tables = serving_tables(pool, hw, self.stride2_full_res, switching)
+        if self.impl == "reference":
+            tables = serving_tables(pool, hw, self.stride2_full_res, switching)
+        else:
+            tables = fast_serving_tables(
+                pool,
+                hw,
+                self.stride2_full_res,
+                switching,
+                cols["weight_bytes_scale"][idx],
+                cols["gemm_latency_scale"][idx],
+            )
         # the point's policy and the no-PB baseline, stacked on the point axis
         stacked = _stack_tables(tables)
         policy = np.concatenate([policy, np.full(m, "no_pb")])
@@ -555,6 +611,7 @@ class SushiModel(CostModel):
                 "trace_seed",
             ),
             "energy": ("e_dram_pj_per_byte", "e_sram_pj_per_byte", "e_mac_pj"),
+            "links": _LINK_FIELDS,
         }
         out: dict[str, Any] = {}
         for section, names in sections.items():

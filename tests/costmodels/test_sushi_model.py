@@ -116,7 +116,15 @@ def test_bad_inputs_and_options_are_clear_errors(tmp_path: Path) -> None:
 def test_native_round_trip_and_breakdown(model: SushiModel) -> None:
     point = {p.name: p.default for p in model.inputs}
     native = model.native_config(point)
-    assert set(native) == {"workload", "accelerator", "buffers", "scheduler", "stream", "energy"}
+    assert set(native) == {
+        "workload",
+        "accelerator",
+        "buffers",
+        "scheduler",
+        "stream",
+        "energy",
+        "links",
+    }
     assert model.from_native(native) == point
     rows = model.breakdown({"pb_mb": 2.0})
     assert rows and {"layer", "kind", "weight_bytes", "hit_bytes", "miss_bytes"} <= set(rows[0])

@@ -1,0 +1,247 @@
+"""Serving tables for many hardware points, with shared work done once per distinct setting.
+
+Same equations as :func:`costmodels.sushi._accelerator.serving_tables` (module docstring there;
+notes section 6), evaluated so that each piece is computed once per *distinct* input it depends on
+and gathered to the points:
+
+* PB contents, hits and switch costs (:mod:`._cache`) depend only on the pool, the fill priority,
+  the PB capacity in parameters and the weight-byte scale; they are memoized across calls (a
+  sweep of the ``sushi`` space has 225 distinct settings per SuperNet, against millions of points);
+* per-slot compute time depends only on the PE array, clock, utilizations and the GEMM latency
+  scale; activation spills only on the precision and the activation buffer; weight bytes only on
+  the precision and the weight-byte scale.
+
+Every value equals the reference's bit for bit: the same element-wise operations and the same
+reductions over the same contiguous slot axis, merely on fewer rows (tested).
+
+**External engine columns** (co-design links; both default 1.0, per point). A *GEMM-shaped* slot
+is every slot that is not depthwise (convolutions, 1x1 convolutions, SE and classifier matrices):
+
+* ``weight_bytes_scale`` ``r_w``: stored bytes of a GEMM-shaped slot over its dense bytes,
+  including sparse metadata. A slot of ``n`` parameters stores ``n * (bits / 8) * r_w`` bytes: it
+  is fetched, read on chip and held in the PB at that size (a PB of ``C`` bytes holds ``1 / r_w``
+  times more GEMM parameters). Depthwise slots keep ``r_w = 1``. The fill order stays the dense
+  one (a uniform ``r_w`` does not reorder GEMM-shaped slots among themselves).
+* ``gemm_latency_scale`` ``r_t``: compute time of a GEMM-shaped slot on the linked engine over
+  this accelerator's own ``t_c`` (``t_c -> r_t t_c``); per-layer overhead ``tau``, weight fetch
+  and depthwise slots are unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import numpy as np
+
+from costmodels.sushi._accelerator import (
+    MB,
+    ServingTables,
+    _pool_order,
+    _pool_overlaps,
+    compute_seconds,
+)
+from costmodels.sushi._cache import fill, hit_per_slot, switch_params
+from costmodels.sushi._cache import hit_sum as _hit_sum
+from costmodels.sushi._pool import SubNetPool
+from costmodels.sushi._supernet import DEPTHWISE
+
+
+__all__ = ["COMPUTE_FIELDS", "clear_cache_memo", "fast_serving_tables"]
+
+# Inputs the per-slot compute time depends on (with the GEMM latency scale).
+COMPUTE_FIELDS = ("pe_k", "pe_c", "pe_rs", "clock_mhz", "util_dense", "util_depthwise")
+_MEMO_MAX = 2048  # memoized PB settings (about 40 kB each for a 48-SubNet pool)
+_SWITCH_BLOCK = 64  # distinct PB settings per switch-cost block (bounds [B, G, G, L] memory)
+_DOUBLE_ELEMS = 4_000_000  # elements of the per-slot [B, S, G, L] double-buffer arrays
+
+# (pool id, priority, capacity, weight scale) -> (hits [S, G], held total [G]); switch [G, G]
+_HITS: OrderedDict[tuple[int, str, float, float], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_SWITCH: OrderedDict[tuple[int, str, float, float], np.ndarray] = OrderedDict()
+_POOLS: dict[int, SubNetPool] = {}  # keeps memoized pools alive, so their ids stay unique
+
+
+def clear_cache_memo() -> None:
+    """Forget memoized PB settings (tests; memory)."""
+    _HITS.clear()
+    _SWITCH.clear()
+    _POOLS.clear()
+
+
+def _remember(memo: OrderedDict, key: tuple, value: object) -> None:  # type: ignore[type-arg]
+    memo[key] = value
+    if len(memo) > _MEMO_MAX:
+        memo.popitem(last=False)
+
+
+def _slot_scale(pool: SubNetPool, scale: np.ndarray) -> np.ndarray:
+    """Per-slot factor ``[U, L]``: ``scale`` on GEMM-shaped slots, 1 on depthwise slots."""
+    gemm = pool.layers.kind != DEPTHWISE
+    return np.where(gemm[None, :], np.asarray(scale, dtype=np.float64)[:, None], 1.0)
+
+
+def _scaled_overlaps(pool: SubNetPool, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cand_params, shared, shared_gg = _pool_overlaps(pool)
+    if scale == 1.0:
+        return cand_params, shared, shared_gg
+    f = _slot_scale(pool, np.asarray([scale]))[0]
+    return cand_params * f, shared * f, shared_gg * f
+
+
+def _pb_tables(
+    pool: SubNetPool,
+    prio: np.ndarray,
+    cap: np.ndarray,
+    scale: np.ndarray,
+    switching: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hits ``[P, S, G]``, held totals ``[P, G]`` and switch parameters ``[P, G, G]``.
+
+    Switch costs are full matrices where ``switching``; elsewhere only the row from the empty PB
+    (the one initial fill), as in the reference. Work is per distinct (priority, capacity,
+    scale) setting, memoized across calls.
+    """
+    _POOLS[id(pool)] = pool
+    g1 = _pool_overlaps(pool)[0].shape[0]
+    names, code = np.unique(np.asarray(prio).astype(str), return_inverse=True)
+    first, inv = _distinct_rows(code.reshape(-1), cap, scale)
+    keys = [
+        (id(pool), str(names[code.reshape(-1)[i]]), float(cap[i]), float(scale[i])) for i in first
+    ]
+    u_switch = np.zeros(len(first), dtype=bool)
+    np.logical_or.at(u_switch, inv, switching)
+    for memo, wanted in ((_HITS, np.ones(len(first), bool)), (_SWITCH, u_switch)):
+        by_setting: dict[tuple[str, float], list[float]] = {}
+        for j in np.flatnonzero(wanted):
+            if keys[j] not in memo:
+                by_setting.setdefault((keys[j][1], keys[j][3]), []).append(keys[j][2])
+        for (pr, s), caps in by_setting.items():
+            params, shared, shared_gg = _scaled_overlaps(pool, s)
+            order = _pool_order(pool, pr)
+            for start in range(0, len(caps), _SWITCH_BLOCK):
+                blk = caps[start : start + _SWITCH_BLOCK]
+                f = fill(params, order, np.asarray(blk))
+                if memo is _SWITCH:
+                    sw = switch_params(f.held(), shared_gg)
+                    for i, c in enumerate(blk):
+                        _remember(memo, (id(pool), pr, c, s), sw[i])
+                else:
+                    h, tot = _hit_sum(shared, f), f.held_total()
+                    for i, c in enumerate(blk):
+                        _remember(memo, (id(pool), pr, c, s), (h[i], tot[i]))
+    hits_u = np.stack([_HITS[k][0] for k in keys])
+    held_u = np.stack([_HITS[k][1] for k in keys])
+    switch_u = np.zeros((len(keys), g1, g1))
+    for j in np.flatnonzero(u_switch):
+        switch_u[j] = _SWITCH[keys[j]]
+    held_tot = held_u[inv]
+    switch = switch_u[inv]
+    fixed = ~np.asarray(switching, bool)
+    switch[fixed] = 0.0
+    switch[fixed, g1 - 1, :] = held_tot[fixed]  # from an empty PB: load everything held
+    return hits_u[inv], held_tot, switch
+
+
+def _distinct_rows(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of one representative per distinct row of ``cols`` and each point's row."""
+    stacked = np.column_stack([np.asarray(c, dtype=np.float64) for c in cols])
+    _, first, inv = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
+    return first, inv.reshape(-1)
+
+
+def fast_serving_tables(
+    pool: SubNetPool,
+    hw: Mapping[str, np.ndarray],
+    stride2_full_res: bool = True,
+    switching: np.ndarray | None = None,
+    weight_bytes_scale: np.ndarray | None = None,
+    gemm_latency_scale: np.ndarray | None = None,
+) -> ServingTables:
+    """:func:`~costmodels.sushi._accelerator.serving_tables` with distinct work done once.
+
+    Args:
+        pool: The SubNet pool.
+        hw: Hardware columns ``[P]`` (:data:`~costmodels.sushi._accelerator.HW_FIELDS`).
+        stride2_full_res: Compute stride-2 layers at full input resolution.
+        switching: Points whose PB may change content (default: all).
+        weight_bytes_scale: ``r_w`` per point (module docstring); default 1.
+        gemm_latency_scale: ``r_t`` per point (module docstring); default 1.
+    """
+    sub = pool.layers
+    n_pts = len(np.asarray(hw["pe_k"]))
+    ones = np.ones(n_pts)
+    r_w = ones if weight_bytes_scale is None else np.asarray(weight_bytes_scale, np.float64)
+    r_t = ones if gemm_latency_scale is None else np.asarray(gemm_latency_scale, np.float64)
+    sw = np.ones(n_pts, bool) if switching is None else np.asarray(switching, bool)
+    bpw = np.asarray(hw["quant_bits"], dtype=np.float64) / 8.0
+    bw = np.asarray(hw["dram_bw_gbps"], dtype=np.float64) * 1e6  # bytes per ms
+    tau_ms = np.asarray(hw["layer_overhead_us"], dtype=np.float64) * 1e-3
+    act_buf = np.asarray(hw["act_buf_mb"], dtype=np.float64) * MB
+    cap = np.asarray(hw["pb_mb"], dtype=np.float64) * MB / bpw  # in dense parameters
+    double = np.asarray(hw["overlap"]) == "double_buffer"
+    active = (sub.out_ch > 0).sum(axis=1).astype(np.float64)  # [S]
+    params_s = sub.params.astype(np.float64)  # [S, L]
+
+    # compute time per distinct (PE array, clock, utilizations, GEMM scale)
+    c_first, c_inv = _distinct_rows(*(hw[k] for k in COMPUTE_FIELDS), r_t)
+    hw_c = {k: np.asarray(hw[k])[c_first] for k in COMPUTE_FIELDS}
+    tc_u = compute_seconds(sub, hw_c, stride2_full_res) * 1e3  # [U, S, L]
+    if (r_t[c_first] != 1.0).any():
+        tc_u = tc_u * _slot_scale(pool, r_t[c_first])[:, None, :]
+    tc_sum = tc_u.sum(axis=2)[c_inv]
+    # weight bytes per distinct (precision, weight scale)
+    w_first, w_inv = _distinct_rows(bpw, r_w)
+    w_sl_u = params_s[None] * (bpw[w_first][:, None] * _slot_scale(pool, r_w[w_first]))[:, None]
+    weight_bytes = w_sl_u.sum(axis=2)[w_inv]
+    # activation spills per distinct (precision, activation buffer)
+    a_first, a_inv = _distinct_rows(bpw, act_buf)
+    act_sl_u = sub.act_elems.astype(np.float64)[None] * bpw[a_first][:, None, None]
+    a_off_u = np.where(act_sl_u > act_buf[a_first][:, None, None], act_sl_u, 0.0)
+    a_off_sum = a_off_u.sum(axis=2)[a_inv]
+    act_sum = act_sl_u.sum(axis=2)[a_inv]
+
+    base_ms = tau_ms[:, None] * active[None] + tc_sum + (weight_bytes + a_off_sum) / bw[:, None]
+    fetch_share = weight_bytes / bw[:, None] / base_ms
+
+    hits, held_tot, switch = _pb_tables(pool, np.asarray(hw["fill_priority"]), cap, r_w, sw)
+    hit_bytes = hits * bpw[:, None, None]
+    lat = base_ms[:, :, None] - hit_bytes / bw[:, None, None]
+    prio = np.asarray(hw["fill_priority"]).astype(str)
+    n_sub, n_slots = params_s.shape
+    step = max(1, _DOUBLE_ELEMS // (n_sub * hits.shape[2] * n_slots))
+    # double buffering needs per-slot hits [B, S, G, L]: per distinct (priority, weight scale),
+    # in chunks of points
+    d_first, d_inv = _distinct_rows(np.unique(prio, return_inverse=True)[1].reshape(-1), r_w)
+    for j, head in enumerate(d_first):
+        dbl_all = np.flatnonzero(double & (d_inv == j))
+        if len(dbl_all) == 0:
+            continue
+        params, shared, _ = _scaled_overlaps(pool, float(r_w[head]))
+        order = _pool_order(pool, str(prio[head]))
+        for start in range(0, len(dbl_all), step):
+            dbl = dbl_all[start : start + step]
+            held = fill(params, order, cap[dbl]).held()
+            hit_l = hit_per_slot(shared, held) * bpw[dbl, None, None, None]
+            fetch = (
+                w_sl_u[w_inv[dbl]][:, :, None, :] - hit_l + a_off_u[a_inv[dbl]][:, :, None, :]
+            ) / bw[dbl, None, None, None]
+            per_layer = np.maximum(tc_u[c_inv[dbl]][:, :, None, :], fetch)
+            lat[dbl] = tau_ms[dbl, None, None] * active[None, :, None] + per_layer.sum(3)
+    offchip = weight_bytes[:, :, None] - hit_bytes + a_off_sum[:, :, None]
+    e_sram = np.asarray(hw["e_sram_pj_per_byte"], dtype=np.float64)
+    e_mac = np.asarray(hw["e_mac_pj"], dtype=np.float64)
+    onchip_mj = (
+        e_sram[:, None] * (weight_bytes + act_sum) + e_mac[:, None] * sub.macs.sum(axis=1)[None]
+    ) * 1e-9
+    return ServingTables(
+        lat_ms=lat,
+        offchip_bytes=offchip,
+        onchip_mj=onchip_mj,
+        weight_bytes=weight_bytes,
+        hit_bytes=hit_bytes,
+        switch_bytes=switch * bpw[:, None, None],
+        held_bytes=held_tot * bpw[:, None],
+        bw_bytes_per_ms=bw,
+        e_dram_mj_per_byte=np.asarray(hw["e_dram_pj_per_byte"], dtype=np.float64) * 1e-9,
+        fetch_share=fetch_share,
+    )
