@@ -37,6 +37,7 @@ import numpy as np
 from costmodels.sushi._accelerator import (
     MB,
     ServingTables,
+    SlotTerms,
     _pool_order,
     _pool_overlaps,
     compute_seconds,
@@ -188,7 +189,6 @@ def fast_serving_tables(
     tc_u = compute_seconds(sub, hw_c, stride2_full_res) * 1e3  # [U, S, L]
     if (r_t[c_first] != 1.0).any():
         tc_u = tc_u * _slot_scale(pool, r_t[c_first])[:, None, :]
-    tc_sum = tc_u.sum(axis=2)[c_inv]
     # weight bytes per distinct (precision, weight scale)
     w_first, w_inv = _distinct_rows(bpw, r_w)
     w_sl_u = params_s[None] * (bpw[w_first][:, None] * _slot_scale(pool, r_w[w_first]))[:, None]
@@ -200,7 +200,17 @@ def fast_serving_tables(
     a_off_sum = a_off_u.sum(axis=2)[a_inv]
     act_sum = act_sl_u.sum(axis=2)[a_inv]
 
-    base_ms = tau_ms[:, None] * active[None] + tc_sum + (weight_bytes + a_off_sum) / bw[:, None]
+    # the reference's per-slot serialized sum (same terms, same reduction)
+    terms = SlotTerms(
+        tc_ms=tc_u[c_inv],
+        w_bytes=w_sl_u[w_inv],
+        act_bytes=act_sl_u[a_inv],
+        a_off=a_off_u[a_inv],
+        tau_ms=tau_ms[:, None, None],
+        bw=bw[:, None, None],
+        active=(sub.out_ch > 0)[None],
+    )
+    base_ms = terms.serial_ms().sum(axis=2)  # [P, S]
     fetch_share = weight_bytes / bw[:, None] / base_ms
 
     hits, held_tot, switch = _pb_tables(pool, np.asarray(hw["fill_priority"]), cap, r_w, sw)
