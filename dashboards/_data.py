@@ -1,7 +1,7 @@
 """Load an Optuna study into tidy pandas frames for the figures, the report and the server.
 
 Works on any Optuna study. When the engine's conventions are present (``docs/study_files.md``:
-study attrs ``dse.objectives`` / ``dse.models`` / ``dse.reference_point``, trial attrs
+study attrs ``dse.objectives`` / ``dse.models`` / ``dse.reference``, trial attrs
 ``metrics``, ``dse.inner_params``, ``dse.fail_reason``, ``dse.curve``, constraints set with
 ``trial.set_constraint``) they name and annotate the data; otherwise objectives fall back to
 Optuna's metric names or ``values_0, values_1, ...``. The earlier per-key forms ``m.<metric>``

@@ -28,7 +28,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboards._data import StudyData
-from dse._hypervolume import Reference, hypervolume_history, reference_point
+from dse._hypervolume import Reference, hypervolume_history
+from dse._hypervolume import study_reference as engine_study_reference
 
 
 __all__ = ["Panel", "study_panels", "study_reference", "trials_payload"]
@@ -102,16 +103,12 @@ def trials_payload(data: StudyData) -> dict[str, Any]:
 
 
 def study_reference(data: StudyData) -> Reference | None:
-    """The study's hypervolume normalisation and reference point, or None without a front."""
-    front = data.trials["pareto"].to_numpy(dtype=bool)
-    if data.n_objectives < 2 or not front.any():
+    """The study's hypervolume reference (the one fixed with the study, else provisional)."""
+    if data.n_objectives < 2:
         return None
-    declared = data.user_attrs.get("dse.reference_point")
-    try:
-        return reference_point(data.values_min()[front], data.directions, declared)
-    except ValueError as err:
-        _log.warning("study %s: ignoring dse.reference_point (%s)", data.name, err)
-        return reference_point(data.values_min()[front], data.directions)
+    return engine_study_reference(data.user_attrs, data.directions, data.values_min(),
+                                  data.trials["feasible"].to_numpy(dtype=bool)
+                                  if "feasible" in data.trials else None)
 
 
 # -- Pareto views -----------------------------------------------------------------------------
@@ -385,9 +382,10 @@ def hypervolume_figure(data: StudyData, ref: Reference) -> tuple[go.Figure, floa
     units = ref.point_in_units(data.directions)
     stated = ", ".join(f"{n} = {_fmt(v)}" for n, v in zip(data.labels, units, strict=True))
     caption = (
-        f"reference point: {html.escape(stated)} ({ref.source}; "
+        f"reference point: {html.escape(stated)} "
+        f"({'fixed with the study' if ref.fixed else 'not fixed yet'}: {html.escape(ref.source)}; "
         f"normalised {', '.join(_fmt(p) for p in ref.point)})<br>"
-        "hypervolume in normalised units (front ideal = 0, nadir = 1 per objective)"
+        "hypervolume in normalised units (ideal = 0, nadir = 1 per objective)"
     )
     if not complete:
         where = f"after trial {int(finished.index[done][-1])}" if done.any() else "at the start"
@@ -986,7 +984,7 @@ def metadata_panel(data: StudyData) -> Panel | None:
         ("budget", spec.get("budget")),
         ("executor", spec.get("executor")),
         ("fixed parameters", attrs.get("dse.fixed")),
-        ("reference point", attrs.get("dse.reference_point")),
+        ("hypervolume reference", attrs.get("dse.reference")),
     ):
         if value not in (None, "", {}, []):
             rows.append((key, value))

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from dse._errors import DseError, SpecError, StorageError
 from dse._export import export_records, load_records, study_records
-from dse._hypervolume import Reference, hypervolume, hypervolume_history, reference_point
+from dse._hypervolume import (
+    Reference,
+    ReferenceKeeper,
+    hypervolume,
+    hypervolume_history,
+    reference_point,
+    study_reference,
+)
 from dse._inputs import InputMap, model_inputs
-from dse._pareto import ParetoFront, nondominated_mask, pareto_mask
+from dse._pareto import ParetoFront, nondominated_mask, pareto_mask, pareto_ranks
 from dse._problem import Evaluation, Problem
-from dse._progress import normalized_hypervolume
 from dse._run import RunSummary, artifacts_dir, run_study
 from dse._spec import StudySpec, find_study_file, load_spec, parse_spec, shipped_studies
 from dse._storage import open_storage
@@ -32,6 +38,7 @@ __all__ = [
     "ParetoFront",
     "Problem",
     "Reference",
+    "ReferenceKeeper",
     "RunSummary",
     "SpecError",
     "StorageError",
@@ -46,13 +53,14 @@ __all__ = [
     "load_spec",
     "model_inputs",
     "nondominated_mask",
-    "normalized_hypervolume",
     "open_storage",
     "pareto_mask",
+    "pareto_ranks",
     "parse_spec",
     "reference_point",
     "run_study",
     "run_sweep",
     "shipped_studies",
     "study_records",
+    "study_reference",
 ]

@@ -31,6 +31,7 @@ from dse._artifacts import artifacts_dir
 from dse._errors import DseError
 from dse._evaluate import BatchOutcome
 from dse._executors import SerialExecutor, make_executor
+from dse._hypervolume import REFERENCE_ATTR, ReferenceKeeper
 from dse._optuna_bridge import make_sampler, suggest, suggest_order
 from dse._pareto import dominated_by
 from dse._problem import Evaluation, Problem
@@ -110,6 +111,27 @@ def run_study(
     return summary
 
 
+def _progress(
+    study: optuna.Study, problem: Problem, total: int | None, quiet: bool, unit: str = "trials"
+) -> Progress:
+    """The run's progress display, holding the study's reference keeper (fixed once, stored)."""
+    bounds = [o.bounds for o in problem.spec.objectives]
+    signs = np.asarray([o.sign for o in problem.objectives])
+    existing = None
+    if REFERENCE_ATTR not in study.user_attrs:
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.values is not None and all(v <= 0 for v in t.constraints.values())]
+        existing = np.asarray([t.values for t in done], dtype=float).reshape(-1, len(signs))
+        existing = existing * signs
+    keeper = ReferenceKeeper(
+        study, problem.directions,
+        bounds=bounds if all(b is not None for b in bounds) else None,  # type: ignore[arg-type]
+        existing=existing,
+    )
+    return Progress(total, problem.objective_keys, list(signs), quiet, unit=unit,
+                    reference=keeper)
+
+
 # -- trial mode ---------------------------------------------------------------------------------
 def _batch_of(points: list[dict[str, Any]], space: Space) -> dict[str, np.ndarray]:
     return {p.name: np.asarray([pt[p.name] for pt in points], dtype=p.dtype)
@@ -168,9 +190,8 @@ def _run_trials(
             pruner.add_history([(int(s), float(v)) for s, v in curve if v is not None])
     executor = make_executor(spec, problem, pruner,
                              str(cache_dir) if cache_dir is not None else None)
-    progress = Progress(spec.budget.n_trials, problem.objective_keys,
-                        [o.sign for o in problem.objectives], quiet)
-    progress.done = done_before
+    progress = _progress(study, problem, spec.budget.n_trials, quiet)
+    progress.resume_from(done_before)
     order = suggest_order(problem.space)
     signs = np.asarray([o.sign for o in problem.objectives])
     deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
@@ -206,7 +227,7 @@ def _run_trials(
                     summary.n_failed += state == TrialState.FAIL
                     summary.n_pruned += state == TrialState.PRUNED
                     summary.n_new += 1
-                if progress.enabled and outcome.values is not None:
+                if outcome.values is not None:
                     feas = np.asarray([e is None and not p
                                        for e, p in zip(outcome.errors, outcome.pruned)])
                     if outcome.G is not None and outcome.G.shape[1]:
@@ -227,15 +248,13 @@ def _run_trials(
 
 
 # -- sweep mode ---------------------------------------------------------------------------------
-def _sweep_progress(problem: Problem, total: int | None, quiet: bool) -> tuple[Progress, Any]:
-    progress = Progress(total, problem.objective_keys, [o.sign for o in problem.objectives],
-                        quiet, unit="points")
+def _sweep_progress(
+    study: optuna.Study, problem: Problem, total: int | None, quiet: bool
+) -> tuple[Progress, Any]:
+    progress = _progress(study, problem, total, quiet, unit="points")
 
     def hook(state: Any) -> None:
-        progress.done = state.evaluated
-        if progress.enabled and len(state.front):
-            progress._front = state.front.F
-        progress.show()
+        progress.set_front(state.front.F, state.evaluated)
 
     return progress, hook
 
@@ -326,7 +345,7 @@ def _run_sweep_mode(
         return summary
     total = problem.space.size if spec.sweep.method == "exhaustive" else \
         spec.sweep.population * (spec.sweep.generations + 1)
-    progress, hook = _sweep_progress(problem, total, quiet)
+    progress, hook = _sweep_progress(study, problem, total, quiet)
     files.mkdir(parents=True, exist_ok=True)
     sweep_dir = files / "sweep"
     executor = None
@@ -465,9 +484,8 @@ def _run_nested(
         inner_sweep = replace(inner_sweep, method="evolutionary")
     executor = make_executor(spec, problem, make_pruner(PrunerSpec()),
                              str(cache_dir) if cache_dir is not None else None)
-    progress = Progress(spec.budget.n_trials, problem.objective_keys,
-                        [o.sign for o in problem.objectives], quiet)
-    progress.done = done_before
+    progress = _progress(study, problem, spec.budget.n_trials, quiet)
+    progress.resume_from(done_before)
     order = suggest_order(outer_space)
     deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
     pending: dict[int, tuple[optuna.Trial, dict[str, Any]]] = {}

@@ -7,6 +7,7 @@ key and what was expected. Nothing is written before a study file has loaded cle
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -55,6 +56,8 @@ class ModelSpec:
 class ObjectiveSpec:
     metric: str
     direction: str | None = None
+    #: ``(a, b)`` range of interest in the metric's units, fixing the hypervolume reference.
+    bounds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,18 @@ def _kind_names(kinds: tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
+def _objective_bounds(t: _Table) -> tuple[float, float] | None:
+    raw = t.get("bounds", list, None, "a list of two numbers [best, worst]")
+    if raw is None:
+        return None
+    ok = len(raw) == 2 and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in raw
+    )
+    if not ok or raw[0] == raw[1]:
+        raise t.fail("bounds", "a list of two different finite numbers [best, worst]", raw)
+    return float(raw[0]), float(raw[1])
+
+
 def load_spec(source: str | Path | Mapping[str, Any]) -> StudySpec:
     """Load and validate a study: a file path, a shipped study's name or a parsed dict.
 
@@ -327,7 +342,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
         direction = t.get("direction", str, None)
         if direction not in (None, "minimize", "maximize"):
             raise t.fail("direction", "'minimize' or 'maximize'", direction)
-        objectives.append(ObjectiveSpec(metric, direction))
+        objectives.append(ObjectiveSpec(metric, direction, _objective_bounds(t)))
         t.done()
 
     bounds = []

@@ -29,7 +29,7 @@ import numpy as np
 
 from dse._columnar import ColumnarWriter
 from dse._errors import DseError
-from dse._pareto import ParetoFront, nondominated_mask
+from dse._pareto import ParetoFront, pareto_ranks
 from dse._problem import Problem
 from dse._spec import SweepSpec
 from search_spaces import Batch, Space
@@ -248,17 +248,18 @@ def _survive(F: np.ndarray, G: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray
                     if G.shape[1] else 0.0, np.inf)
     feasible = np.flatnonzero(ok & (viol <= 0))
     chosen: list[np.ndarray] = []
-    remaining = feasible
     taken = 0
-    while len(remaining) and taken < k:
-        mask = nondominated_mask(F[remaining])
-        layer = remaining[mask]
+    # One non-dominated sort (moocore) gives every layer at once.
+    ranks = pareto_ranks(F[feasible])
+    for r in range(int(ranks.max()) + 1 if len(ranks) else 0):
+        if taken >= k:
+            break
+        layer = feasible[ranks == r]
         if taken + len(layer) > k:
             crowd = crowding_distance(F[layer])
             layer = layer[np.argsort(-crowd, kind="stable")[: k - taken]]
         chosen.append(layer)
         taken += len(layer)
-        remaining = remaining[~mask]
     if taken < k:
         rest = np.setdiff1d(np.arange(n), np.concatenate(chosen) if chosen else [])
         chosen.append(rest[np.argsort(viol[rest], kind="stable")[: k - taken]])

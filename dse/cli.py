@@ -172,7 +172,7 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
     import optuna
     from optuna.trial import TrialState
 
-    from dse._progress import normalized_hypervolume
+    from dse._hypervolume import study_reference
     from dse._storage import open_storage
     from dse._study import pareto_trials
 
@@ -190,6 +190,7 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
         signs = np.asarray([1.0 if d == "minimize" else -1.0 for d in dirs])
         F = np.asarray([t.values for t in best], dtype=float).reshape(-1, len(dirs)) * signs
         best_values = {}
+        ref = study_reference(s.user_attrs, dirs, F) if len(dirs) > 1 else None
         if len(F):
             for j, n in enumerate(names):
                 best_values[n] = stored(float(F[:, j].min() * signs[j]))
@@ -201,8 +202,9 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
             "objectives": dict(zip(names, dirs)),
             "pareto_size": len(best),
             "best": best_values,
-            "hypervolume_normalized": (round(normalized_hypervolume(F), 6)
-                                       if len(F) and len(dirs) > 1 else None),
+            "hypervolume_normalized": round(ref.hypervolume(F), 6) if ref is not None else None,
+            "hypervolume_reference": (None if ref is None else
+                                      ("fixed: " if ref.fixed else "") + ref.source),
         })
     return out
 
@@ -219,7 +221,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         states = ", ".join(f"{v} {k}" for k, v in r["states"].items())
         best = "  ".join(f"{k}={v:.4g}" for k, v in r["best"].items() if v is not None)
         hv = r["hypervolume_normalized"]
-        hv_s = f"  HV(normalized, ref 1.1)={hv:.4f}" if hv is not None else ""
+        hv_s = "" if hv is None else (
+            f"  HV={hv:.4f} ({r['hypervolume_reference']})")
         print(f"{r['study']} [{r['mode'] or '-'}]: {r['trials']} trials ({states}); "
               f"Pareto {r['pareto_size']}; best {best or '-'}{hv_s}")
     return 0

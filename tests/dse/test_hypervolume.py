@@ -109,6 +109,6 @@ def test_declared_reference_point_is_used() -> None:
     front = np.array([[1.0, 2.0], [2.0, 1.0]])
     ref = reference_point(front, ["minimize", "minimize"], declared=[4.0, 3.0])
     assert np.allclose(ref.point, [3.0, 2.0])
-    assert "dse.reference_point" in ref.source
+    assert ref.source == "declared reference point" and not ref.fixed
     with pytest.raises(ValueError, match="2 finite values"):
         reference_point(front, ["minimize", "minimize"], declared=[1.0])
