@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     _storage_arg(p)
 
+    p = sub.add_parser("salvage", help="copy every readable record of a damaged journal file")
+    p.add_argument("source", help="the damaged journal file (only read, never changed)")
+    p.add_argument("dest", help="the new journal file to write (must not exist)")
+
     p = sub.add_parser("export", help="best configs in each model's native schema")
     p.add_argument("study_name")
     p.add_argument("--pareto", action="store_true", help="only the feasible Pareto set")
@@ -259,6 +263,18 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     if serve is None:
         return 2
     serve(open_storage(args.storage, create=True), host=args.host, port=args.port)
+    return 0
+
+
+def _cmd_salvage(args: argparse.Namespace) -> int:
+    from dse._journal import salvage_journal
+
+    try:
+        report = salvage_journal(args.source, args.dest)
+    except OSError as exc:
+        raise DseError(f"salvage: {exc.filename}: {exc.strerror or exc}; expected an existing "
+                       "journal file and a new destination path") from None
+    print(report.line(args.source, args.dest))
     return 0
 
 
@@ -509,6 +525,7 @@ _COMMANDS = {
     "status": _cmd_status,
     "report": _cmd_report,
     "dashboard": _cmd_dashboard,
+    "salvage": _cmd_salvage,
     "export": _cmd_export,
     "evaluate": _cmd_evaluate,
     "models": _cmd_models,
