@@ -10,6 +10,7 @@ storage, export and the CLI. The same operations as the CLI, from Python::
 
 from __future__ import annotations
 
+import dse._startup  # noqa: F401  # first: Ctrl-C in the imports below is one line
 from dse._errors import DseError, SpecError, StorageError
 from dse._export import export_records, load_records, study_records
 from dse._hypervolume import (

@@ -178,11 +178,12 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
     """Records from an exported file (format from the suffix)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        raw = p.read_bytes()
     except OSError as exc:
         raise DseError(f"{path}: cannot read exported config: {exc.strerror or exc}") from None
     suffix = p.suffix.lower()
     try:
+        text = raw.decode("utf-8")
         if suffix == ".json":
             data = json.loads(text)
         elif suffix in (".yaml", ".yml"):
@@ -198,8 +199,13 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
         else:
             raise DseError(f"{path}: unknown export suffix {suffix!r}; expected .json, .yaml "
                            "or .csv")
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, AttributeError, TypeError) as exc:  # UnicodeDecodeError too
         raise DseError(f"{path}: malformed exported config: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError, imported lazily
+        if type(exc).__module__.split(".")[0] != "yaml":
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DseError(f"{path}: malformed exported config: {first}") from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not all(isinstance(r, dict) and "config" in r

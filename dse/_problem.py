@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from costmodels import CostModel, ModelError, Pipeline, Stage, get_model
+from costmodels import CostModel, ModelError, Pipeline, Stage
 from dse._errors import SpecError
+from dse._options import build_model
 from dse._spec import StudySpec
 from search_spaces import Fixed, ParamError, Space, SpaceError, domain, union
 
@@ -116,7 +117,7 @@ class Problem:
         stages = []
         for m in spec.models:
             try:
-                model = get_model(m.model, **m.options)
+                model = build_model(m.model, m.options)
             except (ModelError, ParamError) as exc:
                 raise SpecError(f"{spec.path}: models.{m.namespace}: {exc}") from None
             self.models[m.namespace] = model

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from dse._artifacts import check_study_name
-from dse._errors import SpecError
+from dse._checks import check_seed, check_storage_spec
+from dse._errors import DseError, SpecError
 
 
 __all__ = [
@@ -154,7 +155,7 @@ class StudySpec:
         if changes.get("timeout_s") is not None:
             spec = replace(spec, budget=replace(spec.budget, timeout_s=changes["timeout_s"]))
         if changes.get("seed") is not None:
-            spec = replace(spec, seed=int(changes["seed"]))
+            spec = replace(spec, seed=check_seed(changes["seed"], "--seed"))
         if changes.get("workers") is not None:
             workers = int(changes["workers"])
             kind = spec.executor.kind if workers <= 1 else "ray"
@@ -272,14 +273,25 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> StudySpec:
         path = shipped_studies()[str(path)]
     p = Path(path)
     try:
-        text = p.read_text()
+        raw = p.read_bytes()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read study file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                        f"{exc.start}); expected a UTF-8 TOML file") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
-    return parse_spec(data, str(path))
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively
+        raise SpecError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+    try:
+        return parse_spec(data, str(path))
+    except RecursionError:
+        raise SpecError(f"{path}: values nested too deeply") from None
 
 
 def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
@@ -291,6 +303,11 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
     mode = study.choice("mode", MODES, "trial")
     description = study.get("description", str, "")
     seed = study.get("seed", int, None)
+    if seed is not None:
+        try:
+            check_seed(seed, "study.seed")
+        except DseError as exc:
+            raise SpecError(f"{path}: {exc}") from None
     study.done()
 
     models_t = top.sub("models", required=True)
@@ -415,6 +432,11 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
 
     st = top.sub("storage")
     storage = st.get("url", str, None)
+    if storage is not None:
+        try:
+            check_storage_spec(storage, "storage.url")
+        except DseError as exc:
+            raise SpecError(f"{path}: {exc}") from None
     st.done()
     top.done()
     ignored = [key for key, given in (("[sampler]", "sampler" in data),

@@ -2,16 +2,24 @@
 validate.
 
 Every user error (malformed study file, unknown model or parameter, out-of-range value, bad
-storage URL) prints one line ``dse: error: ...`` on stderr and exits with code 2, before
-anything is written. ``--json`` prints one JSON document on stdout. ``dse validate`` exits 1
-when a record misses its tolerance and the model does not document the miss.
+storage URL, bad command-line argument) prints one line ``dse: error: ...`` on stderr and exits
+with code 2, before anything is written. ``--json`` prints one JSON document on stdout.
+``dse validate`` exits 1 when a record misses its tolerance and the model does not document the
+miss.
+
+:func:`main` is the one error boundary: a :class:`~dse.DseError` (or a model's or space's error)
+becomes that line and exit code 2; Ctrl-C at any moment, start-up included, becomes one line and
+exit code 130; any other exception is a bug and becomes one line ``dse: internal error: ...``
+with a hint and exit code 1 (``DSE_DEBUG=1`` prints the traceback as well).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +28,10 @@ import numpy as np
 
 from costmodels import ModelError
 from costmodels._protocol import ANCHOR_KINDS
+from dse._checks import check_port, check_seed, check_storage_spec
 from dse._errors import DseError
+from dse._options import build_model
+from dse._startup import INTERRUPTED, cli_started
 from dse._values import stored
 from search_spaces import ParamError, SpaceError
 
@@ -30,6 +41,17 @@ __all__ = ["main"]
 _USER_ERRORS = (DseError, ModelError, ParamError, SpaceError)
 
 
+class _ArgumentError(Exception):
+    """A malformed command line (argparse's error), reported as one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one ``dse: error:`` line (usage on ``--help``), not two."""
+
+    def error(self, message: str) -> Any:  # argparse calls this and expects no return
+        raise _ArgumentError(f"{message} (see '{self.prog} --help')")
+
+
 def _storage_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", metavar="URL_OR_PATH",
                    help="Optuna storage URL or journal-file path (default: the embedded journal "
@@ -37,7 +59,7 @@ def _storage_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="dse",
         description="Design-space exploration for ML-systems co-design.",
     )
@@ -102,22 +124,64 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``dse`` console script."""
+    """Entry point of the ``dse`` console script; returns the exit code.
+
+    Exit codes: 0 done, 1 internal error (a bug; one line, ``DSE_DEBUG=1`` for the traceback),
+    2 bad input (one line naming what was wrong and what was expected), 130 interrupted.
+    """
+    try:
+        cli_started()
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C anywhere, imports and start-up included
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+    except _ArgumentError as exc:
+        print(f"dse: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except _USER_ERRORS as exc:
+        print(f"dse: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("dse: error: input nested too deeply", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except Exception as exc:
+        if os.environ.get("DSE_DEBUG"):
+            traceback.print_exc()
+        print(f"dse: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug in dse; "
+              "set DSE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "storage", None) is not None:
+        check_storage_spec(args.storage)
     warnings.filterwarnings("ignore", module="optuna")
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return int(_COMMANDS[args.command](args) or 0)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (a message of several lines keeps its first)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 1000 else text[:1000] + "..."
+
+
+def _silence_stdout() -> None:
+    # The reader went away (``dse status | head``): flushing at exit must not raise again.
     try:
-        return int(_COMMANDS[args.command](args) or 0)
-    except _USER_ERRORS as exc:
-        print(f"dse: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dse: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _print_json(data: Any) -> None:
@@ -140,8 +204,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for flag, value in (("--n-trials", args.n_trials), ("--workers", args.workers)):
         if value is not None and value < 1:
             raise DseError(f"{flag}={value}: expected an integer >= 1")
-    if args.timeout is not None and args.timeout <= 0:
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):
         raise DseError(f"--timeout={args.timeout}: expected a positive number of seconds")
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
     spec = load_spec(find_study_file(args.study)).with_overrides(
         n_trials=args.n_trials, workers=args.workers, ray_address=args.ray_address,
         seed=args.seed, timeout_s=args.timeout, storage=args.storage, name=args.name,
@@ -259,6 +325,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from dse._storage import open_storage
 
+    check_port(args.port)
     serve = _dashboards("serve")
     if serve is None:
         return 2
@@ -324,9 +391,7 @@ def evaluate_points(
     model_name: str, points: list[dict[str, Any]], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Evaluate points (flat param dicts, strings allowed) through one model."""
-    from costmodels import get_model
-
-    model = get_model(model_name, **options)
+    model = build_model(model_name, options)
     known = {p.name: p for p in model.inputs}
     cols: dict[str, list[Any]] = {}
     for pt in points:
@@ -337,7 +402,13 @@ def evaluate_points(
     for name, p in known.items():
         cols[name] = [p.coerce(pt[name]) if name in pt else p.default for pt in points]
     batch = {name: np.asarray(v, dtype=known[name].dtype) for name, v in cols.items()}
-    out = model.evaluate(batch)
+    try:
+        out = model.evaluate(batch)
+    except (ModelError, ParamError):
+        raise
+    except Exception as exc:  # the model failed on these points: say so, as the engine would
+        raise ModelError(f"model {model_name!r} could not evaluate the point: "
+                         f"{type(exc).__name__}: {_one_line(exc)}") from None
     constraint_names = set(model.constraint_names())
     results = []
     for i in range(len(points)):
@@ -387,18 +458,30 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _points_from_config(
     path: str, model_name: str, options: dict[str, Any], sets: dict[str, str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from costmodels import get_model
     from dse._export import load_records
 
     points = []
     found_options = None
-    for r in load_records(path):
-        for cfg in r["config"].values():
+    for i, r in enumerate(load_records(path)):
+        configs = r["config"]
+        if not isinstance(configs, dict):
+            raise DseError(f"{path}: record {i}: 'config' is {type(configs).__name__}; expected "
+                           "a table of model configs")
+        for ns, cfg in configs.items():
+            where = f"{path}: record {i}: config.{ns}"
+            if not isinstance(cfg, dict):
+                raise DseError(f"{where}: expected a table with 'model' and 'params', got "
+                               f"{type(cfg).__name__}")
             if cfg.get("model") != model_name:
                 continue
-            found_options = cfg.get("options", {}) if found_options is None else found_options
-            model = get_model(model_name, **{**cfg.get("options", {}), **options})
-            flat = model.from_native(cfg["params"])
+            params, cfg_options = cfg.get("params"), cfg.get("options", {})
+            if not isinstance(params, dict):
+                raise DseError(f"{where}.params: expected a table of parameters")
+            if not isinstance(cfg_options, dict):
+                raise DseError(f"{where}.options: expected a table of model options")
+            found_options = cfg_options if found_options is None else found_options
+            model = build_model(model_name, {**cfg_options, **options})
+            flat = model.from_native(params)
             flat.update(sets)
             points.append(flat)
     if not points:

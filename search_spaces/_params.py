@@ -114,7 +114,11 @@ class Param(ABC):
             ParamError: naming the parameter and its valid range.
         """
         value = self._parse(raw)
-        if not bool(self.contains(np.asarray([value], dtype=self.dtype))[0]):
+        try:
+            column = np.asarray([value], dtype=self.dtype)
+        except (OverflowError, ValueError, TypeError):  # e.g. an integer beyond int64
+            column = None
+        if column is None or not bool(self.contains(column)[0]):
             raise ParamError(
                 f"{self.name}={raw!r} is out of range: expected {self.describe_range()}"
             )

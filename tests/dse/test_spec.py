@@ -72,7 +72,9 @@ def test_malformed_toml_and_missing_file(tmp_path: Path) -> None:
     [
         ({"models": {"demo": {"model": "nope"}}}, "models.demo: unknown model 'nope'"),
         ({"models": {"demo": {"options": {"bogus": 1}}}},
-         "models.demo: model 'demo': bad options"),
+         "models.demo: model 'demo' has no option 'bogus'"),
+        ({"models": {"demo": {"options": {"delay_s": "x"}}}},
+         "models.demo: model 'demo': option delay_s = 'x': expected a number"),
         ({"space": {"override": {"demo.zz": 1}}}, "override for unknown parameter 'demo.zz'"),
         ({"space": {"override": {"demo.level": 9}}}, "demo.level=9 is out of range"),
         ({"space": {"override": {"demo.x": {"high": 3.0}}}}, "leaves the declared range"),
