@@ -35,6 +35,14 @@ CASES: dict[str, tuple[dict[str, bytes], list[str], str]] = {
     "seed beyond 32 bits": (
         {"x.toml": _study(DEMO.replace("seed = 0", "seed = 4294967296"))},
         ["run", "x.toml"], "study.seed=4294967296: expected an integer seed"),
+    "NUL in the study name": (
+        {"x.toml": _study(DEMO.replace('name = "demo"', 'name = "a\\u0000b"'))},
+        ["run", "x.toml"], "expected a study name"),
+    "300-character study name": (
+        {"x.toml": _study(DEMO.replace('name = "demo"', 'name = "' + "x" * 300 + '"'))},
+        ["run", "x.toml"], "expected a study name"),
+    "--name with a separator": ({}, ["run", "demo", "--name", "../../evil"],
+                                "expected a study name"),
     "negative --seed": ({}, ["run", "demo", "--seed", "-1"], "--seed=-1: expected"),
     "override beyond int64": (
         {"x.toml": _study(DEMO.replace(
