@@ -28,6 +28,9 @@ _BUILTIN: dict[str, str] = {
     "nm_training": "costmodels.nm_training:NMTrainingModel",
     "sushi": "costmodels.sushi:SushiModel",
     "cluster": "costmodels.cluster:ClusterModel",
+    "codesign_accuracy": "costmodels.codesign:AccuracyTransfer",
+    "codesign_engine": "costmodels.codesign:EngineToServing",
+    "codesign_training": "costmodels.codesign:TrainingOnCluster",
 }
 
 _registered: dict[str, type[CostModel]] = {}

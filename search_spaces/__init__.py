@@ -50,6 +50,7 @@ _DOMAINS = {
     "sushi": "search_spaces.sushi",
     "comet": "search_spaces.comet",
     "joint": "search_spaces.joint",
+    "codesign": "search_spaces.codesign",
 }
 
 
