@@ -69,6 +69,7 @@ class Pipeline:
             for name in stage.bind:
                 stage.model.input(name)  # raises ModelError naming the bad binding
         self.stages = self._ordered(stages)
+        self._check_shared()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._memo: dict[str, dict[tuple[Any, ...], tuple[float, ...]]] = {
             s.namespace: {} for s in self.stages
@@ -106,6 +107,31 @@ class Pipeline:
         for s in stages:
             visit(s)
         return ordered
+
+    def readers(self) -> dict[str, list[tuple[Stage, Any]]]:
+        """Every input column -> the (stage, declared Param) pairs that read it."""
+        out: dict[str, list[tuple[Stage, Any]]] = {}
+        for s in self.stages:
+            for p in s.model.inputs:
+                out.setdefault(s.key(p.name), []).append((s, p))
+        return out
+
+    def _check_shared(self) -> None:
+        """Models reading one column must agree on its unit and share some valid values."""
+        produced = set(self.produced)
+        for column, readers in self.readers().items():
+            if column in produced or len(readers) < 2:
+                continue
+            (s0, p0), rest = readers[0], readers[1:]
+            for s1, p1 in rest:
+                where = (f"models {s0.namespace!r} ({s0.model.name}.{p0.name}) and "
+                         f"{s1.namespace!r} ({s1.model.name}.{p1.name}) share {column!r} but")
+                if p0.unit != p1.unit:
+                    raise ModelError(f"{where} disagree on its unit: {p0.unit or 'none'!r} vs "
+                                     f"{p1.unit or 'none'!r}")
+                if not _overlap(p0, p1):
+                    raise ModelError(f"{where} accept no common value: "
+                                     f"{p0.describe_range()} vs {p1.describe_range()}")
 
     @property
     def produced(self) -> dict[str, str]:
@@ -272,6 +298,16 @@ class Pipeline:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({o.name: v for o, v in zip(s.model.outputs, values)}))
         tmp.replace(path)
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    """Whether two declared params accept at least one common value."""
+    for x, y in ((a, b), (b, a)):
+        vals = x.values()
+        if vals is not None:
+            return bool(np.asarray(y.contains(vals)).any())
+    lo, hi = max(a.low, b.low), min(a.high, b.high)  # two continuous ranges
+    return bool(lo <= hi)
 
 
 def _failures(model: CostModel) -> dict[int, str]:

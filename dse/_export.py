@@ -32,6 +32,7 @@ FORMATS = ("csv", "json", "yaml")
 
 
 def _clean(v: Any) -> Any:
+    """A value as export writes it: plain Python, NaN as None, an infinity as "inf"/"-inf"."""
     # Like dse._values.stored, but an infinity stays readable ("inf") in exported files.
     v = plain(v)
     if isinstance(v, float) and not math.isfinite(v):
@@ -195,7 +196,10 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
             for row in csv.DictReader(text.splitlines()):
                 config = {k.split(":", 1)[1]: json.loads(v) for k, v in row.items()
                           if k.startswith("config:") and v}
-                data.append({"trial": int(row["trial"]), "config": config})
+                params = {k.split(":", 1)[1]: v for k, v in row.items()
+                          if k.startswith("param:") and v != ""}
+                data.append({"study": row.get("study"), "trial": int(row["trial"]),
+                             "params": params, "config": config})
         else:
             raise DseError(f"{path}: unknown export suffix {suffix!r}; expected .json, .yaml "
                            "or .csv")

@@ -162,22 +162,24 @@ class Problem:
                     f"{spec.path}: space: parameter {p.name!r} is read by no model; expected "
                     f"one of {', '.join(sorted(read))}"
                 )
-        free = self.pipeline.free_inputs()
+        readers = self.pipeline.readers()
         for p in space.params:
-            declared = free[p.name]
             vals = p.values()
-            bad = None
-            if vals is not None:
-                mask = ~declared.contains(vals)
-                bad = vals[mask][0] if mask.any() else None
-            elif hasattr(p, "low"):
-                ends = np.asarray([p.low, p.high])  # type: ignore[attr-defined]
-                mask = ~declared.contains(ends)
-                bad = ends[mask][0] if mask.any() else None
-            if bad is not None:
+            probe = vals if vals is not None else (
+                np.asarray([p.low, p.high]) if hasattr(p, "low") else None)  # type: ignore[attr-defined]
+            if probe is None:
+                continue
+            for stage, declared in readers[p.name]:
+                mask = ~declared.contains(probe)
+                if not mask.any():
+                    continue
+                others = [f"{s.namespace!r} ({s.model.name}.{d.name}: {d.describe_range()})"
+                          for s, d in readers[p.name] if s is not stage]
+                also = f"; it is shared with {', '.join(others)}" if others else ""
                 raise SpecError(
-                    f"{spec.path}: space: {p.name}={bad!r} is outside the model's valid range "
-                    f"({declared.describe_range()})"
+                    f"{spec.path}: space: {p.name}={probe[mask][0]!r} is outside the valid "
+                    f"range of model {stage.namespace!r} ({stage.model.name}.{declared.name}: "
+                    f"{declared.describe_range()}){also}"
                 )
         return space
 

@@ -23,6 +23,7 @@ __all__ = [
     "BoundSpec",
     "BudgetSpec",
     "ExecutorSpec",
+    "OutputsSpec",
     "ModelSpec",
     "NestedSpec",
     "ObjectiveSpec",
@@ -122,6 +123,21 @@ class PrunerTable:
 
 
 @dataclass(frozen=True)
+class OutputsSpec:
+    """``[outputs]``: what ``dse run`` writes when the run finishes.
+
+    Attributes:
+        report: Directory of the study's offline HTML report (none when unset).
+        export: Path of the feasible Pareto set's export (suffix per format).
+        formats: Export formats (``json``, ``yaml``, ``csv``).
+    """
+
+    report: str | None = None
+    export: str | None = None
+    formats: tuple[str, ...] = ("json",)
+
+
+@dataclass(frozen=True)
 class StudySpec:
     """A validated study file."""
 
@@ -142,6 +158,7 @@ class StudySpec:
     nested: NestedSpec = field(default_factory=NestedSpec)
     pruner: PrunerTable = field(default_factory=PrunerTable)
     storage: str | None = None
+    outputs: OutputsSpec = field(default_factory=OutputsSpec)
     path: str = "<memory>"
     raw: dict[str, Any] = field(default_factory=dict)
     # One-line explanations of keys this mode reads but does not use (printed by `dse run`).
@@ -438,6 +455,14 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
         except DseError as exc:
             raise SpecError(f"{path}: {exc}") from None
     st.done()
+
+    out = top.sub("outputs")
+    outputs = OutputsSpec(
+        report=out.get("report", str, None),
+        export=out.get("export", str, None),
+        formats=tuple(str(f) for f in out.get("formats", list, ["json"])),
+    )
+    out.done()
     top.done()
     ignored = [key for key, given in (("[sampler]", "sampler" in data),
                                       ("budget.n_trials", "n_trials" in b.data)) if given]
@@ -464,6 +489,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
         nested=NestedSpec(tuple(str(x) for x in outer)),
         pruner=pruner,
         storage=storage,
+        outputs=outputs,
         path=path,
         raw=_jsonable(dict(data)),
         notes=notes,

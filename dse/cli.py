@@ -103,8 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="PATH")
     _storage_arg(p)
 
-    p = sub.add_parser("evaluate", help="evaluate design points through one cost model")
-    p.add_argument("model")
+    p = sub.add_parser("evaluate", help="evaluate design points through one cost model, or "
+                                        "exported records through a whole study")
+    p.add_argument("model", nargs="?", help="a model name (or use --study)")
+    p.add_argument("--study", metavar="NAME_OR_FILE",
+                   help="re-run this study's whole pipeline on the records of --config")
     p.add_argument("--set", action="append", default=[], metavar="K=V",
                    help="parameter value; a comma list gives several points")
     p.add_argument("--option", action="append", default=[], metavar="K=V",
@@ -233,7 +236,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
                     f"({summary.n_complete} complete, {summary.n_failed} failed, "
                     f"{summary.n_pruned} pruned)")
         print(f"{head}{body} in {summary.seconds:.1f} s{state}")
+    if not summary.interrupted:
+        _write_outputs(spec, quiet=args.json)
     return 130 if summary.interrupted else 0
+
+
+def _write_outputs(spec: Any, quiet: bool) -> None:
+    """The study file's ``[outputs]``: its report and its Pareto set's export, paths printed."""
+    from dse._export import export_records
+    from dse._storage import open_storage
+
+    out = spec.outputs
+    if out.report is None and out.export is None:
+        return
+    storage = open_storage(spec.storage, create=False)
+    lines = []
+    if out.report is not None:
+        build_report = _dashboards("build_report")
+        if build_report is not None:
+            lines.append(f"report: {build_report(storage, [spec.name], out.report)}")
+    if out.export is not None:
+        study = _load_study(spec.storage, spec.name)
+        paths = export_records(study, out.export, list(out.formats), pareto_only=True)
+        lines += [f"Pareto set exported: {p}" for p in paths]
+        lines.append(f"re-evaluate: dse evaluate --study {spec.path} --config {paths[0]} --json")
+    if not quiet:
+        print("\n".join(lines))
 
 
 # -- status -------------------------------------------------------------------------------------
@@ -428,6 +456,10 @@ def evaluate_points(
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from costmodels import get_model_class
 
+    if args.study is not None:
+        return _evaluate_study(args)
+    if args.model is None:
+        raise DseError("evaluate: expected a model name, or --study NAME --config FILE")
     options = {k: _option_value(v) for k, v in _parse_kv(args.option, "--option").items()}
     sets = _parse_kv(args.set, "--set")
     get_model_class(args.model)  # unknown model: one-line error before anything else
@@ -452,6 +484,31 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 print(f"  {k:28s} {v}")
             for k, v in r["constraints"].items():
                 print(f"  {k:28s} {v}  (violation, <= 0 feasible)")
+    return 0
+
+
+def _evaluate_study(args: argparse.Namespace) -> int:
+    from dse._evaluate_study import evaluate_records
+    from dse._export import load_records
+    from dse._spec import find_study_file, load_spec
+
+    if args.model is not None:
+        raise DseError(f"evaluate: give a model ({args.model!r}) or --study, not both")
+    if not args.config:
+        raise DseError("evaluate --study: expected --config FILE (records of 'dse export')")
+    if args.set or args.option:
+        raise DseError("evaluate --study: --set and --option apply to one model; the study "
+                       "file sets the options")
+    spec = load_spec(find_study_file(args.study))
+    results = evaluate_records(spec, load_records(args.config))
+    if args.json:
+        _print_json(results)
+        return 0
+    for r in results:
+        feas = "feasible" if r["feasible"] else "INFEASIBLE"
+        print(f"{r['study']} trial {r['trial']} ({feas})")
+        for k, v in r["metrics"].items():
+            print(f"  {k:36s} {v}")
     return 0
 
 

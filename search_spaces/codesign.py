@@ -3,9 +3,8 @@ and the training cluster, sharing one N:M ratio and one workload (ViT-B/16).
 
 Parameters (namespaced for the model tables of ``studies/codesign.toml``):
 
-* shared: ``sparsity.n`` / ``sparsity.m``, active only under a sparse ``nm.recipe``, and the
-  derived ``sparsity.engine_n`` / ``sparsity.engine_m`` the engine executes (dense 4:4 under
-  the dense recipe), as in :mod:`search_spaces.joint`;
+* shared: ``sparsity.n`` / ``sparsity.m``, active only under a sparse ``nm.recipe`` (else
+  4:4, which the engine runs dense), as in :mod:`search_spaces.joint`;
 * ``nm.*``: the recipe space of :mod:`search_spaces.nm_sparsity`, with the deployed format
   pinned to the engine's (16-bit values, index metadata), so the bytes the recipe accounts are
   the bytes the engine stores;
@@ -38,7 +37,7 @@ from search_spaces.joint import SHARED, conditional_ratio, without
 __all__ = ["space"]
 
 _NM_RENAME = {"n": "sparsity.n", "m": "sparsity.m"}
-_HW_RENAME = {"nm_n": "sparsity.engine_n", "nm_m": "sparsity.engine_m"}
+_HW_RENAME = {"nm_n": "sparsity.n", "nm_m": "sparsity.m"}
 # The engine's stored format: bf16 values with 2-bit indices per kept value of an N:4 group.
 _DEPLOYED_FORMAT = {"value_bits": 16, "metadata_format": "index"}
 

@@ -3,12 +3,11 @@ the sparsified model, sharing one N:M ratio.
 
 Parameters (already namespaced; the study's model tables are ``nm`` and ``hw``):
 
-* shared: ``sparsity.n`` and ``sparsity.m``, read by the training model as ``n``/``m`` (study
-  files bind them). They are *conditional*: active only under a sparse recipe, so a dense
-  recipe carries no ratio and designs differing only in an inactive ratio are one design;
-* derived: ``sparsity.engine_n`` and ``sparsity.engine_m``, the ratio the engine executes: the
-  trained N:M under a sparse recipe, dense (4:4) under the dense recipe. The engine model reads
-  them as ``nm_n``/``nm_m``;
+* shared: ``sparsity.n`` and ``sparsity.m``, read by the training model as ``n``/``m`` and by
+  the engine model as ``nm_n``/``nm_m`` (study files bind them). They are *conditional*: active
+  only under a sparse recipe, so a dense recipe carries no ratio and designs differing only in
+  an inactive ratio are one design. An inactive ratio takes its default 4:4 (every weight
+  kept), which is what the engine then runs: dense weights;
 * ``nm.*``: the recipe space of :mod:`search_spaces.nm_sparsity` without its ``n``/``m``;
 * ``hw.*``: the engine space of :mod:`search_spaces.vegeta` with its sparsity mode pinned to
   one N:M for every layer (``hw.sparsity = "nm"``), so the ratio the recipe trains is the ratio
@@ -26,58 +25,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-import numpy as np
-
 from search_spaces import nm_sparsity, vegeta
 from search_spaces._params import Categorical, Condition, Fixed, Int
-from search_spaces._space import Derived, Space, union
+from search_spaces._space import Space, union
 
 
-__all__ = ["ENGINE_RATIO", "SHARED", "SPARSE_RECIPES", "conditional_ratio", "space", "without"]
+__all__ = ["SHARED", "SPARSE_RECIPES", "conditional_ratio", "space", "without"]
 
 SPARSE_RECIPES = ("srste", "ste", "mdgf_linear", "mdgf_exp", "sdgf_stepwise", "sdgf_geometric")
 _SPARSE = Condition("nm.recipe", SPARSE_RECIPES)
 
 # Declared unconditional; :func:`conditional_ratio` ties them to ``nm.recipe`` once the recipe
-# is in the same space (a space checks that a condition's parent exists).
+# is in the same space (a space checks that a condition's parent exists). The defaults, what an
+# inactive ratio takes, are 4:4: every weight kept, which the engine runs dense (TILE_GEMM).
 SHARED = (
-    Int("sparsity.n", 1, 4, default_value=1,
-        doc="kept weights per group (N of N:M); only under a sparse recipe"),
+    Int("sparsity.n", 1, 4, default_value=4,
+        doc="kept weights per group (N of N:M); only under a sparse recipe (else 4:4, dense)"),
     Categorical("sparsity.m", (4, 8, 16, 32), default_value=4,
-                doc="group size (M of N:M); only under a sparse recipe"),
+                doc="group size (M of N:M); only under a sparse recipe (else 4:4, dense)"),
 )
 
-# The engine's group when the weights are dense: N = M = 4 runs TILE_GEMM.
-_DENSE_GROUP = 4
-
-
-def _engine_n(b: Mapping[str, np.ndarray]) -> np.ndarray:
-    sparse = np.isin(np.asarray(b["nm.recipe"]), SPARSE_RECIPES)
-    return np.where(sparse, np.asarray(b["sparsity.n"], np.int64), _DENSE_GROUP)
-
-
-def _engine_m(b: Mapping[str, np.ndarray]) -> np.ndarray:
-    sparse = np.isin(np.asarray(b["nm.recipe"]), SPARSE_RECIPES)
-    return np.where(sparse, np.asarray(b["sparsity.m"], np.int64), _DENSE_GROUP)
-
-
-ENGINE_RATIO = (
-    Derived("sparsity.engine_n", _engine_n, ("nm.recipe", "sparsity.n"),
-            doc="N the engine runs: the trained N, or 4 (dense) under the dense recipe"),
-    Derived("sparsity.engine_m", _engine_m, ("nm.recipe", "sparsity.m"),
-            doc="M the engine runs: the trained M, or 4 (dense) under the dense recipe"),
-)
 
 def conditional_ratio(space: Space) -> Space:
-    """``space`` with the shared N:M active only under a sparse ``nm.recipe`` and the engine's
-    ratio derived from it."""
+    """``space`` with the shared N:M active only under a sparse ``nm.recipe``."""
     names = {p.name for p in SHARED}
     params = tuple(p.with_condition(_SPARSE) if p.name in names else p for p in space.params)
-    return replace(space, params=params, derived=ENGINE_RATIO + space.derived)
+    return replace(space, params=params)
 
 
 _NM_RENAME = {"n": "sparsity.n", "m": "sparsity.m"}
-_HW_RENAME = {"nm_n": "sparsity.engine_n", "nm_m": "sparsity.engine_m"}
+_HW_RENAME = {"nm_n": "sparsity.n", "nm_m": "sparsity.m"}
 _HW_DROPPED = ("density", "row_chunk")
 
 
