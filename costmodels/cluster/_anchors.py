@@ -15,6 +15,9 @@
   A100s keeps TP inside a node and its throughput is within 10% of the measured 163 TF/s.
 * Megatron-LM §5.1 worked examples: 1T on 450B tokens in 84 days (3072 A100s), GPT-3 175B on
   300B tokens in 34 days (1024 A100s).
+* Parameter counts of models whose attention width differs from ``d_model`` (``head_dim``
+  set independently): GPT-3 13B (Brown et al. 2020, Table 2.1: 13.0B), PaLM 8B / 62B / 540B
+  (Chowdhery et al. 2022, Table 1: 8.63B / 62.50B / 540.35B; multi-query attention, SwiGLU).
 
 The 2021 runs are modeled with the software of the time (``MEGATRON_2021``): fp16 with fp16
 gradient all-reduce (Megatron's default then), full recompute, no sequence parallelism, no
@@ -32,7 +35,13 @@ import numpy as np
 from costmodels._protocol import Anchor
 from costmodels.cluster._enumerate import best_config, enumerate_configs
 from costmodels.cluster._memory import memory
-from costmodels.cluster._model import ClusterModel, evaluate_columns, prepare, workload_columns
+from costmodels.cluster._model import (
+    ClusterModel,
+    evaluate_columns,
+    model_flops,
+    prepare,
+    workload_columns,
+)
 from costmodels.cluster._workloads import WORKLOADS, Workload
 
 
@@ -485,6 +494,46 @@ def _time_to_train_anchors() -> list[Anchor]:
     ]
 
 
+def _palm(name: str, layers: int, hidden: int, heads: int) -> Workload:
+    """A PaLM model (Chowdhery et al. 2022 §2): 256-wide heads, multi-query attention, SwiGLU
+    with d_ff = 4 d_model, 256k vocabulary."""
+    return Workload(
+        name, layers, hidden, heads, 2048, 256000, 2048, kv_heads=1, gated_mlp=True, head_dim=256
+    )
+
+
+# (workload, published parameter count, source): attention widths that differ from d_model.
+PARAM_COUNTS: tuple[tuple[Workload, float, str], ...] = (
+    (WORKLOADS["gpt3_13b"], 13.0e9, "Brown et al. 2020 (GPT-3), Table 2.1"),
+    (_palm("palm_8b", 32, 4096, 16), 8.63e9, "Chowdhery et al. 2022 (PaLM), Table 1"),
+    (_palm("palm_62b", 64, 8192, 32), 62.50e9, "Chowdhery et al. 2022 (PaLM), Table 1"),
+    (WORKLOADS["palm_540b"], 540.35e9, "Chowdhery et al. 2022 (PaLM), Table 1"),
+)
+
+
+def model_params(w: Workload) -> float:
+    """The parameter count the model trains, from its own FLOP accounting (``6 P B s``)."""
+    model = ClusterModel(workload=w)
+    _, mfu_flops, _ = model_flops(prepare(model.batch(1), workload_columns(w)))
+    return float(np.asarray(mfu_flops).reshape(-1)[0] / (6.0 * w.global_batch * w.seq_len))
+
+
+def _param_count_anchors() -> list[Anchor]:
+    return [
+        Anchor(
+            "cluster",
+            f"{w.name} parameters (h {w.hidden}, {w.heads} heads of {w.head_dim})",
+            source,
+            published,
+            model_params(w),
+            0.01,
+            note="head width independent of d_model; the paper's count is rounded",
+            kind="held_out",
+        )
+        for w, published, source in PARAM_COUNTS
+    ]
+
+
 def anchors() -> list[Anchor]:
     """Every published number the model reproduces (see the module docstring)."""
     return (
@@ -493,4 +542,5 @@ def anchors() -> list[Anchor]:
         + _k22_anchors()
         + _best_1t_anchors()
         + _time_to_train_anchors()
+        + _param_count_anchors()
     )

@@ -28,8 +28,28 @@ Collectives (reference notes §2.3, ring algorithms; ``S`` = full buffer bytes, 
         c (N-1)/N S / (B_inter eta_inter) + c (N-1) alpha_inter
 
 ``alpha`` is a per-step latency. ``eta_intra = 0.65`` (NVLink) and ``eta_inter = 0.9`` (IB) are
-Calculon's fitted network efficiencies (``systems/a100_80g.json``). Inter-node bandwidth is
-divided by the fabric's oversubscription.
+Calculon's fitted network efficiencies (``systems/a100_80g.json``). Every collective (TP, DP)
+uses the configured algorithm.
+
+Placement and topology (:func:`place_groups`): ranks are numbered node by node; the dimensions
+mapped to the scale-up tier are innermost, then ``auto`` ones, then those mapped to the
+scale-out tier (ties in Megatron's order TP, DP, PP), so a group has ``k`` ranks per node and
+spans ``floor((N-1) stride / g) + 1`` nodes. A dimension mapped to the scale-out tier sends all
+its traffic through the NICs (a flat ring), as Calculon's per-dimension network does.
+
+* Fat tree: a group spanning more than ``leaf_nodes`` nodes crosses the spine, where each NIC
+  gets ``B_inter / oversubscription``; traffic under one leaf runs at ``B_inter``.
+* Rail-only (Wang et al. 2023, "How to build low-cost networks for large language models"): one
+  switch per local rank, no spine, so no oversubscription. The 2-level algorithm only talks
+  between equal local ranks and is unaffected; a flat ring with ``k > 1`` ranks per node has
+  hops between different rails, each forwarded over the scale-up link first::
+
+      c (N-1)/N S (1/B_inter + 1/B_intra) + c (N-1) (alpha_inter + alpha_intra)
+
+* Pipeline point-to-point: neighbouring stages ``stride`` ranks apart talk over the scale-up
+  link when that is less than a node, else between equal local ranks of two nodes; on a fat
+  tree a share ``min(1, (stride/g)/leaf_nodes)`` of the boundaries crosses the spine once the
+  pipeline spans more than one leaf.
 
 Memory expansion (ASTRA-sim 2.0 remote-memory backend, ``AnalyticalRemoteMemory``): one request
 of ``S`` bytes takes ``latency + S / bw``; a device shared by ``k`` accelerators (per node:
@@ -44,7 +64,9 @@ slope). Node, NIC, switch-port and scale-up prices are *assumed* constants (see 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,10 +78,14 @@ __all__ = [
     "EXP_TOPOLOGIES",
     "GEMM_HALF_FLOPS",
     "INTER_TOPOLOGIES",
+    "NETWORK_TIERS",
     "PRESETS",
     "ClusterPreset",
+    "Group",
     "capex_usd",
     "collective_cost",
+    "p2p_cost",
+    "place_groups",
     "exp_price_usd",
     "hbm_price_usd",
     "matmul_efficiency",
@@ -79,6 +105,8 @@ GEMM_HALF_FLOPS = 1e9
 
 EXP_TOPOLOGIES = ("none", "per_accelerator", "per_node", "pooled")
 INTER_TOPOLOGIES = ("fat_tree", "rail_only")
+# Network a parallelism dimension's traffic uses (codes 0, 1, 2; see place_groups).
+NETWORK_TIERS = ("scale_up", "auto", "scale_out")
 
 # Calculon SC'23 price model (reference notes §4.1).
 _HBM_PRICE_GB = np.array([0.0, 20.0, 40.0, 80.0, 120.0])
@@ -111,42 +139,119 @@ def matmul_efficiency(flops: np.ndarray, mm_eff: np.ndarray) -> np.ndarray:
     return mm_eff * flops / (flops + GEMM_HALF_FLOPS)
 
 
-def collective_cost(
-    ranks: np.ndarray,
-    per_node: np.ndarray,
-    bw_intra: np.ndarray,
-    lat_intra: np.ndarray,
-    bw_inter: np.ndarray,
-    lat_inter: np.ndarray,
-    flat_ring: np.ndarray | bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Group:
+    """Where the ranks of one parallelism dimension sit (arrays over design points).
+
+    Attributes:
+        ranks: Group size ``N``.
+        per_node: Ranks of one group inside one node ``k`` (1 when the group's stride is a
+            whole number of nodes).
+        span: Nodes from the group's first member to its last, inclusive.
+        stride: Rank distance between consecutive members.
+        nic_only: The dimension is mapped to the scale-out network: its traffic goes through
+            the NICs even between members in one node (Calculon's per-dimension network).
+    """
+
+    ranks: np.ndarray
+    per_node: np.ndarray
+    span: np.ndarray
+    stride: np.ndarray
+    nic_only: np.ndarray
+
+
+def place_groups(
+    t: np.ndarray, d: np.ndarray, p: np.ndarray, g: np.ndarray, tiers: tuple[Any, Any, Any]
+) -> tuple[Group, Group, Group, np.ndarray]:
+    """Rank layout of the TP, DP and PP groups, and the count of broken placement rules.
+
+    Ranks are numbered node by node. Dimensions mapped to the scale-up tier are innermost,
+    then ``auto`` ones, then those mapped to the scale-out tier; ties keep Megatron's order
+    (TP, then DP, then PP). A dimension's stride is the product of the degrees inside it.
+    Broken rules: the scale-up dimensions together must fit in a node and tile it.
+
+    Args:
+        t, d, p: Degrees; g: accelerators per node.
+        tiers: Tier codes of TP, DP and PP (0 scale_up, 1 auto, 2 scale_out).
+    """
+    degrees = (t, d, p)
+    keys = tuple(np.asarray(c) * 3 + i for i, c in enumerate(tiers))
+    groups = []
+    for i, deg in enumerate(degrees):
+        stride = np.ones(np.broadcast(*degrees, *keys).shape)
+        for j, other in enumerate(degrees):
+            if j != i:
+                stride = stride * np.where(keys[j] < keys[i], other, 1.0)
+        per_node = np.where(stride < g, np.clip(g / stride, 1.0, deg), 1.0)
+        span = np.floor((deg - 1.0) * stride / g) + 1.0
+        groups.append(Group(deg, per_node, span, stride, np.asarray(tiers[i]) == 2))
+    up = np.ones_like(groups[0].stride)
+    for i, deg in enumerate(degrees):
+        up = up * np.where(np.asarray(tiers[i]) == 0, deg, 1.0)
+    q = g / up
+    broken = (up > g) + (q != np.floor(q))
+    return groups[0], groups[1], groups[2], np.asarray(broken, dtype=np.float64)
+
+
+def collective_cost(group: Group, net: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Seconds per byte and latency of one ring reduce-scatter or all-gather (factor 1).
 
     A collective of ``S`` bytes then takes ``factor (S spb + latency)`` with ``factor = 2`` for
     an all-reduce (see the module docstring for the equations).
 
     Args:
-        ranks: Group size ``N`` (1 means no communication).
-        per_node: Ranks of the group inside one node ``k`` (``k >= N``: all in one node).
-        bw_intra, lat_intra: Effective scale-up bandwidth (B/s, efficiency applied) and
-            per-step latency (s).
-        bw_inter, lat_inter: The same for the scale-out network, per accelerator.
-        flat_ring: Use one flat ring over every rank instead of the 2-level algorithm when the
-            group spans nodes.
+        group: Where the group's ranks sit (:func:`place_groups`).
+        net: ``bw_intra``, ``lat_intra`` (effective scale-up bandwidth in B/s and per-step
+            latency in s), ``bw_inter``, ``bw_spine``, ``lat_inter`` (scale-out bandwidth per
+            accelerator under one leaf and across the spine), ``leaf_nodes``, ``rail_only`` and
+            ``flat_ring`` (one flat ring instead of the 2-level algorithm across nodes).
 
     Returns:
         ``(spb, latency)`` arrays.
     """
-    k = np.minimum(per_node, ranks)
+    ranks = group.ranks
+    k = np.minimum(group.per_node, ranks)
     nodes = ranks / k
     spans = nodes > 1
+    crosses_spine = ~net["rail_only"] & (group.span > net["leaf_nodes"])
+    bw_out = np.where(crosses_spine, net["bw_spine"], net["bw_inter"])
     intra_steps = (k - 1) / k
     inter_steps = np.where(spans, (nodes - 1) / nodes, 0.0)
-    hier_spb = intra_steps / bw_intra + inter_steps / (k * bw_inter)
-    hier_lat = (k - 1) * lat_intra + (nodes - 1) * lat_inter
-    flat = spans & flat_ring
-    spb = np.where(flat, (ranks - 1) / ranks / bw_inter, hier_spb)
-    lat = np.where(flat, (ranks - 1) * lat_inter, hier_lat)
+    hier_spb = intra_steps / net["bw_intra"] + inter_steps / (k * bw_out)
+    hier_lat = (k - 1) * net["lat_intra"] + (nodes - 1) * net["lat_inter"]
+    # One flat ring through the NICs: every hop leaves the node. On a rail-only fabric a hop
+    # between different local ranks has no direct path and is forwarded over the scale-up
+    # link first (Wang et al. 2023), which every step of the ring then waits for.
+    flat = (spans & net["flat_ring"]) | (group.nic_only & (ranks > 1))
+    forwarded = net["rail_only"] & (k > 1)
+    hop_spb = 1.0 / bw_out + np.where(forwarded, 1.0 / net["bw_intra"], 0.0)
+    flat_spb = (ranks - 1) / ranks * hop_spb
+    flat_lat = (ranks - 1) * (net["lat_inter"] + np.where(forwarded, net["lat_intra"], 0.0))
+    spb = np.where(flat, flat_spb, hier_spb)
+    lat = np.where(flat, flat_lat, hier_lat)
+    return spb, lat
+
+
+def p2p_cost(group: Group, net: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds per byte and latency of one pipeline point-to-point transfer, averaged over the
+    stage boundaries.
+
+    Neighbouring stages are ``stride`` ranks apart: inside a node when that is less than a
+    node (and PP is not mapped to the scale-out tier), else between the same local rank of
+    two nodes (rail-aligned). On a fat tree a share ``min(1, (stride / g) / leaf_nodes)`` of
+    the boundaries crosses the spine once the pipeline spans more than one leaf.
+    """
+    g = net["g"]
+    in_node = (group.stride < g) & ~group.nic_only
+    stage_nodes = group.stride / g
+    spine_share = np.where(
+        ~net["rail_only"] & (group.span > net["leaf_nodes"]),
+        np.minimum(1.0, stage_nodes / net["leaf_nodes"]),
+        0.0,
+    )
+    out_spb = (1.0 - spine_share) / net["bw_inter"] + spine_share / net["bw_spine"]
+    spb = np.where(in_node, 1.0 / net["bw_intra"], out_spb)
+    lat = np.where(in_node, net["lat_intra"], net["lat_inter"])
     return spb, lat
 
 

@@ -6,7 +6,8 @@ degrees, ``v`` interleaved chunks, ``m = B/(d b)`` micro-batches per iteration.
 
 Model state (Megatron-LM eq. 2 per layer; mixed-precision Adam, ZeRO accounting)::
 
-    P_layer = 4h^2 + 2 h h_ff + 9h + h_ff            (= 12h^2 + 13h for h_ff = 4h)
+    P_layer = 2h h_q + 2h h_kv + n_mlp h h_ff + h_q + 2h_kv + 6h + h_ff
+                                                     (= 12h^2 + 13h for h_q = h_kv = h, h_ff = 4h)
     P_stage = (L/p) P_layer / t + V h / t + s h      (first stage holds the embeddings)
     weights 2 B/param, gradients 4 B/param (fp32 accumulation, Megatron's default; 2 with
     fp16 gradients), optimizer 12 B/param (fp32 master, Adam m and v).
@@ -25,10 +26,11 @@ and ``c`` the terms inside the TP region::
     selective, SP:     s b h (10 + c) / t
     full:              2 s b h (over t with SP)     (the layer input only)
 
-    c = 4 + 4 h_kv/h + 4 h_ff/h   (Q 2 + K 2 + V 2 + projection input 2 + two h_ff tensors)
-                                  = 24 for standard attention and h_ff = 4h (Korthikanti);
+    c = 4 h_q/h + 4 h_kv/h + 4 h_ff/h   (Q 2 + K 2 + V 2 + projection input 2 + two h_ff
+                                  tensors) = 24 for standard attention and h_ff = 4h (Korthikanti);
+    h_q = a d_head is the attention width (h unless the head width is set independently);
     a gated MLP stores three h_ff tensors (gate, up, product): + 2 h_ff/h [assumed];
-    grouped-query attention shrinks K and V to h_kv = kv_heads h / heads.
+    grouped-query attention shrinks K and V to h_kv = kv_heads d_head.
 
 In-flight micro-batches on the first stage under 1F1B: ``min(p, m)`` of its ``L/p`` layers,
 times ``1 + (p-1)/(p v)`` with interleaving (``v > 1``), as Korthikanti et al. Fig. 1 counts.
@@ -49,6 +51,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+
+from costmodels.cluster._workloads import layer_params
 
 
 __all__ = ["RESERVED_GB", "activation_bytes_per_layer", "memory"]
@@ -74,10 +78,10 @@ def activation_bytes_per_layer(x: Mapping[str, np.ndarray]) -> tuple[np.ndarray,
     t = x["t"]
     sp = x["sp"]
     att = 5.0 * x["a"] * x["s"] / x["h"]
-    # Inside the TP region: Q, K, V (2 + 2 + 2 with h_kv = h), the projection input (2), and the
-    # MLP's two h_ff-wide tensors (2 x 2), three when gated (gate, up, product).
+    # Inside the TP region: Q, K, V (2 + 2 + 2 with h_q = h_kv = h), the projection input (2),
+    # and the MLP's two h_ff-wide tensors (2 x 2), three when gated (gate, up, product).
     inside = (
-        4.0
+        4.0 * x["hq"] / x["h"]
         + 4.0 * x["hkv"] / x["h"]
         + 2.0 * (x["nmlp"] == 3) * x["ffn"] / x["h"]
         + (4.0 * x["ffn"] / x["h"])
@@ -101,7 +105,7 @@ def memory(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     t, p, d = x["t"], x["p"], x["d"]
     h = x["h"]
     layers_per_stage = x["L"] / p
-    p_layer = 2.0 * h * h + 2.0 * h * x["hkv"] + x["nmlp"] * h * x["ffn"] + 9.0 * h + x["ffn"]
+    p_layer = layer_params(h, x["hq"], x["hkv"], x["nmlp"], x["ffn"])
     p_stage = layers_per_stage * p_layer / t + x["V"] * h / t + x["s"] * h
     zero = x["zero"]
     grad_bytes = np.where(x["fp32_grads"], 4.0, 2.0)

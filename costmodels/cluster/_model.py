@@ -14,13 +14,15 @@ from costmodels.cluster._hardware import (
     ETA_INTRA,
     EXP_TOPOLOGIES,
     INTER_TOPOLOGIES,
+    NETWORK_TIERS,
     PRESETS,
     capex_usd,
+    place_groups,
     power_w,
 )
 from costmodels.cluster._memory import memory
 from costmodels.cluster._timing import timing
-from costmodels.cluster._workloads import Workload, resolve_workload
+from costmodels.cluster._workloads import Workload, layer_params, resolve_workload
 from search_spaces import Categorical, Float, Int, Param
 
 
@@ -145,13 +147,38 @@ CLUSTER_INPUTS: tuple[Param, ...] = (
         1.0,
         16.0,
         default_value=1.0,
-        doc="fat-tree oversubscription (divides scale-out bandwidth)",
+        doc="fat-tree oversubscription (divides the bandwidth of traffic crossing the spine)",
+    ),
+    Int(
+        "leaf_nodes",
+        1,
+        16384,
+        default_value=20,
+        doc="nodes under one leaf switch level (DGX SuperPOD scalable unit: 20 A100 nodes)",
     ),
     Categorical(
         "collective_algo",
         ("hierarchical", "ring"),
         default_value="hierarchical",
         doc="cross-node collectives: 2-level (NCCL today) or one flat ring (2021 DDP)",
+    ),
+    Categorical(
+        "tp_network",
+        NETWORK_TIERS,
+        default_value="auto",
+        doc="network of TP traffic: scale_up (must fit a node), auto (by placement), scale_out",
+    ),
+    Categorical(
+        "dp_network",
+        NETWORK_TIERS,
+        default_value="auto",
+        doc="network of DP traffic: scale_up (must fit a node), auto (by placement), scale_out",
+    ),
+    Categorical(
+        "pp_network",
+        NETWORK_TIERS,
+        default_value="auto",
+        doc="network of PP traffic: scale_up (must fit a node), auto (by placement), scale_out",
     ),
 )
 PRICE_INPUTS: tuple[Param, ...] = (
@@ -339,7 +366,7 @@ def _flag(batch: Mapping[str, Any], key: str) -> np.ndarray:
 def prepare(batch: Mapping[str, Any], workload: Mapping[str, Any]) -> dict[str, Any]:
     """Model-internal columns (SI units, numeric codes) from a batch and workload columns.
 
-    ``workload`` maps ``L, h, a, ffn, kv, hkv, nmlp, s, V, B, tokens`` (see
+    ``workload`` maps ``L, h, a, ffn, kv, hkv, hq, nmlp, s, V, B, tokens`` (see
     :func:`workload_columns`) to scalars or arrays (several
     workloads can be evaluated at once this way).
     """
@@ -369,6 +396,7 @@ def prepare(batch: Mapping[str, Any], workload: Mapping[str, Any]) -> dict[str, 
         "ffn": workload["ffn"],
         "kv": workload["kv"],
         "hkv": workload["hkv"],
+        "hq": workload["hq"],
         "nmlp": workload["nmlp"],
         "s": workload["s"],
         "V": workload["V"],
@@ -428,8 +456,25 @@ def prepare(batch: Mapping[str, Any], workload: Mapping[str, Any]) -> dict[str, 
         "budget": _col(batch, "budget_usd"),
     }
     x["bw_intra"] = x["intra_bw_gbps"] * 1e9 * ETA_INTRA
-    x["bw_inter"] = x["inter_bw_gbps"] * 1e9 * ETA_INTER / x["oversub"]
+    x["bw_inter"] = x["inter_bw_gbps"] * 1e9 * ETA_INTER
+    x["bw_spine"] = x["bw_inter"] / x["oversub"]
+    x["leaf_nodes"] = _col(batch, "leaf_nodes")
+    tiers = (
+        _tier_code(batch["tp_network"]),
+        _tier_code(batch["dp_network"]),
+        _tier_code(batch["pp_network"]),
+    )
+    x["tp_group"], x["dp_group"], x["pp_group"], x["placement_broken"] = place_groups(
+        t, d, p, g, tiers
+    )
     return x
+
+
+def _tier_code(column: Any) -> np.ndarray:
+    """0 / 1 / 2 for scale_up / auto / scale_out (the order of :data:`NETWORK_TIERS`)."""
+    return _squeeze(
+        _is(column, "auto", NETWORK_TIERS) * 1.0 + _is(column, "scale_out", NETWORK_TIERS) * 2.0
+    )
 
 
 def _indivisible(num: Any, den: Any) -> Any:
@@ -455,6 +500,7 @@ def _invalid(x: Mapping[str, Any]) -> np.ndarray:
         + x["sp"] * ((t == 1) | _indivisible(x["s"] * b, t))
         + (x["zero"] >= 2) * (p > 1)  # DeepSpeed: ZeRO-2/3 exclude pipeline parallelism
         + x["fp8"] * (x["peak_fp8"] <= 0)  # no fp8 engine
+        + x["placement_broken"]  # scale_up dimensions must fit in (and tile) a node
     )
     return np.asarray(bad, dtype=np.float64)
 
@@ -462,14 +508,14 @@ def _invalid(x: Mapping[str, Any]) -> np.ndarray:
 def model_flops(x: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     """FLOPs per iteration: Megatron eq. 3 (reported TF/s), 6 P B s (MFU) and executed (HFU)."""
     L, h, s, V, ffn, B = x["L"], x["h"], x["s"], x["V"], x["ffn"], x["B"]
-    hkv, nmlp = x["hkv"], x["nmlp"]
+    hkv, hq, nmlp = x["hkv"], x["hq"], x["nmlp"]
     # 2 x weights per token (QKV, projection, MLP) + attention scores and context.
-    layer_fwd = L * B * s * (4.0 * h * h + 4.0 * h * hkv + 2.0 * nmlp * h * ffn + 4.0 * s * h)
+    layer_fwd = L * B * s * (4.0 * h * hq + 4.0 * h * hkv + 2.0 * nmlp * h * ffn + 4.0 * s * hq)
     logit_fwd = 2.0 * B * s * h * V
     megatron = 4.0 * layer_fwd + 3.0 * logit_fwd  # = 96 B s L h^2 (1 + s/6h + V/16Lh)
-    params = L * (2.0 * h * h + 2.0 * h * hkv + nmlp * h * ffn + 9.0 * h + ffn) + (V + s) * h
+    params = L * layer_params(h, hq, hkv, nmlp, ffn) + (V + s) * h
     mfu_flops = 6.0 * params * B * s
-    rc_flops = np.where(x["rc"] == 2, layer_fwd, np.where(x["rc"] == 1, L * B * s * 4 * s * h, 0))
+    rc_flops = np.where(x["rc"] == 2, layer_fwd, np.where(x["rc"] == 1, L * B * s * 4 * s * hq, 0))
     executed = 3.0 * (layer_fwd + logit_fwd) + rc_flops
     return megatron, mfu_flops, executed
 
@@ -507,7 +553,9 @@ def evaluate_columns(x: Mapping[str, Any], size: int | None = None) -> dict[str,
             "mem_total_gb": mem["hbm_total"],
             "mem_expansion_gb": mem["expansion"],
             "invalid_config": _invalid(x),
-            "tp_outside_node": x["t"] - x["g"],
+            "tp_outside_node": np.where(
+                x["tp_group"].span > 1, np.maximum(x["t"] - x["g"], 1.0), x["t"] - x["g"]
+            ),
             "mem_over_gb": mem["over"],
             "budget_over_usd": np.where(x["budget"] > 0, capex - x["budget"], 0.0),
         }
@@ -530,6 +578,7 @@ def workload_columns(w: Workload) -> dict[str, float]:
         "ffn": w.ffn,
         "kv": w.kv_heads,
         "hkv": w.kv_width,
+        "hq": w.q_width,
         "nmlp": w.mlp_matrices,
         "s": w.seq_len,
         "V": w.vocab,
@@ -595,7 +644,12 @@ class ClusterModel(CostModel):
             None,
             "broken divisibility/validity rules (TP | heads, PP | layers, batch, ...)",
         ),
-        Output("tp_outside_node", "", None, "tp - gpus_per_node (> 0: TP leaves the node)"),
+        Output(
+            "tp_outside_node",
+            "",
+            None,
+            "tp - gpus_per_node, at least 1 when the TP group spans nodes (> 0: TP leaves it)",
+        ),
         Output("mem_over_gb", "GB", None, "GB over HBM (or expansion) capacity; <= 0 fits"),
         Output("budget_over_usd", "USD", None, "capex - budget (> 0: over budget)"),
     )

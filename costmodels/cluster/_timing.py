@@ -5,8 +5,9 @@ which also runs the logit layer). ``l = L/p`` layers per stage.
 
 Compute, per layer and micro-batch (Megatron-LM §3 / eq. 3 GEMMs, split over ``t``)::
 
-    GEMMs  QKV 2bsh(h + 2h_kv), projection 2bsh^2, MLP n_mlp x 2bsh h_ff (n_mlp = 2, 3 gated),
-           scores + context 2 x 2bs^2h (each / t; h_kv = h without grouped-query attention)
+    GEMMs  QKV 2bsh(h_q + 2h_kv), projection 2bs h_q h, MLP n_mlp x 2bsh h_ff (n_mlp = 2, 3
+           gated), scores + context 2 x 2bs^2 h_q (each / t; h_q = a d_head, h_kv = kv d_head;
+           both = h for standard attention)
     time   sum_i F_i / (peak eta_mm(F_i))          backward = 2 x forward (dgrad + wgrad)
     element-wise bytes: 30 per (s b h) element outside the TP region (2 layer norms r2 w2,
         2 dropouts r2 w2 + 1 B mask, 2 residual adds r4 w2; divided by t with SP),
@@ -61,6 +62,7 @@ from costmodels.cluster._hardware import (
     OVERLAP_COST_INTER,
     OVERLAP_COST_INTRA,
     collective_cost,
+    p2p_cost,
 )
 
 
@@ -92,7 +94,7 @@ def _overlapped(comm: np.ndarray, window: np.ndarray, on: np.ndarray, cost: floa
     return np.where(on, comm - hidden + cost * hidden, comm)
 
 
-def timing(x: Mapping[str, np.ndarray], mem: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per-iteration time components in seconds (see the module docstring)."""
     t, p, d, b, v, m = x["t"], x["p"], x["d"], x["b"], x["v"], x["m"]
     h, s, ffn = x["h"], x["s"], x["ffn"]
@@ -105,8 +107,9 @@ def timing(x: Mapping[str, np.ndarray], mem: Mapping[str, np.ndarray]) -> dict[s
     rate = peak * mm_eff
     nmlp = x["nmlp"]
     # GEMMs: scores + context (2), QKV, projection, MLP (n_mlp).
-    t_attn_mm = _gemms_time(4.0 * bs * s * h / t, 2.0, rate)
-    weights_flops = 2.0 * bs * h * (2.0 * h + 2.0 * x["hkv"] + nmlp * ffn) / t
+    hq = x["hq"]
+    t_attn_mm = _gemms_time(4.0 * bs * s * hq / t, 2.0, rate)
+    weights_flops = 2.0 * bs * h * (2.0 * hq + 2.0 * x["hkv"] + nmlp * ffn) / t
     t_mm = _gemms_time(weights_flops, 2.0 + nmlp, rate) + t_attn_mm
     sbh = bs * h
     t_attn_ew = SOFTMAX_DROPOUT_BYTES * b * x["a"] * s * s / t / hbm_bw
@@ -126,11 +129,8 @@ def timing(x: Mapping[str, np.ndarray], mem: Mapping[str, np.ndarray]) -> dict[s
     logit_bwd = 2.0 * logit_fwd
 
     # -- tensor parallel ---------------------------------------------------------------------
-    g = x["g"]
     tp_bytes = 2.0 * sbh
-    tp_spb, tp_lat = collective_cost(
-        t, g, x["bw_intra"], x["lat_intra"], x["bw_inter"], x["lat_inter"]
-    )
+    tp_spb, tp_lat = collective_cost(x["tp_group"], x)
     gather = tp_bytes * tp_spb + tp_lat  # one all-gather (or reduce-scatter) of 2bsh bytes
     tp_one = 2.0 * gather  # one all-reduce
     tp_layer = (4.0 + 2.0 * (rc == 2)) * tp_one
@@ -145,25 +145,14 @@ def timing(x: Mapping[str, np.ndarray], mem: Mapping[str, np.ndarray]) -> dict[s
     time_bubble = (p - 1.0) / v * stage_mb
 
     # -- pipeline point-to-point ---------------------------------------------------------------
-    stage_in_node = t * d < g  # neighbouring stages share a node
-    pp_bw = np.where(stage_in_node, x["bw_intra"], x["bw_inter"])
-    pp_lat = np.where(stage_in_node, x["lat_intra"], x["lat_inter"])
-    p2p = pp_lat + tp_bytes / t / pp_bw + gather
+    pp_spb, pp_lat = p2p_cost(x["pp_group"], x)
+    p2p = pp_lat + tp_bytes / t * pp_spb + gather
     time_pp = np.where(p > 1, 2.0 * (m * v + p - 1.0) * p2p, 0.0)
 
     # -- data parallel -------------------------------------------------------------------------
-    dp_per_node = np.where(t <= g, np.maximum(g // t, 1.0), 1.0)
     grad_full = mem["p_stage"] * np.where(x["fp32_grads"], 4.0, 2.0)
     weight_full = mem["p_stage"] * 2.0
-    dp_spb, dp_lat = collective_cost(
-        d,
-        dp_per_node,
-        x["bw_intra"],
-        x["lat_intra"],
-        x["bw_inter"],
-        x["lat_inter"],
-        x["flat_ring"],
-    )
+    dp_spb, dp_lat = collective_cost(x["dp_group"], x)
     rs = grad_full * dp_spb + dp_lat
     ar = 2.0 * rs
     ag = weight_full * dp_spb + dp_lat

@@ -1,8 +1,10 @@
 """Dense transformer workloads: built-in configurations and user files.
 
-A workload is the model being trained (layers ``L``, hidden ``h``, heads ``a``, FFN width
-``h_ff``, sequence ``s``, vocabulary ``V``), its global batch ``B`` in sequences, and the token
-budget ``D`` that ``time_to_train_days`` is computed for.
+A workload is the model being trained (layers ``L``, hidden ``h``, heads ``a`` of width
+``d_head``, FFN width ``h_ff``, sequence ``s``, vocabulary ``V``), its global batch ``B`` in
+sequences, and the token budget ``D`` that ``time_to_train_days`` is computed for. The attention
+width ``a d_head`` need not equal ``h`` (GPT-3 13B: ``h = 5140``, 40 heads of 128; PaLM: 48
+heads of 256 on ``h = 18432``); ``d_head`` defaults to ``h / a``.
 
 Built-ins (sources):
 
@@ -13,6 +15,12 @@ Built-ins (sources):
 * ``mt_nlg_530b``: MT-NLG 530B (105 layers, h 20480, 128 heads), Table 1's batch 2520, and the
   300B tokens Table 2's "days" column assumes.
 * ``megatron_1t`` trains on 450B tokens (Megatron-LM §5.1: 84 days on 3072 A100s).
+* ``gpt3_13b``: GPT-3 13B (Brown et al. 2020, Table 2.1: 40 layers, d_model 5140, 40 heads,
+  d_head 128, d_ff = 4 d_model, 2048 context, batch 2M tokens = 1024 sequences), GPT-2's BPE
+  vocabulary of 50257, 300B tokens.
+* ``palm_540b``: PaLM 540B (Chowdhery et al. 2022, Table 1 and §2: 118 layers, d_model 18432,
+  48 heads of 256, multi-query attention (one key/value head), SwiGLU with d_ff = 4 d_model,
+  256k vocabulary, 2048 context, batch 2048 sequences at the end of training, 780B tokens).
 
 User files (TOML, JSON or CSV) hold one or several workloads::
 
@@ -27,6 +35,7 @@ User files (TOML, JSON or CSV) hold one or several workloads::
     ffn = 24576            # optional, default 4 * hidden
     train_tokens = 3e11    # optional, default 300e9
     kv_heads = 8           # optional, grouped-query attention; default = heads
+    head_dim = 128         # optional, width of one head; default hidden / heads
     gated_mlp = true       # optional, SwiGLU-style MLP (3 weight matrices); default false
 
 JSON is the same mapping (``{"workloads": {"name": {...}}}``, or a list of objects with a
@@ -80,6 +89,7 @@ class Workload:
         source: Where the configuration comes from.
         kv_heads: Key/value heads (grouped-query attention; ``heads`` when 0).
         gated_mlp: A gated (SwiGLU-style) MLP with three ``h x h_ff`` matrices.
+        head_dim: Width of one attention head (``hidden / heads`` when 0).
     """
 
     name: str
@@ -94,24 +104,37 @@ class Workload:
     source: str = ""
     kv_heads: int = 0
     gated_mlp: bool = False
+    head_dim: int = 0
 
     def __post_init__(self) -> None:
         if self.ffn == 0:
             object.__setattr__(self, "ffn", 4 * self.hidden)
         if self.kv_heads == 0:
             object.__setattr__(self, "kv_heads", self.heads)
-        keys = ("layers", "hidden", "heads", "seq_len", "vocab", "global_batch", "ffn", "kv_heads")
+        if self.head_dim == 0:
+            if self.hidden % self.heads:
+                raise WorkloadError(
+                    f"workload {self.name!r}: hidden={self.hidden} is not a multiple of "
+                    f"heads={self.heads}; give head_dim"
+                )
+            object.__setattr__(self, "head_dim", self.hidden // self.heads)
+        keys = (
+            "layers",
+            "hidden",
+            "heads",
+            "seq_len",
+            "vocab",
+            "global_batch",
+            "ffn",
+            "kv_heads",
+            "head_dim",
+        )
         for key in keys:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise WorkloadError(
                     f"workload {self.name!r}: {key}={value!r}, expected a positive integer"
                 )
-        if self.hidden % self.heads:
-            raise WorkloadError(
-                f"workload {self.name!r}: hidden={self.hidden} is not a multiple of "
-                f"heads={self.heads}"
-            )
         if self.heads % self.kv_heads:
             raise WorkloadError(
                 f"workload {self.name!r}: heads={self.heads} is not a multiple of "
@@ -127,9 +150,14 @@ class Workload:
             )
 
     @property
+    def q_width(self) -> float:
+        """Width of the query projection and of the attention output, ``heads x head_dim``."""
+        return float(self.heads * self.head_dim)
+
+    @property
     def kv_width(self) -> float:
-        """Width of the key and value projections, ``kv_heads x h / heads``."""
-        return self.kv_heads * self.hidden / self.heads
+        """Width of the key and value projections, ``kv_heads x head_dim``."""
+        return float(self.kv_heads * self.head_dim)
 
     @property
     def mlp_matrices(self) -> int:
@@ -140,17 +168,28 @@ class Workload:
     def params(self) -> float:
         """Parameter count, Megatron-LM eq. 2: ``12Lh^2 (1 + 13/(12h) + (V+s)/(12Lh))``.
 
-        Generalized: attention ``2h^2 + 2 h h_kv`` (``h_kv`` the key/value width), MLP
-        ``n_mlp h h_ff`` (``n_mlp`` = 2, or 3 gated); tied embeddings and learned positions.
+        Generalized: attention ``2 h h_q + 2 h h_kv`` (``h_q = a d_head`` the query width,
+        ``h_kv`` the key/value width), MLP ``n_mlp h h_ff`` (``n_mlp`` = 2, or 3 gated), biases
+        and layer norms ``h_q + 2 h_kv + 6h + h_ff``; tied embeddings and learned positions.
         """
-        L, h = self.layers, self.hidden
-        per_layer = (
-            2 * h * h + 2 * h * self.kv_width + self.mlp_matrices * h * self.ffn + 9 * h + self.ffn
+        return float(
+            layer_params(self.hidden, self.q_width, self.kv_width, self.mlp_matrices, self.ffn)
+            * self.layers
+            + (self.vocab + self.seq_len) * self.hidden
         )
-        return float(L * per_layer + (self.vocab + self.seq_len) * h)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def layer_params(h: Any, hq: Any, hkv: Any, nmlp: Any, ffn: Any) -> Any:
+    """Parameters of one transformer layer (scalars or arrays).
+
+    QKV ``h (h_q + 2 h_kv)`` and projection ``h_q h`` weights, MLP ``n_mlp h h_ff``, biases
+    ``h_q + 2 h_kv`` (QKV) + ``h`` (projection) + ``h_ff + h`` (MLP), two layer norms ``4h``:
+    ``12h^2 + 13h`` for standard attention and ``h_ff = 4h``.
+    """
+    return 2.0 * h * hq + 2.0 * h * hkv + nmlp * h * ffn + hq + 2.0 * hkv + 6.0 * h + ffn
 
 
 def _table1(
@@ -194,6 +233,32 @@ WORKLOADS: dict[str, Workload] = {
             source="GPT-3 175B; batch of Megatron-LM Table 2; 300B tokens (MLM21 §5.1)",
         ),
         Workload(
+            "gpt3_13b",
+            40,
+            5140,
+            40,
+            2048,
+            50257,
+            1024,
+            train_tokens=300e9,
+            head_dim=128,
+            source="GPT-3 13B (Brown et al. 2020, Table 2.1); GPT-2 BPE vocabulary; 300B tokens",
+        ),
+        Workload(
+            "palm_540b",
+            118,
+            18432,
+            48,
+            2048,
+            256000,
+            2048,
+            train_tokens=780e9,
+            kv_heads=1,
+            gated_mlp=True,
+            head_dim=256,
+            source="PaLM 540B (Chowdhery et al. 2022, Table 1, §2: MQA, SwiGLU, 256k vocab)",
+        ),
+        Workload(
             "mt_nlg_530b",
             105,
             20480,
@@ -208,7 +273,7 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 _REQUIRED = ("layers", "hidden", "heads", "seq_len", "vocab", "global_batch")
-_OPTIONAL = ("ffn", "train_tokens", "source", "kv_heads", "gated_mlp")
+_OPTIONAL = ("ffn", "train_tokens", "source", "kv_heads", "gated_mlp", "head_dim")
 
 
 def _from_mapping(where: str, name: str, entry: Mapping[str, Any]) -> Workload:
@@ -224,7 +289,7 @@ def _from_mapping(where: str, name: str, entry: Mapping[str, Any]) -> Workload:
     if missing:
         raise WorkloadError(f"{where}: workload {name!r} lacks required key {missing[0]!r}")
     values: dict[str, Any] = {}
-    for key in _REQUIRED + ("ffn", "kv_heads"):
+    for key in _REQUIRED + ("ffn", "kv_heads", "head_dim"):
         if key not in entry:
             continue
         raw = entry[key]
