@@ -80,6 +80,8 @@ class Pipeline:
         }
         # Why points of the last evaluate() came back NaN, by row, from models that say so.
         self.last_reasons: dict[int, str] = {}
+        # Rows of the last evaluate() kept away from expensive models (known infeasible).
+        self.last_screened: np.ndarray = np.zeros(0, dtype=bool)
 
     @staticmethod
     def _ordered(stages: list[Stage]) -> list[Stage]:
@@ -104,7 +106,9 @@ class Pipeline:
             visiting.discard(s.namespace)
             ordered.append(s)
 
-        for s in stages:
+        # Cheap models first (where dependencies allow), so their violations can keep points
+        # away from the expensive ones (see evaluate).
+        for s in sorted(stages, key=lambda s: bool(s.model.expensive)):
             visit(s)
         return ordered
 
@@ -172,24 +176,28 @@ class Pipeline:
     ) -> dict[str, np.ndarray]:
         """All stages' outputs on ``batch`` as namespaced columns.
 
-        Rows marked in ``skip_expensive`` (points already known to be infeasible) are not sent
-        to expensive models; their outputs there are NaN. A model may explain its NaN rows by
-        setting ``last_failures = {row: reason}`` in ``evaluate``; the reasons of this call are
-        in :attr:`last_reasons`.
+        Rows marked in ``skip_expensive`` (points already known to be infeasible), and rows a
+        cheaper model already reported a violation for, are not sent to expensive models; their
+        outputs there are NaN, and :attr:`last_screened` marks them. A model may explain its
+        NaN rows by setting ``last_failures = {row: reason}`` in ``evaluate``; the reasons of
+        this call are in :attr:`last_reasons`.
         """
         cols: dict[str, np.ndarray] = dict(batch)
         n = len(next(iter(batch.values()))) if batch else 1
         results: dict[str, np.ndarray] = {}
         self.last_reasons = {}
+        screened = (np.zeros(n, dtype=bool) if skip_expensive is None
+                    else np.array(skip_expensive, dtype=bool))
         for s in self.stages:
-            local = {}
-            for p in s.model.inputs:
-                key = s.key(p.name)
-                local[p.name] = np.asarray(cols[key]) if key in cols else p.column(p.default, n)
-            if s.model.expensive and skip_expensive is not None and skip_expensive.any():
-                out, reasons = self._run_subset(s, local, n, ~skip_expensive, context)
+            local = self.stage_inputs(s, cols, n)
+            if s.model.expensive and screened.any():
+                out, reasons = self._run_subset(s, local, n, ~screened, context)
             else:
                 out, reasons = self._run_stage(s, local, n, context)
+            if not s.model.expensive:
+                for name in s.model.constraint_names():
+                    if name in out:
+                        screened |= np.asarray(out[name], dtype=np.float64) > 0
             for row, reason in reasons.items():
                 self.last_reasons.setdefault(row, f"{s.namespace}: {reason}")
             for name, key in s.output_keys.items():
@@ -203,7 +211,21 @@ class Pipeline:
                     )
                 cols[key] = col
                 results[key] = col
+        self.last_screened = screened
         return results
+
+    @staticmethod
+    def stage_inputs(
+        stage: Stage, cols: Mapping[str, np.ndarray], n: int
+    ) -> dict[str, np.ndarray]:
+        """One model's input columns from a batch: each input from its (bound) column, else
+        the model's declared default. The engine's ``dse.model_inputs`` maps stored points the
+        same way."""
+        return {
+            p.name: np.asarray(cols[stage.key(p.name)]) if stage.key(p.name) in cols
+            else p.column(p.default, n)
+            for p in stage.model.inputs
+        }
 
     def _run_subset(
         self, s: Stage, local: dict[str, np.ndarray], n: int, rows: np.ndarray,

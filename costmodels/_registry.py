@@ -1,5 +1,8 @@
 """Registry of cost models: the built-ins, third-party entry points, and runtime registrations.
 
+A model is named by its registered name (built-in, entry point or :func:`register`), or by an
+import path ``package.module:Class`` that needs no registration at all.
+
 Built-ins are recorded as ``module:Class`` strings and imported on first use, so listing models
 does not import torch. Third-party packages register models under the ``dse.costmodels``
 entry-point group::
@@ -18,7 +21,14 @@ from typing import Any
 from costmodels._protocol import CostModel, ModelError
 
 
-__all__ = ["available_models", "get_model", "get_model_class", "register"]
+__all__ = [
+    "available_models",
+    "get_model",
+    "get_model_class",
+    "is_import_path",
+    "register",
+    "registered_here",
+]
 
 ENTRY_POINT_GROUP = "dse.costmodels"
 
@@ -37,9 +47,22 @@ _registered: dict[str, type[CostModel]] = {}
 
 
 def register(cls: type[CostModel]) -> type[CostModel]:
-    """Register a model class under ``cls.name`` (usable as a decorator)."""
+    """Register a model class under ``cls.name`` in this process (usable as a decorator).
+
+    Raises:
+        ModelError: when ``cls`` is not a :class:`CostModel` subclass with a ``name``.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, CostModel)):
+        raise ModelError(f"register: {cls!r} is not a CostModel subclass")
+    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
+        raise ModelError(f"register: {cls.__name__} has no 'name' class attribute")
     _registered[cls.name] = cls
     return cls
+
+
+def registered_here(name: str) -> type[CostModel] | None:
+    """The class registered in this process under ``name`` (not a built-in or entry point)."""
+    return _registered.get(name)
 
 
 def _entry_points() -> dict[str, Any]:
@@ -60,10 +83,21 @@ def available_models() -> list[str]:
 
 def _load(target: str) -> type[CostModel]:
     module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except ImportError as exc:
+        raise ModelError(f"model {target!r}: cannot import {module!r}: {exc}") from None
+    except AttributeError:
+        raise ModelError(f"model {target!r}: module {module!r} has no {attr!r}") from None
     if not (isinstance(cls, type) and issubclass(cls, CostModel)):
         raise ModelError(f"{target} is not a CostModel subclass")
     return cls
+
+
+def is_import_path(name: str) -> bool:
+    """Whether ``name`` is a ``package.module:Class`` import path."""
+    module, sep, attr = name.partition(":")
+    return bool(sep and module and attr.isidentifier())
 
 
 def get_model_class(name: str) -> type[CostModel]:
@@ -74,6 +108,8 @@ def get_model_class(name: str) -> type[CostModel]:
     """
     if name in _registered:
         return _registered[name]
+    if is_import_path(name):
+        return _load(name)
     if name in _BUILTIN and _builtin_present(_BUILTIN[name]):
         return _load(_BUILTIN[name])
     eps = _entry_points()

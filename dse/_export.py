@@ -93,7 +93,9 @@ def _build_models(models: list[dict[str, Any]]) -> dict[str, Any]:
     built = {}
     for m in models:
         try:
-            built[m["namespace"]] = get_model(m["model"], **m.get("options", {}))
+            # "source" is what the study file named (an import path when not registered).
+            built[m["namespace"]] = get_model(m.get("source") or m["model"],
+                                              **m.get("options", {}))
         except Exception:
             continue  # a model not installed here still exports its flat params
     return built

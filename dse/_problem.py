@@ -19,7 +19,16 @@ from costmodels import CostModel, ModelError, Pipeline, Stage
 from dse._errors import SpecError
 from dse._options import build_model
 from dse._spec import StudySpec
-from search_spaces import Fixed, ParamError, Space, SpaceError, domain, union
+from search_spaces import (
+    Fixed,
+    Param,
+    ParamError,
+    Space,
+    SpaceError,
+    available_domains,
+    domain,
+    model_space,
+)
 
 
 __all__ = ["Evaluation", "Objective", "Problem"]
@@ -108,6 +117,24 @@ class Evaluation:
         return "model returned NaN for " + ", ".join(bad)
 
 
+def _merge(parts: list[Space], name: str) -> Space:
+    """Union of spaces where a column several models read is declared by its first reader.
+
+    Every reader's own declared range is checked afterwards (in ``_build_space``), so a
+    shared column never sends a model a value outside what it declares.
+    """
+    params: dict[str, Param] = {}
+    for part in parts:
+        for p in part.params:
+            params.setdefault(p.name, p)
+    return Space(
+        tuple(params.values()),
+        tuple(d for part in parts for d in part.derived),
+        tuple(c for part in parts for c in part.constraints),
+        name=name,
+    )
+
+
 class Problem:
     """Everything needed to evaluate design points of a study."""
 
@@ -142,16 +169,30 @@ class Problem:
 
     # -- construction --------------------------------------------------------------------------
     def _build_space(self) -> Space:
+        """The study's space: its domains, or else every model's declared inputs, narrowed.
+
+        ``[space] domains`` entries name domain modules, or a model table whose declared
+        inputs are then its space; without ``domains`` every model's declared inputs are the
+        space (see :func:`search_spaces.model_space`), under their columns (``ns.input``, or the
+        column a ``bind`` names).
+        """
         spec = self.spec
         shared = frozenset(spec.shared)
+        namespaces = {m.namespace for m in spec.models}
         parts = []
-        for dom, ns in spec.domains:
+        derived_only = not spec.domains
+        entries = spec.domains or tuple((m.namespace, m.namespace) for m in spec.models)
+        for dom, ns in entries:
+            if derived_only or (dom not in available_domains() and dom in namespaces):
+                parts.append(self._declared_space(dom))
+                continue
             try:
                 parts.append(domain(dom).prefixed(ns, shared))
             except SpaceError as exc:
-                raise SpecError(f"{spec.path}: space.domains: {exc}") from None
+                raise SpecError(f"{spec.path}: space.domains: {exc}; or a model table "
+                                f"({', '.join(sorted(namespaces))})") from None
         try:
-            space = union(*parts, name=spec.name)
+            space = _merge(parts, spec.name)
             space = space.narrowed(spec.overrides)
         except (SpaceError, ParamError) as exc:
             raise SpecError(f"{spec.path}: space.override: {exc}") from None
@@ -182,6 +223,15 @@ class Problem:
                     f"{declared.describe_range()}){also}"
                 )
         return space
+
+    def _declared_space(self, namespace: str) -> Space:
+        """Model ``namespace``'s declared inputs as a space, under the columns it reads."""
+        stage = next(s for s in self.pipeline.stages if s.namespace == namespace)
+        produced = set(self.pipeline.produced)
+        keys = stage.input_keys
+        fed = tuple(p.name for p in stage.model.inputs if keys[p.name] in produced)
+        return model_space(type(stage.model), exclude=fed).prefixed(
+            namespace, rename={k: v for k, v in keys.items() if k in stage.bind})
 
     def _build_objectives(self) -> list[Objective]:
         out = []
@@ -216,8 +266,9 @@ class Problem:
     def evaluate(self, batch: Mapping[str, np.ndarray], context: Any = None) -> Evaluation:
         """Evaluate a batch of namespaced points (completed with defaults and derived values).
 
-        With an expensive model in the pipeline, the space's constraints are checked first: a
-        point violating one is infeasible whatever the models say, so it is not trained; its
+        With an expensive model in the pipeline, the space's constraints and the cheap models'
+        violation outputs are checked first: a point violating one is infeasible whatever the
+        expensive model says, so it is not trained; its
         objectives are set to their worst (``+inf`` after orientation) and it stays a feasible-
         or-not design, not a failure.
         """
@@ -233,6 +284,8 @@ class Problem:
                 screened |= v > 0
             space_v = {k: all_space[k] for k in space_v}
         metrics = self.pipeline.evaluate(full, context, skip_expensive=screened)
+        if self._expensive:
+            screened = self.pipeline.last_screened  # cheap models' violations screen too
         values = np.empty((n, len(self.objectives)))
         for j, o in enumerate(self.objectives):
             values[:, j] = np.asarray(metrics[o.key], dtype=np.float64)

@@ -351,7 +351,8 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
         raise SpecError(f"{path}: [models] is empty; expected at least one model table")
 
     space = top.sub("space")
-    domains_raw = space.get("domains", list, [m.namespace for m in models])
+    # No domains: every model's declared inputs are the space (dse/_problem.py).
+    domains_raw = space.get("domains", list, [])
     domains = []
     for i, d in enumerate(domains_raw):
         if not isinstance(d, str):

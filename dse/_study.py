@@ -98,7 +98,7 @@ def open_study(
         )
         study.set_user_attr(
             "dse.models",
-            [{"namespace": ns, "model": m.name, "version": m.version,
+            [{"namespace": ns, "model": m.name, "source": s.model, "version": m.version,
               "options": dict(s.options), "bind": dict(s.bind)}
              for (ns, m), s in zip(problem.models.items(), problem.spec.models)],
         )

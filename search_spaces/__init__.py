@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
+from search_spaces._declared import declared, model_space
 from search_spaces._params import (
     Categorical,
     Condition,
@@ -38,7 +39,9 @@ __all__ = [
     "SpaceError",
     "apply_override",
     "available_domains",
+    "declared",
     "domain",
+    "model_space",
     "union",
 ]
 

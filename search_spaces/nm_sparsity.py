@@ -8,7 +8,10 @@ training (the paper advises about 70 %), the MDGF decay factor reached there (1e
 SDGF-geometric k in {4, 8, 16} (paper 16, code 8), SR-STE ``lambda_w`` 1e-5 .. 1e-2 (default
 2e-4), the mask update interval and the deployed format.
 
-Recipe-specific knobs are conditional on the recipe. Constraints (violation ``<= 0`` feasible):
+Every parameter is the model's own declaration (doc, unit, default), narrowed here; recipe-
+specific knobs are conditional on the recipe. The constraints screen recipes before the
+(expensive) proxy trains them, which is why they live here and not only in the model's
+``recipe_violation`` (violation ``<= 0`` feasible):
 
 * ``n_below_m``: a sparse recipe keeps fewer than M of every M weights (``n - m + 1``);
 * ``decay_after_warmup``: the decay ends after the dense warm-up ends (``w - e``);
@@ -18,10 +21,13 @@ Recipe-specific knobs are conditional on the recipe. Constraints (violation ``<=
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from search_spaces._params import Categorical, Condition, Fixed, Float, Int
+from costmodels.nm_training import NMTrainingModel
+from search_spaces._declared import declared
+from search_spaces._params import Condition, Param
 from search_spaces._space import Constraint, Space
 
 
@@ -53,84 +59,28 @@ def _decay_before_finetune(b: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def space() -> Space:
+    def p(name: str, narrow: Any = None, condition: Condition | None = None) -> Param:
+        return declared(NMTrainingModel, name, narrow, condition=condition)
+
     return Space(
         params=(
-            Categorical("recipe", _RECIPES, default_value="mdgf_exp", doc="training recipe"),
-            Int("n", 1, 8, default_value=1, doc="kept weights per group (N of N:M)"),
-            Categorical("m", (4, 8, 16, 32), default_value=32, doc="group size (M of N:M)"),
-            Categorical(
-                "sparse_layers",
-                ("ff", "ff+qk", "ff+qkv"),
-                default_value="ff",
-                doc="sparsified projections",
-            ),
-            Categorical(
-                "mask_axis",
-                ("input", "output"),
-                default_value="input",
-                doc="group along the reduction (input) or output dimension",
-            ),
-            Categorical(
-                "backward",
-                ("ste", "scaled"),
-                default_value="ste",
-                condition=Condition("recipe", _MDGF),
-                doc="MDGF gradient of decayed weights: straight-through or scaled by D",
-            ),
-            Float(
-                "srste_lambda_w",
-                1e-5,
-                1e-2,
-                log=True,
-                default_value=2e-4,
-                condition=Condition("recipe", ("srste",)),
-                doc="SR-STE lambda_w",
-            ),
-            Float("dense_warmup_frac", 0.0, 0.1, default_value=0.05, doc="dense warm-up fraction"),
-            Float(
-                "decay_end_frac",
-                0.3,
-                0.9,
-                default_value=0.7,
-                condition=Condition("recipe", _DECAY),
-                doc="fraction of training where the decay ends",
-            ),
-            Float(
-                "decay_final",
-                1e-4,
-                1e-2,
-                log=True,
-                default_value=1e-3,
-                condition=Condition("recipe", _MDGF),
-                doc="MDGF D at the decay end",
-            ),
-            Float("finetune_frac", 0.0, 0.2, default_value=0.15, doc="binary fine-tune fraction"),
-            Categorical(
-                "sdgf_k",
-                (4, 8, 16),
-                default_value=16,
-                condition=Condition("recipe", ("sdgf_geometric",)),
-                doc="SDGF-geometric start multiple k",
-            ),
-            Int(
-                "mask_update_interval",
-                1,
-                64,
-                log=True,
-                default_value=1,
-                unit="steps",
-                doc="steps between mask recomputations",
-            ),
-            Fixed("seed", 0, doc="first proxy seed (the model option n_seeds trains more)"),
-            Categorical(
-                "value_bits", (8, 16), default_value=16, unit="bit", doc="bits per stored value"
-            ),
-            Categorical(
-                "metadata_format",
-                ("index", "combinatorial"),
-                default_value="index",
-                doc="N:M metadata encoding",
-            ),
+            p("recipe", list(_RECIPES)),
+            p("n", {"high": 8}),
+            p("m", [4, 8, 16, 32]),
+            p("sparse_layers", ["ff", "ff+qk", "ff+qkv"]),
+            p("mask_axis"),
+            p("backward", condition=Condition("recipe", _MDGF)),
+            p("srste_lambda_w", {"low": 1e-5, "high": 1e-2},
+              condition=Condition("recipe", ("srste",))),
+            p("dense_warmup_frac", {"high": 0.1}),
+            p("decay_end_frac", {"low": 0.3, "high": 0.9}, condition=Condition("recipe", _DECAY)),
+            p("decay_final", {"low": 1e-4, "high": 1e-2}, condition=Condition("recipe", _MDGF)),
+            p("finetune_frac", {"high": 0.2}),
+            p("sdgf_k", [4, 8, 16], condition=Condition("recipe", ("sdgf_geometric",))),
+            p("mask_update_interval", {"high": 64}),
+            p("seed", 0),
+            p("value_bits", [8, 16]),
+            p("metadata_format"),
         ),
         constraints=(
             Constraint(

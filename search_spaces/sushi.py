@@ -8,159 +8,57 @@ Periods, windows and pool sizes are a few discrete values on purpose: the model 
 hardware points that share a pool, a trace and a scheduler period, so a coarse grid on those
 keeps sweeps fast.
 
-Constraints (``<= 0`` feasible), the same expressions the model reports as violations:
-
-* ``onchip_mem``: ``pb_mb + act_buf_mb + stream_buf_mb - onchip_mem_mb`` (MB);
-* ``mac_budget``: ``pe_k * pe_c * pe_rs - mac_budget`` (MACs per cycle).
+Every parameter is the model's own declaration (doc, unit, default), narrowed or pinned here.
+The space adds no constraints: on-chip memory fit and the MAC budget are the model's violation
+outputs (``onchip_mem_violation_mb``, ``mac_budget_violation``), defined once there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Any
 
-import numpy as np
-
-from search_spaces._params import Categorical, Fixed, Float
-from search_spaces._space import Constraint, Space
+from costmodels.sushi import SushiModel
+from search_spaces._declared import declared
+from search_spaces._params import Param
+from search_spaces._space import Space
 
 
 __all__ = ["space"]
 
 
-def _onchip_violation(b: Mapping[str, np.ndarray]) -> np.ndarray:
-    return b["pb_mb"] + b["act_buf_mb"] + b["stream_buf_mb"] - b["onchip_mem_mb"]
-
-
-def _mac_violation(b: Mapping[str, np.ndarray]) -> np.ndarray:
-    return (b["pe_k"] * b["pe_c"] * b["pe_rs"] - b["mac_budget"]).astype(np.float64)
-
-
 def space() -> Space:
     """The SUSHI serving design space."""
+
+    def p(name: str, narrow: Any = None, *, default: Any = None) -> Param:
+        return declared(SushiModel, name, narrow, default=default)
+
     return Space(
         params=(
             # buffers
-            Float(
-                "pb_mb",
-                0.0,
-                12.0,
-                steps=25,
-                unit="MB",
-                default_value=4.5,
-                doc="persistent buffer holding the cached SubGraph",
-            ),
-            Categorical(
-                "act_buf_mb",
-                (0.5, 1.0, 2.0),
-                default_value=1.0,
-                unit="MB",
-                doc="activation buffer",
-            ),
-            Fixed("stream_buf_mb", 0.25, unit="MB", doc="weight streaming buffer"),
-            Fixed(
-                "onchip_mem_mb",
-                8.0,
-                unit="MB",
-                doc="on-chip RAM budget (between a ZCU104's 4.75 and a U50's 28)",
-            ),
+            p("pb_mb", {"high": 12.0, "steps": 25}),
+            p("act_buf_mb", [0.5, 1.0, 2.0]),
+            p("stream_buf_mb", 0.25),
+            p("onchip_mem_mb", 8.0),  # between a ZCU104's 4.75 MB and a U50's 28 MB
             # scheduler and cache
-            Categorical(
-                "policy",
-                ("sushi", "static_pb", "cache_oblivious", "no_pb"),
-                default_value="sushi",
-                doc="serving policy",
-            ),
-            Categorical(
-                "update_period_q",
-                (10, 50, 200, 1000),
-                default_value=50,
-                unit="queries",
-                doc="queries between PB decisions",
-            ),
-            Categorical(
-                "history_window",
-                (50, 200, 1000),
-                default_value=200,
-                unit="queries",
-                doc="queries the PB decision looks back on",
-            ),
-            Categorical(
-                "fill_priority",
-                ("network_order", "reverse", "bytes_per_mac"),
-                default_value="bytes_per_mac",
-                doc="PB fill order",
-            ),
+            p("policy"),
+            p("update_period_q", [10, 50, 200, 1000]),
+            p("history_window", [50, 200, 1000]),
+            p("fill_priority"),
             # SubNet pool
-            Categorical(
-                "pool_size",
-                (12, 24, 48),
-                default_value=24,
-                doc="Pareto SubNets the server chooses from",
-            ),
+            p("pool_size", [12, 24, 48]),
             # accelerator
-            Categorical("pe_k", (8, 16, 32), default_value=16, doc="PE output channels"),
-            Categorical("pe_c", (3, 9, 16), default_value=9, doc="PE input channels"),
-            Categorical("pe_rs", (1, 3, 9), default_value=9, doc="PE kernel taps"),
-            Fixed("mac_budget", 2592, unit="MAC/cycle", doc="MAC budget (2x the ZCU104 design)"),
-            Float(
-                "clock_mhz",
-                100.0,
-                300.0,
-                steps=5,
-                unit="MHz",
-                default_value=200.0,
-                doc="accelerator clock",
-            ),
-            Categorical(
-                "dram_bw_gbps",
-                (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0),
-                default_value=3.0,
-                unit="GB/s",
-                doc="effective off-chip bandwidth (log-spaced grid)",
-            ),
+            p("pe_k", [8, 16, 32]),
+            p("pe_c", [3, 9, 16]),
+            p("pe_rs", [1, 3, 9]),
+            p("mac_budget", 2592),  # 2x the ZCU104 design
+            p("clock_mhz", {"low": 100.0, "high": 300.0, "steps": 5}),
+            p("dram_bw_gbps", [1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0]),
             # the query stream: workload, not design; studies pin it (or sweep it for a
             # sensitivity study) with [space.override]
-            Categorical(
-                "stream_kind",
-                ("markov", "ar1", "iid"),
-                default_value="markov",
-                doc="demand process",
-            ),
-            Categorical(
-                "stream_dwell_queries",
-                (5.0, 50.0, 200.0, 2000.0),
-                default_value=200.0,
-                unit="queries",
-                doc="mean regime dwell (Markov)",
-            ),
-            Categorical(
-                "latency_query_share",
-                (0.0, 0.5, 1.0),
-                default_value=0.5,
-                doc="share of strict-latency queries",
-            ),
-            Categorical(
-                "n_queries",
-                (1000, 2000, 10_000),
-                default_value=10_000,
-                unit="queries",
-                doc="trace length",
-            ),
-        ),
-        constraints=(
-            Constraint(
-                "onchip_mem",
-                _onchip_violation,
-                ("pb_mb", "act_buf_mb", "stream_buf_mb", "onchip_mem_mb"),
-                "PB + activation + stream buffers fit in on-chip memory",
-            ),
-            Constraint(
-                "mac_budget",
-                _mac_violation,
-                ("pe_k", "pe_c", "pe_rs", "mac_budget"),
-                "PE array within the MAC budget",
-            ),
+            p("stream_kind", ["markov", "ar1", "iid"]),
+            p("stream_dwell_queries", [5.0, 50.0, 200.0, 2000.0]),
+            p("latency_query_share", [0.0, 0.5, 1.0]),
+            p("n_queries", [1000, 2000, 10_000]),
         ),
         name="sushi",
-        doc="SUSHI serving: PB size, scheduler, SubNet pool, PE array, clock, bandwidth",
     )

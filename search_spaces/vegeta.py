@@ -9,13 +9,9 @@ Three groups of parameters, named as the model's inputs:
 * sparsity: ``sparsity`` (one N:M for all layers, row-wise N:M of unstructured weights at
   ``density`` with ``row_chunk``, or the workload's per-layer N), ``nm_n``, ``nm_m``.
 
-Constraints between them (violation > 0 is infeasible):
-
-* ``pattern``: an S engine runs N:4 only (2-bit metadata, 4:1 mux); other group sizes are
-  infeasible (D engines and RASA-SM run any pattern dense);
-* ``register_budget``: manual blocking needs ``b_m + g_B b_n + b_m b_n <= tile_regs`` with
-  ``g_B`` = 1, 2, 4 tregs per B group (treg, ureg, vreg) for dense, 2:4 and 1:4/row-wise
-  (per-layer mode: worst case 4).
+The space adds no constraints: the patterns an engine runs (an S engine runs N:4 only) and the
+tile-register budget of manual blocking are the model's violation outputs
+(``pattern_violation``, ``register_violation``, ``tiling_violation``), defined once there.
 
 Every parameter is the model's own declaration (doc, unit, default), narrowed here to a finite
 grid so the space can be swept; memory parameters (``l2_kib``, ``dram_gbps``) are pinned to the
@@ -24,20 +20,12 @@ model's defaults.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from costmodels.sparse_gemm import SparseGemmModel
-from costmodels.sparse_gemm._constraints import (
-    b_tregs_per_group,
-    register_violation,
-    unsupported_pattern,
-)
-from search_spaces._params import Condition, Fixed, Param
-from search_spaces._space import Constraint, Space
+from search_spaces._declared import declared
+from search_spaces._params import Condition, Param
+from search_spaces._space import Space
 
 
 __all__ = ["space"]
@@ -48,76 +36,35 @@ _NM = Condition("sparsity", ("nm",))
 _ROWWISE = Condition("sparsity", ("rowwise",))
 
 
-def _pattern(b: Mapping[str, np.ndarray]) -> np.ndarray:
-    return unsupported_pattern(
-        b["engine"], b["sparse_capable"], b["sparsity"], b["nm_n"], b["nm_m"]
-    )
-
-
-def _registers(b: Mapping[str, np.ndarray]) -> np.ndarray:
-    g_b = b_tregs_per_group(b["engine"], b["sparse_capable"], b["sparsity"], b["nm_n"], b["nm_m"])
-    return register_violation(b["blocking"], b["b_m"], b["b_n"], g_b, b["tile_regs"])
-
-
-def _param(name: str, condition: Condition | None = None, **narrow: Any) -> Param:
-    """The model's declaration of input ``name`` (doc, unit, default), narrowed for search."""
-    declared = SparseGemmModel.input(name)
-    param = replace(declared, **narrow) if narrow else declared
-    return param.with_condition(condition)
-
-
-def _pinned(name: str) -> Param:
-    declared = SparseGemmModel.input(name)
-    return Fixed(name, declared.default, unit=declared.unit, doc=declared.doc)
-
-
 def space() -> Space:
+    def p(name: str, condition: Condition | None = None, narrow: Any = None) -> Param:
+        return declared(SparseGemmModel, name, narrow, condition=condition)
+
+    def pinned(name: str) -> Param:
+        return declared(SparseGemmModel, name, SparseGemmModel.input(name).default)
+
     return Space(
         params=(
-            _param("engine"),
-            _param("alpha", _VEGETA),
-            _param("beta", _VEGETA),
-            _param("sparse_capable", _VEGETA),
-            _param("tile_regs"),
-            _param("load_ports"),
-            _param("load_port_bytes"),
-            _param("clock_ghz", low=1.5, high=3.0, steps=4),
-            _param("l2_bytes_per_cycle", choices=(64, 128)),
-            _param("blocking"),
-            _param("b_m", _MANUAL, high=4),
-            _param("b_n", _MANUAL, high=4),
-            _param("loop_order"),
-            _param("sparsity"),
-            _param("nm_n", _NM, high=4),
-            _param("nm_m", _NM, choices=(2, 4, 8)),
-            _param("density", _ROWWISE, low=0.05, high=0.5, steps=4, log=True),
-            _param("row_chunk", _ROWWISE),
-            _pinned("l2_kib"),
-            _pinned("dram_gbps"),
-        ),
-        constraints=(
-            Constraint(
-                "pattern",
-                _pattern,
-                ("engine", "sparse_capable", "sparsity", "nm_n", "nm_m"),
-                "an S engine runs N:4 only (or N = M, dense)",
-            ),
-            Constraint(
-                "register_budget",
-                _registers,
-                (
-                    "engine",
-                    "sparse_capable",
-                    "sparsity",
-                    "nm_n",
-                    "nm_m",
-                    "blocking",
-                    "b_m",
-                    "b_n",
-                    "tile_regs",
-                ),
-                "b_m + g_B b_n + b_m b_n <= tile_regs for manual blocking",
-            ),
+            p("engine"),
+            p("alpha", _VEGETA),
+            p("beta", _VEGETA),
+            p("sparse_capable", _VEGETA),
+            p("tile_regs"),
+            p("load_ports"),
+            p("load_port_bytes"),
+            p("clock_ghz", narrow={"low": 1.5, "high": 3.0, "steps": 4}),
+            p("l2_bytes_per_cycle", narrow=[64, 128]),
+            p("blocking"),
+            p("b_m", _MANUAL, {"high": 4}),
+            p("b_n", _MANUAL, {"high": 4}),
+            p("loop_order"),
+            p("sparsity"),
+            p("nm_n", _NM, {"high": 4}),
+            p("nm_m", _NM, [2, 4, 8]),
+            p("density", _ROWWISE, {"low": 0.05, "high": 0.5, "steps": 4, "log": True}),
+            p("row_chunk", _ROWWISE),
+            pinned("l2_kib"),
+            pinned("dram_gbps"),
         ),
         name="vegeta",
         doc="VEGETA-like sparse tile-GEMM engine, kernel and weight sparsity",

@@ -43,9 +43,12 @@ def test_space_constraints_and_conditions() -> None:
             "offload_activations": np.asarray([True, True, True]),
         }
     )
-    v = s.violations(b)
-    assert v["tp_inside_node"][0] > 0 and v["tp_inside_node"][1] <= 0
-    assert v["degrees_divide"][1] <= 0
+    # TP inside a node and tp * pp | accelerators are the model's constraints, defined once.
+    assert s.constraints == ()
+    model = ClusterModel()
+    out = model.evaluate(model.batch(**b))
+    assert out["tp_outside_node"][0] > 0 and out["tp_outside_node"][1] <= 0
+    assert out["invalid_config"][2] > 0  # 56 stages do not divide 3072 accelerators by tp 8
     # Offload flags are inactive without expansion memory: reset to their default.
     assert b["offload_activations"].tolist() == [False, True, False]
 
