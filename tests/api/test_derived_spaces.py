@@ -44,7 +44,8 @@ def test_an_import_path_needs_no_registration(tmp_path: Path) -> None:
 
 
 def test_a_bad_import_path_is_one_line() -> None:
-    with pytest.raises(dse.SpecError, match="models.demo: model 'no_such_pkg.mod:Model': cannot import"):
+    with pytest.raises(dse.SpecError,
+                       match="models.demo: model 'no_such_pkg.mod:Model': cannot import"):
         dse.Problem(_spec('[models.demo]\nmodel = "no_such_pkg.mod:Model"'))
 
 
