@@ -39,7 +39,14 @@ from dse._progress import Progress
 from dse._pruning import PrunerSpec, make_pruner
 from dse._spec import StudySpec, SweepSpec
 from dse._storage import describe_storage, open_storage
-from dse._study import INTERRUPTED, counted_trials, open_study, record_points, recover_orphans
+from dse._study import (
+    INTERRUPTED,
+    counted_trials,
+    open_study,
+    record_points,
+    recover_orphans,
+    study_hypervolume,
+)
 from dse._sweep import SweepResult, crowding_distance, run_sweep
 from dse._values import stored
 from search_spaces import Fixed, Space
@@ -64,6 +71,12 @@ class RunSummary:
     retried: int = 0
     sweep: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
+    #: Normalised hypervolume of the study's front under its reference, and how it was fixed.
+    hypervolume: float | None = None
+    hypervolume_reference: str | None = None
+    #: The study file's known true hypervolume (when it declares one) and the fraction reached.
+    true_hypervolume: float | None = None
+    true_hypervolume_fraction: float | None = None
 
 
 def _fingerprint(spec: StudySpec) -> str:
@@ -108,6 +121,7 @@ def run_study(
         summary = _run_trials(spec, problem, study, quiet, cache_dir)
     summary.seconds = time.perf_counter() - t0
     summary.storage = describe_storage(spec.storage)
+    _summarize_hypervolume(summary, study, spec)
     return summary
 
 
@@ -130,6 +144,18 @@ def _progress(
     )
     return Progress(total, problem.objective_keys, list(signs), quiet, unit=unit,
                     reference=keeper)
+
+
+def _summarize_hypervolume(summary: RunSummary, study: optuna.Study, spec: StudySpec) -> None:
+    hv, ref, _ = study_hypervolume(study)
+    if hv is None or ref is None:
+        return
+    summary.hypervolume = hv
+    summary.hypervolume_reference = ("fixed: " if ref.fixed else "") + ref.source
+    # A known true hypervolume is stated under the study file's bounds only.
+    if spec.true_hypervolume and ref.fixed and ref.source == "study file bounds":
+        summary.true_hypervolume = spec.true_hypervolume
+        summary.true_hypervolume_fraction = hv / spec.true_hypervolume
 
 
 # -- trial mode ---------------------------------------------------------------------------------

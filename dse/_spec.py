@@ -148,6 +148,9 @@ class StudySpec:
     objectives: tuple[ObjectiveSpec, ...]
     description: str = ""
     seed: int | None = None
+    #: The study's known true hypervolume under its objectives' ``bounds`` (a ground truth
+    #: from an exhaustive sweep or a closed form, ``benchmarks/search.py``).
+    true_hypervolume: float | None = None
     shared: tuple[str, ...] = ()
     overrides: dict[str, Any] = field(default_factory=dict)
     bounds: tuple[BoundSpec, ...] = ()
@@ -320,6 +323,9 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
     mode = study.choice("mode", MODES, "trial")
     description = study.get("description", str, "")
     seed = study.get("seed", int, None)
+    true_hv = study.get("true_hypervolume", float, None)
+    if true_hv is not None and not (0 < true_hv < math.inf):
+        raise study.fail("true_hypervolume", "a positive number", true_hv)
     if seed is not None:
         try:
             check_seed(seed, "study.seed")
@@ -477,6 +483,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
         mode=mode,
         description=description,
         seed=seed,
+        true_hypervolume=true_hv,
         models=tuple(models),
         domains=tuple(domains),
         shared=tuple(str(x) for x in shared),

@@ -23,6 +23,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from dse._errors import DseError, SpecError
+from dse._hypervolume import Reference, study_reference
 from dse._inputs import INPUTS_ATTR, InputMap
 from dse._optuna_bridge import distribution
 from dse._pareto import pareto_mask
@@ -38,6 +39,7 @@ __all__ = [
     "open_study",
     "pareto_trials",
     "recover_orphans",
+    "study_hypervolume",
     "record_points",
     "trial_config",
 ]
@@ -245,6 +247,22 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
             seen.add(key)
             front.append(trials[i])
     return front
+
+
+def study_hypervolume(study: optuna.Study) -> tuple[float | None, Reference | None, int]:
+    """The study's hypervolume under its reference, the reference, and the front's size.
+
+    The one computation ``dse status``, the run summary and the export share; the report and
+    the live dashboard use the same :func:`~dse._hypervolume.study_reference`.
+    """
+    front = pareto_trials(study)
+    dirs = [d.name.lower() for d in study.directions]
+    if len(dirs) < 2:
+        return None, None, len(front)
+    signs = np.asarray([1.0 if d == "minimize" else -1.0 for d in dirs])
+    F = np.asarray([t.values for t in front], dtype=np.float64).reshape(-1, len(dirs)) * signs
+    ref = study_reference(study.user_attrs, dirs, F)
+    return (None if ref is None else ref.hypervolume(F)), ref, len(front)
 
 
 def trial_config(trial: FrozenTrial, fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -236,6 +236,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
                     f"({summary.n_complete} complete, {summary.n_failed} failed, "
                     f"{summary.n_pruned} pruned)")
         print(f"{head}{body} in {summary.seconds:.1f} s{state}")
+        if summary.hypervolume is not None:
+            line = f"hypervolume {summary.hypervolume:.6g} ({summary.hypervolume_reference})"
+            if summary.true_hypervolume_fraction is not None:
+                frac = summary.true_hypervolume_fraction
+                reached = "reached" if frac >= 0.99 else "not yet at"
+                line += (f"; {frac:.1%} of the known true hypervolume "
+                         f"{summary.true_hypervolume:.6g} ({reached} 99%)")
+            print(line)
     if not summary.interrupted:
         _write_outputs(spec, quiet=args.json)
     return 130 if summary.interrupted else 0

@@ -61,3 +61,19 @@ def test_malformed_bounds_are_one_line_errors(study_file, bad: str) -> None:
                                              f'metric = "demo.f1"\nbounds = {bad}'))
     with pytest.raises(SpecError, match=r"objectives\[0\]\.bounds: expected"):
         load_spec(path)
+
+
+def test_run_summary_states_the_fraction_of_a_known_true_hypervolume(tmp_path: Path) -> None:
+    from costmodels.demo import front_f2
+
+    spec = load_spec("demo").with_overrides(n_trials=60, storage=str(tmp_path / "s.journal"))
+    assert spec.true_hypervolume == pytest.approx(2 / 3)
+    summary = run_study(spec)
+    assert summary.hypervolume_reference == "fixed: study file bounds"
+    assert summary.true_hypervolume_fraction == pytest.approx(summary.hypervolume / (2 / 3))
+    # The recorded value is the closed form: the sampled true front has that hypervolume.
+    from dse._hypervolume import hypervolume
+
+    f1 = np.linspace(0, 1, 200_001)
+    assert hypervolume(np.c_[f1, front_f2(f1)], np.ones(2)) == pytest.approx(2 / 3, abs=1e-5)
+    assert 0 < summary.true_hypervolume_fraction < 1
