@@ -63,11 +63,13 @@ def b_tregs_per_group(
     """Tile registers one B operand occupies (treg 1, ureg 2, vreg 4), worst case per point.
 
     ``nm``: ``4 / stored N``; ``rowwise`` uses a vreg; ``per_layer`` depends on the workload,
-    so the worst case (vreg) is taken. D engines and RASA-SM always use a treg.
+    so the worst case (vreg) is taken. D engines and RASA-SM always use a treg, and so does a
+    pattern an S engine cannot run (it is stored dense, see :func:`unsupported_pattern`).
     """
     sparse_hw = (np.asarray(engine) == "vegeta") & np.asarray(sparse_capable, dtype=bool)
     g = np.where(np.asarray(sparsity) == "nm", 4.0 / nm_stored_n(nm_n, nm_m), 4.0)
-    return np.where(sparse_hw, g, 1.0)
+    dense = ~sparse_hw | (unsupported_pattern(engine, sparse_capable, sparsity, nm_n, nm_m) > 0)
+    return np.where(dense, 1.0, g)
 
 
 def live_tiles(b_m: np.ndarray, b_n: np.ndarray, g_b: np.ndarray) -> np.ndarray:

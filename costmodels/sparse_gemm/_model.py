@@ -17,6 +17,7 @@ from costmodels._protocol import Anchor, CostModel, EvalContext, ModelError, Out
 from costmodels.sparse_gemm import _constants as k
 from costmodels.sparse_gemm._timing import (
     BOUNDS,
+    ENCODING_NAMES,
     KIND_NAMES,
     RASA_SM_AREA,
     Pattern,
@@ -42,8 +43,6 @@ _CORE_INPUTS = (
     "clock_ghz",
 )
 _AGGREGATES = ("total", "geomean")
-# (point x layer) elements per evaluation block: ~1 MB per float64 array.
-_BLOCK_ELEMENTS = 1 << 17
 
 
 class SparseGemmModel(CostModel):
@@ -162,6 +161,12 @@ class SparseGemmModel(CostModel):
         Output("spmm_v_instrs", "instr", "minimize", "TILE_SPMM_V (1:4) instructions"),
         Output("spmm_r_instrs", "instr", "minimize", "TILE_SPMM_R (row-wise) instructions"),
         Output("compute_bound_share", "", "maximize", "share of cycles in compute-bound layers"),
+        Output(
+            "denser_encoding_layers",
+            "layers",
+            "minimize",
+            "layers run on a denser encoding than their pattern allows (faster there)",
+        ),
         Output("tile_loads", "instr", "minimize", "tile loads (T/U/V)"),
         Output("meta_loads", "instr", "minimize", "metadata register loads"),
         Output("tile_stores", "instr", "minimize", "C tile stores"),
@@ -209,8 +214,9 @@ class SparseGemmModel(CostModel):
             raise ModelError(f"model {self.name!r}: batch lacks input(s) {missing}")
         return {p.name: np.asarray(batch[p.name]) for p in self.inputs}
 
-    def _baseline(self, cols: Mapping[str, np.ndarray]) -> np.ndarray:
-        """RASA-SM cycles per (point, layer) on each point's core (dense, auto blocking)."""
+    def _baseline(self, cols: Mapping[str, np.ndarray], *, detail: bool) -> dict[str, np.ndarray]:
+        """RASA-SM on each point's core (dense, auto blocking): ``cycles`` and ``log_cycles``
+        (count-weighted sums over layers, ``(P,)``), with ``detail`` also ``layer_cycles``."""
         numeric = [
             cols[c] == "nm" if c == "loop_order" else np.asarray(cols[c], dtype=np.float64)
             for c in _CORE_INPUTS
@@ -219,58 +225,71 @@ class SparseGemmModel(CostModel):
         base = {name: col[first] for name, col in cols.items()}
         u = len(first)
         base.update(
-            engine=np.full(u, "rasa_sm"), tile_regs=np.full(u, 8), blocking=np.full(u, "auto")
+            engine=np.full(u, "rasa_sm"),
+            tile_regs=np.full(u, 8),
+            blocking=np.full(u, "auto"),
+            sparsity=np.full(u, "nm"),
         )
-        dense = Pattern(np.zeros((u, 1), np.int64), np.full((u, 1), 4.0), np.zeros(u), np.zeros(u))
+        dense = Pattern.dense(u, len(self.workload))
         times = time_layers(
-            base, self.workload, dense, writeback=self.writeback, rasa=True, detail=False
+            base, self.workload, dense, writeback=self.writeback, rasa=True, detail=detail
         )
-        return times["cycles"][inverse]
+        out = {name: times["totals"][name][inverse] for name in ("cycles", "log_cycles")}
+        if detail:
+            out["layer_cycles"] = times["cycles"][inverse]
+        return out
 
     def layer_table(
         self, batch: Mapping[str, np.ndarray], *, detail: bool = True
-    ) -> dict[str, np.ndarray]:
-        """Per-(point, layer) results, plus the baseline cycles (``base_cycles``)."""
+    ) -> dict[str, Any]:
+        """Per-(point, layer) results (see ``_timing.time_layers``) and the RASA-SM baseline:
+        ``base`` (``cycles``, ``log_cycles`` per point, ``layer_cycles`` with ``detail``)."""
         cols = self._columns(batch)
         pattern = layer_pattern(cols, self.workload, promote=self.promote_patterns)
         out = time_layers(cols, self.workload, pattern, writeback=self.writeback, detail=detail)
-        out["base_cycles"] = self._baseline(cols)
+        out["base"] = self._baseline(cols, detail=detail)
         out["pattern_violation"] = pattern.violation
-        out["n_stored"] = pattern.n
+        if detail:
+            out["n_stored"] = pattern.ns(np.arange(len(pattern.n)))
         return out
+
+    def per_layer(self, batch: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Per-(point, layer) latency and the encoding each layer ran on, vectorized.
+
+        For models that consume this engine layer by layer (e.g. a serving model).
+
+        Returns:
+            ``layers`` (names, ``(L,)``), ``count`` (``(L,)``), and ``(P, L)`` arrays
+            ``latency_ms`` (one instance of the layer), ``encoding`` (``"dense"``, ``"2:4"``,
+            ``"1:4"`` or ``"rowwise"``), ``instruction`` (index into ``KIND_NAMES``),
+            ``n_stored`` (the N per 4 the weights allow) and ``n_run`` (the encoding's N).
+        """
+        t = self.layer_table(batch)
+        clock_hz = np.asarray(self._columns(batch)["clock_ghz"], dtype=np.float64) * 1e9
+        return {
+            "layers": np.asarray(self.workload.names),
+            "count": self.workload.count.copy(),
+            "latency_ms": t["cycles"] / clock_hz[:, None] * 1e3,
+            "encoding": np.asarray(ENCODING_NAMES)[t["kind"]],
+            "instruction": np.asarray(t["kind"]),
+            "n_stored": t["n_stored"],
+            "n_run": t["n_run"],
+        }
 
     def evaluate(
         self, batch: Mapping[str, np.ndarray], context: EvalContext | None = None
     ) -> dict[str, np.ndarray]:
         cols = self._columns(batch)
-        points = len(cols["engine"])
-        # Points are processed in blocks whose (point x layer) arrays stay in cache: numpy on
-        # cache-resident blocks runs several times faster than on one huge array.
-        step = max(1, _BLOCK_ELEMENTS // len(self.workload))
-        if points <= step:
-            return self._evaluate_block(cols)
-        parts = [
-            self._evaluate_block({name: col[i : i + step] for name, col in cols.items()})
-            for i in range(0, points, step)
-        ]
-        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-
-    def _evaluate_block(self, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         t = self.layer_table(cols, detail=False)
-        count = self.workload.count.astype(np.float64)
         points = len(cols["engine"])
         sums = t["totals"]
-
-        def total(x: np.ndarray) -> np.ndarray:
-            # Sum over layers weighted by how many layers share the shape (one BLAS matvec).
-            return np.asarray(x, dtype=np.float64) @ count
-
-        cycles = total(t["cycles"])
+        cycles = sums["cycles"]
         seconds = cycles / (cols["clock_ghz"] * 1e9)
         if self.aggregate == "total":
-            speedup = total(t["base_cycles"]) / cycles
+            speedup = t["base"]["cycles"] / cycles
         else:
-            speedup = np.exp(total(np.log(t["base_cycles"] / t["cycles"])) / count.sum())
+            gain = t["base"]["log_cycles"] - sums["log_cycles"]
+            speedup = np.exp(gain / self.workload.count.sum())
 
         is_rasa = cols["engine"] == "rasa_sm"
         sparse = ~is_rasa & cols["sparse_capable"].astype(bool)
@@ -303,6 +322,7 @@ class SparseGemmModel(CostModel):
             "spmm_v_instrs": sums["TILE_SPMM_V"],
             "spmm_r_instrs": sums["TILE_SPMM_R"],
             "compute_bound_share": sums["compute_bound_cycles"] / cycles,
+            "denser_encoding_layers": sums["denser_layers"],
             "tile_loads": sums["tile_loads"],
             "meta_loads": sums["meta_loads"],
             "tile_stores": sums["stores"],
@@ -333,12 +353,14 @@ class SparseGemmModel(CostModel):
                     "K": int(self.workload.k[j]),
                     "count": int(self.workload.count[j]),
                     "instruction": KIND_NAMES[int(t["kind"][0, j])],
+                    "encoding": ENCODING_NAMES[int(t["kind"][0, j])],
                     "n_stored": float(t["n_stored"][0, j]),
+                    "n_run": float(t["n_run"][0, j]),
                     "bound": BOUNDS[int(t["bound"][0, j])],
                     "utilization": float(t["useful_macs"][0, j]) / (k.MACS * cyc),
                     "cycles": cyc,
                     "latency_ms": cyc / clock_hz * 1e3,
-                    "speedup_vs_rasa_sm": float(t["base_cycles"][0, j]) / cyc,
+                    "speedup_vs_rasa_sm": float(t["base"]["layer_cycles"][0, j]) / cyc,
                     "compute_instrs": float(t["instrs"][0, j]),
                     "b_m": int(t["b_m"][0, j]),
                     "b_n": int(t["b_n"][0, j]),

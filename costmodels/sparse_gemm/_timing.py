@@ -19,10 +19,14 @@ beta = 1) without sparse support [derived]. Per compute instruction::
 instructions ``I_c = T_mA T_n T_k`` where ``T_mA = T_m`` for layer-wise N:M and
 ``ceil(M E[N] / 16)`` for row-wise N:M (TILE_SPMM_R with rows packed by their N [derived]).
 
+**Encoding.** Each layer runs on the fastest *lossless* encoding the engine supports: its
+pattern's own instruction or any denser one (1:4 as 2:4 or dense, 2:4 and row-wise as dense;
+a pattern the engine cannot run is stored dense, no speed-up). Ties go to the sparser.
+
 **Register blocking.** ``b_m`` A tiles and ``b_n`` B groups live in registers with ``b_m b_n``
 C tiles accumulated over an innermost K loop: ``b_m + g_B b_n + b_m b_n <= tile_regs``. In
-``auto`` mode each point takes, per ``g_B``, the feasible blocking with the smallest time per
-instruction ``max(II, L / (b_m b_n), bytes_per_instr / load_bw)``.
+``auto`` mode each (encoding, layer) takes the feasible blocking with the smallest layer time,
+L2 re-streaming and the layer's edge blocks included (:mod:`._blocking`).
 
 **Bounds** (core cycles; loads overlap compute as an out-of-order core allows)::
 
@@ -47,6 +51,12 @@ from typing import Any
 import numpy as np
 
 from costmodels.sparse_gemm import _constants as k
+from costmodels.sparse_gemm._blocking import (
+    G_B_OF_KIND,
+    SearchRows,
+    blocking_search,
+    layer_structure,
+)
 from costmodels.sparse_gemm._constraints import live_tiles, nm_stored_n, unsupported_pattern
 from costmodels.sparse_gemm._rowwise import expected_rowwise_n
 from costmodels.sparse_gemm._workloads import Workload
@@ -54,9 +64,9 @@ from costmodels.sparse_gemm._workloads import Workload
 
 __all__ = [
     "BOUNDS",
+    "ENCODING_NAMES",
     "KIND_NAMES",
     "area_proxy",
-    "best_blocking",
     "engine_latency",
     "layer_pattern",
     "time_layers",
@@ -66,14 +76,12 @@ BOUNDS = ("compute", "register_fill", "l2", "dram", "dependency")
 # Instruction kind per (point, layer): dense TILE_GEMM, 2:4 TILE_SPMM_U, 1:4 TILE_SPMM_V,
 # row-wise TILE_SPMM_R.
 KIND_NAMES = ("TILE_GEMM", "TILE_SPMM_U", "TILE_SPMM_V", "TILE_SPMM_R")
-_G_B_OF_KIND = np.asarray([1.0, 2.0, 4.0, 4.0])
-_GIDX_OF_KIND = np.asarray([0, 1, 2, 2])  # which blocking table (g_B = 1, 2, 4) a kind uses
-_G_B = np.asarray([1.0, 2.0, 4.0])
-# Candidate register blockings (b_m, b_n), 1..8 each.
-_CAND_BM, _CAND_BN = (
-    a.reshape(-1).astype(np.float64)
-    for a in np.meshgrid(np.arange(1, 9), np.arange(1, 9), indexing="ij")
-)
+# The same index names the encoding a layer runs on (ENCODING_NAMES) and its stored N per 4.
+ENCODING_NAMES = ("dense", "2:4", "1:4", "rowwise")
+_N_OF_KIND = np.asarray([4.0, 2.0, 1.0, np.nan])
+# Encodings tried per layer, sparsest first so that ties go to the sparser one (less traffic
+# and energy at the same time).
+_SLOT_ORDER = np.asarray([3, 2, 1, 0])
 
 
 def engine_latency(alpha: np.ndarray, beta: np.ndarray, writeback: float) -> np.ndarray:
@@ -108,63 +116,59 @@ def area_proxy(alpha: np.ndarray, beta: np.ndarray, sparse: np.ndarray) -> np.nd
 RASA_SM_AREA = float(area_proxy(np.asarray(1.0), np.asarray(1.0), np.asarray(False)))
 
 
-def _a_tile_bytes(sparse_meta: np.ndarray | float) -> np.ndarray:
-    return k.TILE_BYTES + np.asarray(sparse_meta) * k.META_BYTES
-
-
-def best_blocking(
-    tile_regs: np.ndarray, latency: np.ndarray, load_bw: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Best feasible ``(b_m, b_n)`` per point and per ``g_B`` in (1, 2, 4): arrays ``(P, 3)``."""
-    bm = _CAND_BM[None, None, :]
-    bn = _CAND_BN[None, None, :]
-    g = _G_B[None, :, None]
-    feasible = live_tiles(bm, bn, g) <= tile_regs[:, None, None]
-    a_bytes = _a_tile_bytes(g > 1)
-    per_instr_bytes = a_bytes / bn + g * k.TILE_BYTES / bm
-    t = np.maximum(
-        np.maximum(k.ISSUE_INTERVAL, latency[:, None, None] / (bm * bn)),
-        per_instr_bytes / load_bw[:, None, None],
-    )
-    # Ties (several blockings at the issue-interval floor) go to the least register-fill traffic.
-    score = np.where(feasible, t + 1e-6 * per_instr_bytes, np.inf)
-    best = np.argmin(score, axis=-1)
-    return _CAND_BM[best], _CAND_BN[best]
-
-
 @dataclass(frozen=True)
 class Pattern:
-    """What the engine executes per (point, layer)."""
+    """The sparsest encoding each (point, layer) allows: its instruction kind and stored N.
 
-    kind: np.ndarray  # int index into KIND_NAMES, (P, L)
-    n: np.ndarray  # stored values per group of 4 (E[N] for row-wise), (P, L)
+    Points in per-layer mode on an S engine (``layered``) take the workload's per-layer
+    pattern (``layer_kind``, ``layer_n``); every other point has one pattern for all layers.
+    """
+
+    kind: np.ndarray  # (P,) int index into KIND_NAMES
+    n: np.ndarray  # (P,) stored values per group of 4 (E[N] for row-wise)
     violation: np.ndarray  # (P,) > 0 when a requested pattern is not supported
-    # (P,) equal for points whose kind and n rows are equal (the per-layer pattern of the
-    # workload is one row shared by every per-layer point on an S engine).
+    # (P,) equal for points whose per-layer patterns are equal.
     key: np.ndarray
+    layered: np.ndarray  # (P,) bool
+    layer_kind: np.ndarray  # (L,)
+    layer_n: np.ndarray  # (L,)
+
+    @classmethod
+    def dense(cls, points: int, layers: int) -> Pattern:
+        """Every layer of every point dense (the RASA-SM baseline)."""
+        zeros = np.zeros(points)
+        return cls(
+            np.zeros(points, np.int64), np.full(points, 4.0), zeros, zeros,
+            np.zeros(points, bool), np.zeros(layers, np.int64), np.full(layers, 4.0),
+        )
+
+    def kinds(self, rows: np.ndarray) -> np.ndarray:
+        """``(len(rows), L)`` instruction kinds of the given points."""
+        return np.where(self.layered[rows, None], self.layer_kind[None, :], self.kind[rows, None])
+
+    def ns(self, rows: np.ndarray) -> np.ndarray:
+        """``(len(rows), L)`` stored N of the given points."""
+        return np.where(self.layered[rows, None], self.layer_n[None, :], self.n[rows, None])
 
 
 # Stored N for a layer whose worst group of 4 holds 0..4 nonzeros (per-layer mode).
 _PROMOTE = np.asarray([1.0, 1.0, 2.0, 4.0, 4.0])
-
-
-def _kind_of_n(n: np.ndarray) -> np.ndarray:
-    return np.where(n == 1.0, 2, np.where(n == 2.0, 1, 0))
+# Instruction kind of a stored N of 1..4 (index int(N); 3 does not occur outside row-wise).
+_KIND_OF_INT_N = np.asarray([0, 2, 1, 0, 0])
 
 
 def layer_pattern(
     cols: Mapping[str, np.ndarray], workload: Workload, *, promote: bool = False
 ) -> Pattern:
-    """Instruction kind and stored N per (point, layer) from the sparsity inputs.
+    """The sparsest instruction kind and stored N each (point, layer) allows.
 
     D engines and RASA-SM run every layer dense (a sparse weight matrix is stored and used as
     dense). S engines run N:4 natively with N in {1, 2, 4}; 3:4 is stored as 4:4 (reference
-    notes 2.1). Other group sizes are a pattern violation unless ``promote`` stores them as the
-    smallest N:4 that holds them losslessly (n:m with m >= 8 holds at most min(n, 4) nonzeros per
-    4; n:2 holds at most 2n). Row-wise mode uses TILE_SPMM_R with ``E[N]`` from the closed form.
-
-    The arrays are ``(P, 1)`` when no point uses the per-layer mode (the pattern is then the
-    same for every layer, which keeps the timing cheap), else ``(P, L)``.
+    notes 2.1). Other group sizes are a pattern violation, stored dense (no speed-up), unless
+    ``promote`` stores them as the smallest N:4 that holds them losslessly (n:m with m >= 8
+    holds at most min(n, 4) nonzeros per 4; n:2 holds at most 2n). Row-wise mode uses
+    TILE_SPMM_R with ``E[N]`` from the closed form. The timing may still run a layer on a
+    denser encoding when that is faster (:func:`time_layers`).
     """
     sparse_hw = (cols["engine"] == "vegeta") & cols["sparse_capable"].astype(bool)
     mode = cols["sparsity"]
@@ -174,18 +178,20 @@ def layer_pattern(
     violation = unsupported_pattern(
         cols["engine"], cols["sparse_capable"], mode, nm_n, nm_m, promote
     )
+    # A pattern the engine cannot run natively is stored dense: no speed-up (and flagged).
+    n = np.where(violation > 0, 4.0, n)
     rowwise = mode == "rowwise"
     if rowwise.any():
-        rw_n = expected_rowwise_n(cols["density"][rowwise], cols["row_chunk"][rowwise])
-        n[rowwise] = rw_n
-    n = n[:, None]
-    per_layer = (mode == "per_layer")[:, None]
-    if per_layer.any():
-        n = np.where(per_layer, _PROMOTE[workload.layer_n][None, :], n)
-    n = np.where(sparse_hw[:, None], n, 4.0)
-    kind = np.where((rowwise & sparse_hw)[:, None], 3, _kind_of_n(n))
-    key = np.where(per_layer[:, 0] & sparse_hw, -1.0, kind[:, 0] * 10.0 + n[:, 0])
-    return Pattern(kind=kind, n=n, violation=violation, key=key)
+        n[rowwise] = expected_rowwise_n(cols["density"][rowwise], cols["row_chunk"][rowwise])
+    n = np.where(sparse_hw, n, 4.0)
+    kind = np.where(rowwise & sparse_hw, 3, _KIND_OF_INT_N[n.astype(np.int64)])
+    layered = (mode == "per_layer") & sparse_hw
+    layer_n = _PROMOTE[workload.layer_n]
+    key = np.where(layered, -1.0, kind * 10.0 + n)
+    return Pattern(
+        kind=kind, n=n, violation=violation, key=key, layered=layered,
+        layer_kind=_KIND_OF_INT_N[layer_n.astype(np.int64)], layer_n=layer_n,
+    )
 
 
 _HASH_WEIGHTS = np.random.default_rng(20230217).uniform(0.5, 1.5, 64)
@@ -212,95 +218,6 @@ def dedupe_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, inverse.reshape(-1)
 
 
-def _engine_cycles(
-    t_m: np.ndarray,
-    b_m: np.ndarray,
-    t_n: np.ndarray,
-    b_n: np.ndarray,
-    t_k: np.ndarray,
-    latency: np.ndarray,
-) -> np.ndarray:
-    """Engine-issue time of all register blocks: issue slots plus accumulation-chain waits.
-
-    A block with ``c`` C tiles issues ``c`` instructions per K step; from the second step on,
-    each chain waits ``L`` for its previous accumulation: ``c II + (T_k - 1) max(c II, L)``.
-    Full blocks have ``b_m b_n`` chains, edge blocks fewer (``T_m mod b_m`` rows,
-    ``T_n mod b_n`` columns). Blocks issue in program order.
-    """
-    full_m = np.floor(t_m / b_m)
-    full_n = np.floor(t_n / b_n)
-    rem_m = t_m - full_m * b_m
-    rem_n = t_n - full_n * b_n
-    total: np.ndarray = np.zeros(1)
-    for count_m, c_m in ((full_m, b_m), (1.0, rem_m)):
-        for count_n, c_n in ((full_n, b_n), (1.0, rem_n)):
-            issue = c_m * c_n * k.ISSUE_INTERVAL
-            block = issue + (t_k - 1.0) * np.maximum(issue, latency)
-            total = total + np.where(issue > 0, count_m * count_n * block, 0.0)
-    return np.asarray(total)
-
-
-def _structure(
-    workload: Workload,
-    kind: np.ndarray,
-    n: np.ndarray,
-    bm: np.ndarray,
-    bn: np.ndarray,
-    row_chunk: np.ndarray,
-    n_outer: np.ndarray,
-    l2_bytes: np.ndarray,
-    latency: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Counts, traffic and engine time per (row, layer): everything but the memory speeds.
-
-    Row arrays are ``(U, 1)`` or ``(U, L)``; results are ``(U, L)`` (or ``(1, L)``).
-    """
-    g_b = _G_B_OF_KIND[kind]
-    meta = (kind > 0).astype(np.float64)
-    m_ = workload.m[None, :].astype(np.float64)
-    n_ = workload.n[None, :].astype(np.float64)
-    kk = workload.k[None, :].astype(np.float64)
-    t_m = np.ceil(m_ / k.TILE_ROWS)
-    t_n = np.ceil(n_ / k.N_TILE)
-    k_i = k.ELEMS_PER_ROW * g_b
-    t_k = np.ceil(kk / k_i)
-    rowwise = kind == 3
-    t_ma = np.where(rowwise, np.ceil(m_ * n / k.TILE_ROWS), t_m)
-    nb_m = np.ceil(t_ma / bm)
-    nb_n = np.ceil(t_n / bn)
-    mk = t_ma * t_k  # A tiles of one pass over K
-    # Row-wise tiles also carry a 2-bit N code per stored chunk: 512 / (E[N] L / 4) chunks.
-    codes = np.where(rowwise, 2.0 * 512.0 / (n * row_chunk / 4.0) / 8.0, 0.0)
-    a_bytes = k.TILE_BYTES + meta * (k.META_BYTES + codes)
-    a_loads = mk * nb_n
-    b_loads = t_n * t_k * nb_m
-    stores = t_m * t_n
-    weight_bytes = mk * a_bytes  # tile-ready compressed layout, padding included
-    act_bytes = kk * n_ * k.VALUE_BYTES
-    out_bytes = m_ * n_ * k.ACC_BYTES
-    # BLIS-style: the inner loop's operand block stays in L1, the other is streamed from L2
-    # once per outer block. For DRAM the kernel blocks the streamed operand for L2 (half of it,
-    # the rest holds the other operand's panels): the streamed operand is read from DRAM once,
-    # the other once per L2 block of it unless it fits in L2 as well.
-    half_l2 = 0.5 * l2_bytes
-    act_reads = np.where(n_outer & (act_bytes > half_l2), np.ceil(weight_bytes / half_l2), 1.0)
-    weight_reads = np.where(~n_outer & (weight_bytes > half_l2), np.ceil(act_bytes / half_l2), 1.0)
-    return {
-        "instrs": mk * t_n,
-        "tile_loads": a_loads + b_loads,
-        "meta_loads": a_loads * meta,
-        "stores": stores,
-        "bytes_rf": a_loads * a_bytes + b_loads * (g_b * k.TILE_BYTES),
-        "bytes_store": stores * k.TILE_BYTES,
-        "bytes_l2": weight_bytes * np.where(n_outer, nb_n, 1.0)
-        + act_bytes * np.where(n_outer, 1.0, nb_m)
-        + out_bytes,
-        "bytes_dram": weight_bytes * weight_reads + act_bytes * act_reads + out_bytes,
-        "weight_bytes": weight_bytes,
-        "engine_cycles": _engine_cycles(t_ma, bm, t_n, bn, t_k, latency),
-        "useful_macs": (m_ * n_ * kk) * (n / k.GROUP),
-        "padded": (m_ % k.TILE_ROWS > 0) | (n_ % k.N_TILE > 0) | (kk % k_i > 0),
-    }
 
 
 def time_layers(
@@ -311,115 +228,222 @@ def time_layers(
     writeback: float = k.WRITEBACK_CYCLES_FITTED,
     rasa: bool | None = None,
     detail: bool = True,
-) -> dict[str, np.ndarray]:
-    """Per-(point, layer) cycles, bound, traffic and counts.
+) -> dict[str, Any]:
+    """Per-(point, layer) cycles on the fastest lossless encoding, bound, traffic and counts.
 
-    Counts and traffic depend on a point only through a few discrete choices (pattern, blocking,
-    loop order, L2 size), so they are computed once per distinct combination and gathered; only
-    the cycles need one pass over (point x layer).
+    Each layer may run on its own pattern's instruction or on any denser one that holds it
+    losslessly (1:4 as 2:4 or dense, 2:4 and row-wise as dense); each encoding gets its best
+    register blocking (:func:`_blocking.blocking_search`) and the layer takes the fastest,
+    ties to the sparser. Work is shared twice: counts, traffic and blockings are computed once
+    per distinct (engine latency, core, loop order, encoding, L2 size, manual blocking) row;
+    the per-layer choice once per distinct (set of such rows, DRAM speed, pattern). Per point
+    only the results are gathered.
 
     Args:
         cols: Point columns (``(P,)`` arrays of the model inputs).
         workload: The layers.
-        pattern: From :func:`layer_pattern`.
-        writeback: Write-back latency ``t_wb`` (the fitted constant by default).
+        pattern: From :func:`layer_pattern` (the sparsest encoding each layer allows).
+        writeback: Write-back latency ``t_wb``.
         rasa: Force the RASA-SM engine (``True``) for the baseline; default reads ``engine``.
-        detail: Also return per-(point, layer) counts, the binding bound, the blocking and the
-            instruction kind.
+        detail: Also return ``(P, L)`` arrays: ``cycles``, the counts, ``bound`` (index into
+            BOUNDS), ``b_m``, ``b_n``, ``kind`` (index into KIND_NAMES) and ``n_run``.
 
     Returns:
-        ``cycles`` ``(P, L)``; ``totals``: a dict of ``(P,)`` count-weighted sums over layers of
-        ``instrs``, ``tile_loads``, ``meta_loads``, ``stores``, ``bytes_rf``, ``bytes_store``,
-        ``bytes_l2``, ``bytes_dram``, ``weight_bytes``, ``useful_macs``, ``padded``, compute
-        instructions per kind (``TILE_GEMM``, ...) and ``compute_bound_cycles``; ``(P,)``
-        ``latency`` (L) and ``register_violation``; with ``detail`` the same counts per
-        (point, layer) and ``bound`` (index into BOUNDS), ``b_m``, ``b_n``, ``kind``.
+        ``totals``: ``(P,)`` count-weighted sums over layers of the counts and traffic
+        (``instrs``, ``tile_loads``, ``meta_loads``, ``stores``, ``bytes_rf``, ``bytes_store``,
+        ``bytes_l2``, ``bytes_dram``, ``weight_bytes``, ``useful_macs``, ``padded``), of
+        ``cycles`` and ``log_cycles``, compute instructions per kind (``TILE_GEMM``, ...),
+        ``compute_bound_cycles`` and ``denser_layers`` (layers run on a denser encoding than
+        their pattern allows); ``latency`` (L) and ``register_violation`` ``(P,)``.
     """
     points = len(cols["engine"])
+    layers = len(workload)
     is_rasa = (cols["engine"] == "rasa_sm") if rasa is None else np.full(points, rasa)
     alpha = np.where(is_rasa, 1.0, cols["alpha"].astype(np.float64))
     beta = np.where(is_rasa, 1.0, cols["beta"].astype(np.float64))
     lat = engine_latency(alpha, beta, writeback)
     load_bw = cols["load_ports"] * cols["load_port_bytes"].astype(np.float64)
     tile_regs = cols["tile_regs"].astype(np.float64)
-
-    # The best blocking depends on (tile_regs, L, load bandwidth) only: solve once per distinct
-    # combination (a few hundred at most), not once per point.
-    b_first, b_inverse = dedupe_rows(tile_regs, lat, load_bw)
-    auto_bm, auto_bn = best_blocking(tile_regs[b_first], lat[b_first], load_bw[b_first])
-
-    # Counts, traffic and engine time depend on a point only through discrete choices: compute
-    # them once per distinct (L, blocking solution, pattern, manual blocking, row chunk, loop
-    # order, L2 size).
-    manual = cols["blocking"] == "manual"
-    rowwise = pattern.kind[:, 0] == 3
+    l2_bpc = cols["l2_bytes_per_cycle"].astype(np.float64)
     n_outer = cols["loop_order"] == "nm"
-    # Points share counts when their blocking *solutions* agree (b_m, b_n in 1..8 per g_B).
-    solution = ((auto_bm - 1) * 8 + (auto_bn - 1)) @ (64.0 ** np.arange(3))
-    first, inverse = dedupe_rows(
-        lat,
-        solution[b_inverse],
-        pattern.key,
-        np.where(manual, cols["b_m"], 0),
-        np.where(manual, cols["b_n"], 0),
-        np.where(rowwise, cols["row_chunk"], 1),
-        n_outer,
-        cols["l2_kib"],
-    )
-    kind = pattern.kind[first]
-    gidx = _GIDX_OF_KIND[kind]
-    auto = b_inverse[first]
-    man = manual[first][:, None]
-    bm = np.where(man, cols["b_m"][first][:, None], np.take_along_axis(auto_bm[auto], gidx, 1))
-    bn = np.where(man, cols["b_n"][first][:, None], np.take_along_axis(auto_bn[auto], gidx, 1))
-    live = live_tiles(bm, bn, _G_B_OF_KIND[kind]).max(axis=1)
-    register_violation = live[inverse] - tile_regs
-    st = _structure(
-        workload,
-        kind,
-        pattern.n[first],
-        bm,
-        bn,
-        np.where(kind == 3, cols["row_chunk"][first][:, None], 1),
-        n_outer[first][:, None],
-        cols["l2_kib"][first][:, None] * 1024.0,
-        lat[first][:, None],
-    )
-    st = {name: np.broadcast_to(v, (len(first), len(workload))) for name, v in st.items()}
+    manual = cols["blocking"] == "manual"
+    bm_man = np.where(manual, cols["b_m"], 0).astype(np.float64)
+    bn_man = np.where(manual, cols["b_n"], 0).astype(np.float64)
+    l2_kib = cols["l2_kib"].astype(np.float64)
+    dram_bpc = (cols["dram_gbps"] / cols["clock_ghz"]).astype(np.float64)
 
-    count = workload.count.astype(np.float64)
-    totals = {name: (v.astype(np.float64) @ count)[inverse] for name, v in st.items()}
-    kinds = np.broadcast_to(kind, st["instrs"].shape)
+    # -- level 1: one row per distinct (point inputs that shape counts, encoding) ------------
+    def may_use(kinds: np.ndarray) -> np.ndarray:
+        """Which encodings (dense, 2:4, 1:4, row-wise) some layer of this pattern may use."""
+        return np.stack(
+            [np.ones_like(kinds, dtype=bool), (kinds == 1) | (kinds == 2), kinds == 2,
+             kinds == 3],
+            axis=-1,
+        )
+
+    has = np.where(
+        pattern.layered[:, None], may_use(pattern.layer_kind).any(axis=0), may_use(pattern.kind)
+    )
+    slot_n = np.where(np.arange(4) == 3, pattern.n[:, None], _N_OF_KIND)
+    slot_chunk = np.where(np.arange(4) == 3, cols["row_chunk"][:, None], 1).astype(np.float64)
+    pp, ss = np.nonzero(has)
+    first1, inv1 = dedupe_rows(
+        lat[pp], load_bw[pp], l2_bpc[pp], tile_regs[pp], n_outer[pp], ss, slot_n[pp, ss],
+        slot_chunk[pp, ss], bm_man[pp], bn_man[pp], l2_kib[pp],
+    )
+    row_of_slot = np.full((points, 4), -1, dtype=np.int64)
+    row_of_slot[pp, ss] = inv1
+    rp, rk = pp[first1], ss[first1]
+    rows = len(first1)
+    kind_r = rk[:, None]
+    n_r = slot_n[rp, rk][:, None]
+    chunk_r = slot_chunk[rp, rk][:, None]
+    outer_r = n_outer[rp][:, None]
+    lat_r = lat[rp][:, None]
+    dims = (
+        workload.m[None, :].astype(np.float64),
+        workload.n[None, :].astype(np.float64),
+        workload.k[None, :].astype(np.float64),
+    )
+    bm = np.broadcast_to(bm_man[rp][:, None], (rows, layers)).copy()
+    bn = np.broadcast_to(bn_man[rp][:, None], (rows, layers)).copy()
+    auto = bm_man[rp] == 0
+    if auto.any():
+        sel = np.nonzero(auto)[0]
+        search = SearchRows(
+            kind_r, n_r, chunk_r, outer_r, lat_r, load_bw[rp][:, None], l2_bpc[rp][:, None]
+        )
+        bm[sel], bn[sel] = blocking_search(dims, search.take(sel), tile_regs[rp][sel, None])
+    st = layer_structure(
+        dims, kind_r, n_r, chunk_r, outer_r, l2_kib[rp][:, None] * 1024.0, lat_r, bm, bn
+    )
+    st = {name: np.broadcast_to(v, (rows, layers)) for name, v in st.items()}
+    comp = st["instrs"] * k.ISSUE_INTERVAL
+    rf = np.maximum(
+        st["bytes_rf"] / load_bw[rp][:, None], st["bytes_store"] / k.STORE_BYTES_PER_CYCLE
+    )
+    l2 = st["bytes_l2"] / l2_bpc[rp][:, None]
+    dep = st["engine_cycles"]
+    no_dram = np.maximum(np.maximum(comp, rf), np.maximum(l2, dep))
+    # A manual blocking that overflows the registers rules out a sparse encoding; dense is
+    # always kept (and the point flagged by register_violation when even it overflows).
+    runnable = (st["live_tiles"] <= tile_regs[rp][:, None]) | (kind_r == 0)
+
+    st["comp"], st["rf"], st["l2"] = comp, rf, l2
     for q, op in enumerate(KIND_NAMES):
-        totals[op] = (np.where(kinds == q, st["instrs"], 0.0) @ count)[inverse]
+        st[op] = np.where(kind_r == q, st["instrs"], 0.0)
+    level1 = _Rows(st, no_dram, runnable, rk, bm, bn, n_r[:, 0])
 
-    lat2 = lat[:, None]
-    dram_bpc = (cols["dram_gbps"] / cols["clock_ghz"])[:, None]
-    store_t = st["bytes_store"][inverse] / k.STORE_BYTES_PER_CYCLE
-    bounds = (
-        st["instrs"][inverse] * k.ISSUE_INTERVAL,
-        np.maximum(st["bytes_rf"][inverse] / load_bw[:, None], store_t, out=store_t),
-        st["bytes_l2"][inverse] / cols["l2_bytes_per_cycle"][:, None],
-        st["bytes_dram"][inverse] / dram_bpc,
-        st["engine_cycles"][inverse],
+    # -- level 2: the per-layer choice, once per distinct (rows, DRAM speed, pattern) --------
+    first2, inv2 = dedupe_rows(*row_of_slot.T, dram_bpc, pattern.key)
+    count = workload.count.astype(np.float64)
+    step = max(1, _CHOICE_ELEMENTS // layers)
+    parts = [
+        _choose(
+            level1, row_of_slot[idx], pattern.kinds(idx), dram_bpc[idx], lat[idx], count, detail
+        )
+        for idx in (first2[lo : lo + step] for lo in range(0, len(first2), step))
+    ]
+    totals2 = {name: np.concatenate([p[0][name] for p in parts]) for name in parts[0][0]}
+    level2 = {name: np.concatenate([p[1][name] for p in parts]) for name in parts[0][1]}
+    live2 = totals2.pop("live_tiles")
+
+    # Manual blockings are checked against the pattern's own encoding (what the space asks).
+    g_native = np.where(
+        pattern.layered, G_B_OF_KIND[pattern.layer_kind].max(), G_B_OF_KIND[pattern.kind]
     )
-    worst = np.maximum(bounds[0], bounds[1])
-    for b in bounds[2:]:
-        np.maximum(worst, b, out=worst)
-    compute_bound = worst == bounds[0]
-    worst += lat2
-    totals["compute_bound_cycles"] = np.where(compute_bound, worst, 0.0) @ count
+    register_violation = np.where(
+        manual, live_tiles(bm_man, bn_man, g_native), live2[inv2]
+    ) - tile_regs
     out: dict[str, Any] = {
-        "cycles": worst,
-        "totals": totals,
+        "totals": {name: v[inv2] for name, v in totals2.items()},
         "latency": lat,
         "register_violation": register_violation,
     }
     if detail:
-        shape = worst.shape
-        out.update({name: v[inverse] for name, v in st.items()})
-        out["bound"] = np.argmax(np.stack(np.broadcast_arrays(*bounds)), axis=0)
-        out["b_m"] = np.broadcast_to(bm[inverse], shape)
-        out["b_n"] = np.broadcast_to(bn[inverse], shape)
-        out["kind"] = np.broadcast_to(kind[inverse], shape)
+        out.update({name: v[inv2] for name, v in level2.items()})
     return out
+
+
+# Level-2 rows x layers per choice chunk (keeps the (rows, 4, layers) arrays in cache).
+_CHOICE_ELEMENTS = 1 << 15
+_SUMMED = (
+    "instrs", "tile_loads", "meta_loads", "stores", "bytes_rf", "bytes_store", "bytes_l2",
+    "bytes_dram", "weight_bytes", "useful_macs", "padded", *KIND_NAMES,
+)
+_TOTALS = (*_SUMMED, "compute_bound_cycles", "cycles", "log_cycles", "denser_layers")
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Level-1 results: per (row, layer) counts and bounds of one encoding and blocking."""
+
+    st: dict[str, np.ndarray]
+    no_dram: np.ndarray  # max of every bound but DRAM
+    runnable: np.ndarray  # the blocking fits the registers (or the encoding is dense)
+    kind: np.ndarray  # (R,)
+    bm: np.ndarray
+    bn: np.ndarray
+    n: np.ndarray  # (R,) the encoding's stored N
+
+
+def _choose(
+    rows: _Rows,
+    slots: np.ndarray,
+    want: np.ndarray,
+    dram_bpc: np.ndarray,
+    lat: np.ndarray,
+    count: np.ndarray,
+    detail: bool,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The fastest allowed encoding per layer for some level-2 rows, and their sums.
+
+    Args:
+        rows: Level-1 results.
+        slots: ``(V, 4)`` level-1 row of each encoding (dense, 2:4, 1:4, row-wise), -1: none.
+        want: ``(V, L)`` the sparsest kind each layer allows.
+        dram_bpc, lat: ``(V,)`` DRAM bytes per cycle and engine latency.
+        count: ``(L,)`` layer multiplicities.
+        detail: Also return ``(V, L)`` per-layer arrays.
+
+    Returns:
+        ``(V,)`` count-weighted sums (and ``live_tiles``, the most over layers), and with
+        ``detail`` the ``(V, L)`` per-layer arrays (else an empty dict).
+    """
+    cand = slots[:, _SLOT_ORDER]  # sparsest encoding first
+    safe = np.maximum(cand, 0)
+    layers = want.shape[1]
+    allowed = np.stack([want == 3, want == 2, (want == 1) | (want == 2)], axis=1)
+    allowed &= (cand[:, :3] >= 0)[:, :, None] & rows.runnable[safe[:, :3]]
+    dram = rows.st["bytes_dram"][safe] / dram_bpc[:, None, None]
+    t = np.maximum(rows.no_dram[safe], dram)
+    t[:, :3] = np.where(allowed, t[:, :3], np.inf)  # dense (last) is always allowed
+    pick = np.argmin(t, axis=1)
+    row2 = np.take_along_axis(safe, pick, axis=1)  # (V, L) level-1 row each layer runs on
+    lidx = np.arange(layers)[None, :]
+    work = np.take_along_axis(t, pick[:, None, :], axis=1)[:, 0]
+    cycles = work + lat[:, None]
+    out = {name: rows.st[name][row2, lidx] @ count for name in _SUMMED}
+    comp = rows.st["comp"][row2, lidx]
+    out["compute_bound_cycles"] = np.where(work <= comp, cycles, 0.0) @ count
+    out["cycles"] = cycles @ count
+    out["log_cycles"] = np.log(cycles) @ count
+    # The sparsest allowed encoding is the first allowed slot (dense when none is).
+    sparsest = np.where(allowed.any(axis=1), np.argmax(allowed, axis=1), 3)
+    out["denser_layers"] = (pick != sparsest) @ count
+    out["live_tiles"] = rows.st["live_tiles"][row2, lidx].max(axis=1)
+    per: dict[str, np.ndarray] = {}
+    if detail:
+        per = {name: rows.st[name][row2, lidx] for name in (*_SUMMED[:11], "engine_cycles")}
+        bounds = np.stack(
+            [comp, rows.st["rf"][row2, lidx], rows.st["l2"][row2, lidx],
+             np.take_along_axis(dram, pick[:, None, :], axis=1)[:, 0],
+             rows.st["engine_cycles"][row2, lidx]]
+        )
+        per["cycles"] = cycles
+        per["bound"] = np.argmax(bounds, axis=0)
+        per["b_m"] = rows.bm[row2, lidx]
+        per["b_n"] = rows.bn[row2, lidx]
+        per["kind"] = rows.kind[row2]
+        per["n_run"] = rows.n[row2]
+    return out, per

@@ -46,22 +46,30 @@ def test_anchor_values_are_computed_live(model: SparseGemmModel) -> None:
 
 
 def test_fitted_constant_is_the_fit_result() -> None:
+    # t_wb is fitted on the dense number alone; the other four are held out.
+    assert [h.fitted for h in HEADLINE] == [True, False, False, False, False]
     t_wb, worst = fit_writeback(np.arange(3.0, 7.01, 0.25))
     assert t_wb == pytest.approx(WRITEBACK_CYCLES_FITTED)
-    assert worst < 0.05
+    assert worst < 0.01
 
 
-def test_unstructured_95_is_held_out_and_predicted() -> None:
+def test_records_say_which_number_was_fitted(model: SparseGemmModel) -> None:
+    kinds = [(a.kind, a.expected_miss) for a in model.anchors()]
+    assert kinds == [("fitted", False)] + [("held_out", False)] * 3 + [("held_out", True)]
+
+
+def test_held_out_numbers_are_predicted() -> None:
     held_out = [h for h in HEADLINE if not h.fitted]
-    assert [h.published for h in held_out] == [3.28, 2.36]
+    assert [h.published for h in held_out] == [2.20, 3.74, 3.28, 2.36]
     modeled = headline_speedups()[[i for i, h in enumerate(HEADLINE) if not h.fitted]]
-    assert modeled[0] == pytest.approx(3.28, rel=0.05)
+    np.testing.assert_allclose(modeled[:3], [2.20, 3.74, 3.28], rtol=0.05)
 
 
-def test_leave_one_out_predicts_1_4_from_dense_and_2_4() -> None:
-    # Fit t_wb on the dense and 2:4 numbers only, then predict 1:4 (not used in this fit).
-    t_wb, _ = fit_writeback(np.arange(3.0, 8.01, 0.25), use=(True, True, False, False, False))
-    assert headline_speedups(writeback=t_wb)[2] == pytest.approx(3.74, rel=0.05)
+def test_fit_on_2_4_alone_predicts_dense_and_1_4() -> None:
+    # Another single-number fit: t_wb from the 2:4 number, then dense and 1:4 are predicted.
+    t_wb, _ = fit_writeback(np.arange(3.0, 8.01, 0.25), use=(False, True, False, False, False))
+    modeled = headline_speedups(writeback=t_wb)
+    np.testing.assert_allclose(modeled[[0, 2]], [1.09, 3.74], rtol=0.05)
 
 
 # -- vectorization and protocol ---------------------------------------------------------------
@@ -259,7 +267,10 @@ def test_instruction_counts_per_kind(model: SparseGemmModel) -> None:
     table = np.stack([out[name] for name in per_kind], axis=1)
     np.testing.assert_allclose(table.sum(axis=1), out["compute_instrs"])
     assert (np.argmax(table, axis=1) == [0, 1, 2, 3]).all()
-    assert (table > 0).sum(axis=1).tolist() == [1, 1, 1, 1]
+    assert (table > 0).sum(axis=1).tolist() == [1, 1, 2, 1]
+    # 1:4 pads K = 64 to one 128-wide step: those ResNet layers run as 2:4 (no slower, less
+    # traffic), and the model says so (count-weighted: 5 layer instances of 2 shapes).
+    assert out["denser_encoding_layers"].tolist() == [0, 0, 5, 0]
     # 2:4 halves and 1:4 quarters the dense instruction count, up to K padding
     assert out["compute_instrs"][1] == pytest.approx(out["compute_instrs"][0] / 2, rel=0.02)
     assert out["compute_instrs"][2] == pytest.approx(out["compute_instrs"][0] / 4, rel=0.06)
@@ -284,7 +295,7 @@ def test_analytical_cycles_match_trace_schedule(
     layer = Workload(("x",), *(np.asarray([v]) for v in (m, n, k, 1, 4)))
     checked = 0
     for engine, alpha, beta in _ENGINES:
-        for kind, stored in (("dense", 4), ("2:4", 2), ("1:4", 1)):
+        for stored in (4, 2, 1):
             for ports in (1, 2):
                 batch = model.batch(
                     engine=[engine],
@@ -301,7 +312,9 @@ def test_analytical_cycles_match_trace_schedule(
                     or BOUNDS[int(t["bound"][0, 0])] in ("l2", "dram")
                 ):
                     continue  # the schedule models an ideal L1 only
-                trace = tile_trace(m, n, k, kind, b_m=int(t["b_m"][0, 0]), b_n=int(t["b_n"][0, 0]))
+                # The layer runs on the fastest lossless encoding, maybe denser than asked.
+                ran = ("dense", "2:4", "1:4")[int(t["kind"][0, 0])]
+                trace = tile_trace(m, n, k, ran, b_m=int(t["b_m"][0, 0]), b_n=int(t["b_n"][0, 0]))
                 timing = dict(
                     issue_interval=16,
                     latency=float(t["latency"][0]),
