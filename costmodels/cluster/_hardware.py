@@ -274,6 +274,7 @@ PRESETS: dict[str, ClusterPreset] = {
                 "gpus_per_node": 8,
                 "peak_tflops": 312.0,
                 "peak_tflops_fp8": 0.0,
+                "peak_tflops_fp32": 19.5,
                 "hbm_capacity_gb": 80.0,
                 "hbm_bw_tbps": 2.039,
                 "intra_bw_gbps": 300.0,
@@ -282,7 +283,7 @@ PRESETS: dict[str, ClusterPreset] = {
             },
             "Selene (Megatron-LM §5): DGX A100 80GB nodes, 8 GPUs on NVSwitch (300 GB/s per "
             "direction), 8x HDR 200 Gb/s InfiniBand per node (25 GB/s per GPU); A100 SXM 312 "
-            "TFLOP/s dense fp16/bf16, 2039 GB/s HBM2e, 400 W",
+            "TFLOP/s dense fp16/bf16 (19.5 fp32), 2039 GB/s HBM2e, 400 W",
         ),
         ClusterPreset(
             "h100_sxm",
@@ -290,14 +291,15 @@ PRESETS: dict[str, ClusterPreset] = {
                 "gpus_per_node": 8,
                 "peak_tflops": 989.0,
                 "peak_tflops_fp8": 1979.0,
+                "peak_tflops_fp32": 67.0,
                 "hbm_capacity_gb": 80.0,
                 "hbm_bw_tbps": 3.35,
                 "intra_bw_gbps": 450.0,
                 "inter_bw_gbps": 50.0,
                 "gpu_power_w": 700.0,
             },
-            "DGX H100: H100 SXM 989 TFLOP/s dense bf16, 1979 fp8, 3.35 TB/s HBM3, NVLink4 450 "
-            "GB/s per direction, NDR 400 Gb/s per GPU, 700 W (vendor specifications)",
+            "DGX H100: H100 SXM 989 TFLOP/s dense bf16, 1979 fp8, 67 fp32, 3.35 TB/s HBM3, "
+            "NVLink4 450 GB/s per direction, NDR 400 Gb/s per GPU, 700 W (vendor specifications)",
         ),
     )
 }

@@ -49,6 +49,7 @@ Offload to expansion memory keeps a double buffer of two layers in HBM for what 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -62,19 +63,22 @@ __all__ = ["RESERVED_GB", "activation_bytes_per_layer", "memory"]
 RESERVED_GB = 2.0
 # Adam's optimizer state bytes per parameter: fp32 master weights, first and second moments.
 OPTIMIZER_BYTES = 12.0
-WEIGHT_BYTES = 2.0
+# Pure fp32 training keeps no separate master copy: Adam's two fp32 moments.
+FP32_OPTIMIZER_BYTES = 8.0
 # DeepSpeed ZeRO-3's default stage3_max_live_parameters: gathered parameters kept at once.
 ZERO3_MAX_LIVE_PARAMS = 1e9
 
 
-def activation_bytes_per_layer(x: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def activation_bytes_per_layer(x: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Stored activation bytes of one layer and one micro-batch, and the un-recomputed value.
 
     Returns:
         ``(stored, full)``: stored under the configured recompute mode, and what a layer holds
         with nothing recomputed (the full-recompute workspace).
     """
-    sbh = x["s"] * x["b"] * x["h"]
+    # Korthikanti's byte counts are for 2-byte tensors; fp32 doubles them (the 1-byte dropout
+    # masks, 2 of the 34 bytes per element, are then over-counted by 3 %).
+    sbh = x["s"] * x["b"] * x["h"] * (x["eb"] / 2.0)
     t = x["t"]
     sp = x["sp"]
     att = 5.0 * x["a"] * x["s"] / x["h"]
@@ -94,7 +98,7 @@ def activation_bytes_per_layer(x: Mapping[str, np.ndarray]) -> tuple[np.ndarray,
     return stored, none
 
 
-def memory(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def memory(x: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Memory per accelerator in GB (1e9 bytes), by kind, plus offload needs and overflow.
 
     Returns:
@@ -108,27 +112,33 @@ def memory(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     p_layer = layer_params(h, x["hq"], x["hkv"], x["nmlp"], x["ffn"])
     p_stage = layers_per_stage * p_layer / t + x["V"] * h / t + x["s"] * h
     zero = x["zero"]
-    grad_bytes = np.where(x["fp32_grads"], 4.0, 2.0)
-    weights = WEIGHT_BYTES * p_stage / np.where(zero >= 3, d, 1.0)
-    grads = grad_bytes * p_stage / np.where(zero >= 2, d, 1.0)
-    optimizer = OPTIMIZER_BYTES * p_stage / np.where(zero >= 1, d, 1.0)
+    train = x["train"]
+    eb = x["eb"]
+    grad_bytes = np.where(x["fp32_grads"] | x["fp32"], 4.0, 2.0)
+    weights = eb * p_stage / np.where(zero >= 3, d, 1.0)
+    grads = np.where(train, grad_bytes * p_stage / np.where(zero >= 2, d, 1.0), 0.0)
+    opt_bytes = np.where(x["fp32"], FP32_OPTIMIZER_BYTES, OPTIMIZER_BYTES)
+    optimizer = np.where(train, opt_bytes * p_stage / np.where(zero >= 1, d, 1.0), 0.0)
 
     stored, unrecomputed = activation_bytes_per_layer(x)
     inflight = np.minimum(p, x["m"])
     interleave = np.where(x["v"] > 1, 1.0 + (p - 1.0) / (p * x["v"]), 1.0)
-    activations = stored * layers_per_stage * inflight * interleave
+    # Training keeps the stored activations of every in-flight micro-batch; a forward pass only
+    # one layer's working set (counted as workspace below).
+    activations = np.where(train, stored * layers_per_stage * inflight * interleave, 0.0)
     rc = x["rc"]
     rc_workspace = np.where(rc == 2, unrecomputed, np.where(rc == 1, unrecomputed - stored, 0.0))
+    rc_workspace = np.where(train, rc_workspace, unrecomputed)
     # ZeRO-3 gathers weights before use and prefetches ahead: two layers, capped by DeepSpeed's
     # default live-parameter budget (stage3_max_live_parameters = 1e9).
     zero3_live = np.minimum(2.0 * p_layer / t, ZERO3_MAX_LIVE_PARAMS)
-    zero3_buffers = np.where(zero >= 3, WEIGHT_BYTES * zero3_live, 0.0)
+    zero3_buffers = np.where(zero >= 3, eb * zero3_live, 0.0)
     workspace = rc_workspace + zero3_buffers + RESERVED_GB * 1e9
 
     # Offload: what moves to expansion memory, keeping a two-layer double buffer in HBM.
     off_w, off_a, off_o = x["off_w"], x["off_a"], x["off_o"]
     layer_state = 2.0 * p_layer / t
-    w_buf = np.minimum(weights, layer_state * WEIGHT_BYTES)
+    w_buf = np.minimum(weights, layer_state * eb)
     g_buf = np.minimum(grads, layer_state * grad_bytes)
     a_buf = np.minimum(activations, 2.0 * stored)
     expansion = (
@@ -143,7 +153,7 @@ def memory(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     # The last stage holds one micro-batch in flight plus the fp32 logits (4 s b V / t); when
     # that exceeds the first stage's activations, the difference is counted as workspace, so
     # the total is the larger of the two stages.
-    last_act = np.minimum(stored * layers_per_stage, activations_hbm)
+    last_act = np.where(train, np.minimum(stored * layers_per_stage, activations_hbm), 0.0)
     logits = 4.0 * x["s"] * x["b"] * x["V"] / t
     workspace = workspace + np.maximum(last_act + logits - activations_hbm, 0.0)
     hbm_total = weights_hbm + grads_hbm + optimizer_hbm + activations_hbm + workspace

@@ -29,6 +29,8 @@ from search_spaces import Categorical, Float, Int, Param
 __all__ = ["ClusterModel", "evaluate_columns", "prepare"]
 
 _BOOL = (False, True)
+DTYPES = ("fp16", "bf16", "fp8", "fp32")
+MODES = ("training", "inference")
 # Rows evaluated per numpy pass (see ClusterModel.evaluate).
 CHUNK = 32768
 
@@ -55,6 +57,14 @@ CLUSTER_INPUTS: tuple[Param, ...] = (
         default_value=0.0,
         unit="TFLOP/s",
         doc="dense fp8 peak per accelerator; 0 = no fp8 (A100)",
+    ),
+    Float(
+        "peak_tflops_fp32",
+        0.0,
+        20000.0,
+        default_value=19.5,
+        unit="TFLOP/s",
+        doc="dense fp32 peak per accelerator (A100: 19.5; 156 with TF32 tensor cores)",
     ),
     Float(
         "mm_eff",
@@ -299,7 +309,18 @@ EXECUTION_INPUTS: tuple[Param, ...] = (
         default_value=False,
         doc="overlap DP collectives with the backward pass",
     ),
-    Categorical("dtype", ("fp16", "bf16", "fp8"), default_value="fp16", doc="GEMM datatype"),
+    Categorical(
+        "dtype",
+        DTYPES,
+        default_value="fp16",
+        doc="datatype: GEMMs and stored tensors (fp8: GEMMs only; fp32: everything 4 B)",
+    ),
+    Categorical(
+        "mode",
+        MODES,
+        default_value="training",
+        doc="training (forward, backward, optimizer) or inference (forward passes only)",
+    ),
     Categorical(
         "fp32_grads",
         _BOOL,
@@ -387,8 +408,14 @@ def prepare(batch: Mapping[str, Any], workload: Mapping[str, Any]) -> dict[str, 
     pooled = _is(topo, "pooled", EXP_TOPOLOGIES)
     sharers = np.where(per_node, g, np.where(pooled, n, 1.0))
     exp_cap = _col(batch, "exp_mem_capacity_gb")
-    fp8 = _is(batch["dtype"], "fp8", ("fp16", "bf16", "fp8"))
+    fp8 = _is(batch["dtype"], "fp8", DTYPES)
+    fp32 = _is(batch["dtype"], "fp32", DTYPES)
     peak_fp8 = _col(batch, "peak_tflops_fp8")
+    peak_fp32 = _col(batch, "peak_tflops_fp32")
+    train = _is(batch["mode"], "training", MODES)
+    # Inference runs forward passes only: nothing is recomputed, no activations or optimizer
+    # state are kept (offloading them is moot), and only ZeRO-3's weight sharding remains.
+    zero_stage = _col(batch, "zero_stage")
     x: dict[str, Any] = {
         "L": workload["L"],
         "h": workload["h"],
@@ -412,19 +439,31 @@ def prepare(batch: Mapping[str, Any], workload: Mapping[str, Any]) -> dict[str, 
         "v": _col(batch, "interleave"),
         "m": B / (d * b),
         "sp": _flag(batch, "seq_parallel"),
-        "rc": _is(recompute, "selective", rc_choices) * 1.0
-        + _is(recompute, "full", rc_choices) * 2.0,
-        "zero": _col(batch, "zero_stage"),
+        "rc": train
+        * (
+            _is(recompute, "selective", rc_choices) * 1.0
+            + _is(recompute, "full", rc_choices) * 2.0
+        ),
+        "zero": np.where(train | (zero_stage >= 3), zero_stage, 0.0),
+        "train": train,
         "off_w": _flag(batch, "offload_weights"),
-        "off_a": _flag(batch, "offload_activations"),
-        "off_o": _flag(batch, "offload_optimizer"),
+        "off_a": _flag(batch, "offload_activations") & train,
+        "off_o": _flag(batch, "offload_optimizer") & train,
         "tp_overlap": _flag(batch, "tp_overlap"),
         "dp_overlap": _flag(batch, "dp_overlap"),
         "fp32_grads": _flag(batch, "fp32_grads"),
         "fp8": fp8,
         "peak_fp8": peak_fp8,
-        # fp8 without an fp8 engine is flagged invalid and timed at the 16-bit peak.
-        "peak": np.where(fp8 & (peak_fp8 > 0), peak_fp8, _col(batch, "peak_tflops")) * 1e12,
+        "fp32": fp32,
+        "peak_fp32": peak_fp32,
+        "eb": np.where(fp32, 4.0, 2.0),  # bytes per stored weight, activation, message element
+        # fp8 (fp32) without an fp8 (fp32) engine is flagged invalid and timed at the 16-bit peak.
+        "peak": np.where(
+            fp8 & (peak_fp8 > 0),
+            peak_fp8,
+            np.where(fp32 & (peak_fp32 > 0), peak_fp32, _col(batch, "peak_tflops")),
+        )
+        * 1e12,
         "mm_eff": _col(batch, "mm_eff"),
         "hbm_cap": _col(batch, "hbm_capacity_gb"),
         "hbm_bw": _col(batch, "hbm_bw_tbps") * 1e12,
@@ -500,23 +539,27 @@ def _invalid(x: Mapping[str, Any]) -> np.ndarray:
         + x["sp"] * ((t == 1) | _indivisible(x["s"] * b, t))
         + (x["zero"] >= 2) * (p > 1)  # DeepSpeed: ZeRO-2/3 exclude pipeline parallelism
         + x["fp8"] * (x["peak_fp8"] <= 0)  # no fp8 engine
+        + x["fp32"] * (x["peak_fp32"] <= 0)  # no fp32 engine
         + x["placement_broken"]  # scale_up dimensions must fit in (and tile) a node
     )
     return np.asarray(bad, dtype=np.float64)
 
 
 def model_flops(x: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-    """FLOPs per iteration: Megatron eq. 3 (reported TF/s), 6 P B s (MFU) and executed (HFU)."""
+    """FLOPs per iteration: Megatron eq. 3 (reported TF/s), 6 P B s (MFU) and executed (HFU);
+    in inference the forward pass's share (2 P B s for MFU)."""
     L, h, s, V, ffn, B = x["L"], x["h"], x["s"], x["V"], x["ffn"], x["B"]
     hkv, hq, nmlp = x["hkv"], x["hq"], x["nmlp"]
     # 2 x weights per token (QKV, projection, MLP) + attention scores and context.
     layer_fwd = L * B * s * (4.0 * h * hq + 4.0 * h * hkv + 2.0 * nmlp * h * ffn + 4.0 * s * hq)
     logit_fwd = 2.0 * B * s * h * V
-    megatron = 4.0 * layer_fwd + 3.0 * logit_fwd  # = 96 B s L h^2 (1 + s/6h + V/16Lh)
+    train = x["train"]
+    # Training: = 96 B s L h^2 (1 + s/6h + V/16Lh); inference: the forward pass alone.
+    megatron = np.where(train, 4.0 * layer_fwd + 3.0 * logit_fwd, layer_fwd + logit_fwd)
     params = L * layer_params(h, hq, hkv, nmlp, ffn) + (V + s) * h
-    mfu_flops = 6.0 * params * B * s
+    mfu_flops = np.where(train, 6.0, 2.0) * params * B * s
     rc_flops = np.where(x["rc"] == 2, layer_fwd, np.where(x["rc"] == 1, L * B * s * 4 * s * hq, 0))
-    executed = 3.0 * (layer_fwd + logit_fwd) + rc_flops
+    executed = np.where(train, 3.0, 1.0) * (layer_fwd + logit_fwd) + rc_flops
     return megatron, mfu_flops, executed
 
 

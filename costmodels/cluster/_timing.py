@@ -66,10 +66,12 @@ from costmodels.cluster._hardware import (
 )
 
 
-__all__ = ["ADAM_STEP_BYTES", "timing"]
+__all__ = ["ADAM_STEP_BYTES", "FP32_ADAM_STEP_BYTES", "timing"]
 
 # Adam step traffic per parameter: fp32 grad read 4, master r/w 8, m r/w 8, v r/w 8, fp16 write 2.
 ADAM_STEP_BYTES = 30.0
+# Pure fp32: gradient read 4, weight r/w 8, m r/w 8, v r/w 8 (no 16-bit copy to write).
+FP32_ADAM_STEP_BYTES = 28.0
 # Bytes per element of the element-wise kernels (see the module docstring for the count).
 OUTSIDE_TP_BYTES = 30.0
 # Bias-GeLU reads and writes 2 B (4 B per h_ff element); a gated MLP's SiLU-and-multiply reads
@@ -112,13 +114,15 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
     weights_flops = 2.0 * bs * h * (2.0 * hq + 2.0 * x["hkv"] + nmlp * ffn) / t
     t_mm = _gemms_time(weights_flops, 2.0 + nmlp, rate) + t_attn_mm
     sbh = bs * h
-    t_attn_ew = SOFTMAX_DROPOUT_BYTES * b * x["a"] * s * s / t / hbm_bw
+    train, eb = x["train"], x["eb"]
+    ew_scale = eb / 2.0  # the byte counts below are for 2-byte elements
+    t_attn_ew = SOFTMAX_DROPOUT_BYTES * ew_scale * b * x["a"] * s * s / t / hbm_bw
     t_ew = (
         OUTSIDE_TP_BYTES * sbh / np.where(x["sp"], t, 1.0)
         + ACTIVATION_BYTES_PER_MATRIX * x["nmlp"] * bs * ffn / t
-    ) / hbm_bw + t_attn_ew
+    ) * ew_scale / hbm_bw + t_attn_ew
     layer_fwd = t_mm + t_ew
-    layer_bwd = 2.0 * layer_fwd
+    layer_bwd = np.where(train, 2.0 * layer_fwd, 0.0)
     rc = x["rc"]
     layer_rc = np.where(rc == 2, layer_fwd, np.where(rc == 1, t_attn_mm + t_attn_ew, 0.0))
 
@@ -126,15 +130,17 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
     logit_fwd = _gemms_time(logit_flops, 1.0, rate) + CROSS_ENTROPY_BYTES * bs * x["V"] / t / (
         hbm_bw
     )
-    logit_bwd = 2.0 * logit_fwd
+    logit_bwd = np.where(train, 2.0 * logit_fwd, 0.0)
 
     # -- tensor parallel ---------------------------------------------------------------------
-    tp_bytes = 2.0 * sbh
+    tp_bytes = eb * sbh
     tp_spb, tp_lat = collective_cost(x["tp_group"], x)
-    gather = tp_bytes * tp_spb + tp_lat  # one all-gather (or reduce-scatter) of 2bsh bytes
+    gather = tp_bytes * tp_spb + tp_lat  # one all-gather (or reduce-scatter) of the b s h tensor
     tp_one = 2.0 * gather  # one all-reduce
-    tp_layer = (4.0 + 2.0 * (rc == 2)) * tp_one
-    gemm_window = t_mm * (3.0 + (rc == 2))
+    passes = np.where(train, 2.0 + (rc == 2), 1.0)  # forward, backward, recompute passes
+    # 2 all-reduces per forward pass (attention and MLP outputs), 2 per backward pass.
+    tp_layer = 2.0 * passes * tp_one
+    gemm_window = t_mm * (passes + train)  # the backward runs twice the forward's GEMMs
     tp_layer = _overlapped(tp_layer, gemm_window, x["tp_overlap"], OVERLAP_COST_INTRA)
 
     stage_mb = layers * (layer_fwd + layer_bwd + layer_rc + tp_layer)
@@ -147,11 +153,12 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
     # -- pipeline point-to-point ---------------------------------------------------------------
     pp_spb, pp_lat = p2p_cost(x["pp_group"], x)
     p2p = pp_lat + tp_bytes / t * pp_spb + gather
-    time_pp = np.where(p > 1, 2.0 * (m * v + p - 1.0) * p2p, 0.0)
+    directions = np.where(train, 2.0, 1.0)  # activations forward, gradients backward
+    time_pp = np.where(p > 1, directions * (m * v + p - 1.0) * p2p, 0.0)
 
     # -- data parallel -------------------------------------------------------------------------
-    grad_full = mem["p_stage"] * np.where(x["fp32_grads"], 4.0, 2.0)
-    weight_full = mem["p_stage"] * 2.0
+    grad_full = mem["p_stage"] * np.where(x["fp32_grads"] | x["fp32"], 4.0, 2.0)
+    weight_full = mem["p_stage"] * eb
     dp_spb, dp_lat = collective_cost(x["dp_group"], x)
     rs = grad_full * dp_spb + dp_lat
     ar = 2.0 * rs
@@ -160,9 +167,10 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
     # ZeRO-0 all-reduces gradients; ZeRO-1 reduce-scatters them and all-gathers the updated
     # weights; ZeRO-2 reduces per micro-batch (below) and all-gathers weights once; ZeRO-3
     # keeps weights sharded and gathers them per pass (below).
+    # Inference has no gradients: only ZeRO-3's per-pass weight gathers remain.
     per_iter = np.where(zero == 0, ar, np.where(zero == 1, rs + ag, np.where(zero == 2, ag, 0.0)))
-    passes = 2.0 + (rc == 2)
-    per_mb = np.where(zero >= 2, rs, 0.0) + np.where(zero >= 3, passes * ag, 0.0)
+    per_iter = np.where(train, per_iter, 0.0)
+    per_mb = np.where(train & (zero >= 2), rs, 0.0) + np.where(zero >= 3, passes * ag, 0.0)
     mb_compute = layers * (layer_fwd + layer_bwd + layer_rc)
     time_dp = np.where(
         d > 1,
@@ -173,7 +181,8 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
 
     # -- optimizer step and offload --------------------------------------------------------------
     shard = mem["p_stage"] / np.where(zero >= 1, d, 1.0)
-    time_opt = ADAM_STEP_BYTES * shard / hbm_bw
+    step_bytes = np.where(x["fp32"], FP32_ADAM_STEP_BYTES, ADAM_STEP_BYTES)
+    time_opt = np.where(train, step_bytes * shard / hbm_bw, 0.0)
     sharers = x["exp_sharers"]
     exp_bw = x["exp_bw"] / sharers
     exp_lat = x["exp_lat"] * sharers
@@ -182,7 +191,7 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
         np.where(off_w, passes * mem["weight_bytes"] + 2.0 * mem["grad_bytes"], 0.0)
         + np.where(off_a, 2.0 * mem["act_stored_layer"] * layers, 0.0)
     )
-    stream_requests = m * layers * (off_w * (passes + 2.0) + off_a * 2.0)
+    stream_requests = m * layers * (off_w * (passes + 2.0 * train) + off_a * 2.0)
     stream = stream_bytes / exp_bw + stream_requests * exp_lat
     compute = time_fwd + time_bwd + time_rc
     opt_off = np.where(off_o, 2.0 * mem["optimizer_bytes"] / exp_bw + layers * exp_lat, 0.0)
