@@ -19,7 +19,7 @@ import fnmatch
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ from dse._evaluate import BatchOutcome
 from dse._executors import SerialExecutor, make_executor
 from dse._hypervolume import REFERENCE_ATTR, ReferenceKeeper
 from dse._optuna_bridge import make_sampler, suggest, suggest_order
-from dse._pareto import dominated_by
 from dse._problem import Evaluation, Problem
 from dse._progress import Progress
 from dse._pruning import PrunerSpec, make_pruner
@@ -47,7 +46,14 @@ from dse._study import (
     recover_orphans,
     study_hypervolume,
 )
-from dse._sweep import SweepResult, crowding_distance, run_sweep
+from dse._sweep import (
+    SweepResult,
+    crowding_distance,
+    files_bytes,
+    finish_sweep,
+    run_sweep,
+    sweep_files,
+)
 from dse._values import stored
 from search_spaces import Fixed, Space
 
@@ -79,9 +85,19 @@ class RunSummary:
     true_hypervolume_fraction: float | None = None
 
 
-def _fingerprint(spec: StudySpec) -> str:
-    raw = json.dumps(spec.raw, sort_keys=True, default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+def sweep_fingerprint(spec: StudySpec, problem: Problem) -> str:
+    """What a sweep's result depends on: models (versions, options, binds), space, objectives,
+    constraints, ``[sweep]`` and seed; not the description, sampler, budget or executor."""
+    raw = {
+        "models": [[m.namespace, m.model, problem.models[m.namespace].version, m.options, m.bind]
+                   for m in spec.models],
+        "domains": spec.domains, "shared": spec.shared, "overrides": spec.overrides,
+        "objectives": [[o.key, o.direction] for o in problem.objectives],
+        "bounds": [[b.metric, b.min, b.max] for b in spec.bounds],
+        "sweep": asdict(spec.sweep), "seed": spec.seed,
+    }
+    text = json.dumps(raw, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _pruner_spec(problem: Problem, spec: StudySpec) -> PrunerSpec:
@@ -295,18 +311,33 @@ def _thin(front: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
 
 
 def _record_sweep(
-    study: optuna.Study, problem: Problem, result: SweepResult, mode: str, max_front: int
+    study: optuna.Study, problem: Problem, result: SweepResult, mode: str, max_front: int,
+    fingerprint: str,
 ) -> int:
-    front = _thin(_distinct_objectives(result.front), max_front)
-    n = record_points(study, problem, front, mode, {"dse.pareto": True})
+    """Record a sweep's front (every tie) and sample as trials, each point at most once.
+
+    Each trial carries ``dse.sweep_key`` (the sweep's fingerprint and the point's row), and
+    points whose key the study already holds are skipped, so a run killed while recording
+    records the rest when re-run, never a point twice.
+    """
+    recorded = {t.user_attrs.get("dse.sweep_key") for t in study.get_trials(deepcopy=False)}
+
+    def new(cols: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[str]]:
+        if not cols or not len(cols["__F"]):
+            return {}, []
+        keys = [f"{fingerprint}:{r}" for r in cols["__row"].tolist()]
+        fresh = np.asarray([k not in recorded for k in keys], dtype=bool)
+        return {c: v[fresh] for c, v in cols.items()}, [k for k in keys if k not in recorded]
+
+    front, keys = new(_thin(result.front, max_front))
+    n = record_points(study, problem, front, mode, {"dse.pareto": True}, keys)
     sample = result.sample
     if sample and result.front and len(sample["__F"]):
-        # "The rest" means off the front: drop sampled copies of front points.
-        G = sample["__G"]
-        feasible = (G <= 0).all(axis=1) if G.shape[1] else np.ones(len(G), dtype=bool)
-        rest = ~feasible | dominated_by(sample["__F"], result.front["__F"])
-        sample = {c: v[rest] for c, v in sample.items()}
-    n += record_points(study, problem, sample, mode, {"dse.pareto": False})
+        # "The rest" means off the front: the front holds every tie, so drop its rows.
+        sample = {c: v[~np.isin(sample["__row"], result.front["__row"])]
+                  for c, v in sample.items()}
+    sample, keys = new(sample)
+    n += record_points(study, problem, sample, mode, {"dse.pareto": False}, keys)
     return n
 
 
@@ -360,20 +391,41 @@ def _executor_population(executor: Any) -> Any:
     return run
 
 
+def _check_sweep_state(spec: StudySpec, study: optuna.Study, fingerprint: str) -> None:
+    """Refuse to mix sweeps: a study holding another sweep's trials is never swept into again.
+
+    A study whose sweep recorded nothing yet (killed or stopped before recording) sweeps anew
+    under the new fingerprint; its old checkpoint no longer matches and is not used.
+    """
+    swept_as = study.user_attrs.get("dse.sweep_fingerprint")
+    if swept_as == fingerprint:
+        return
+    if swept_as is not None and study.get_trials(deepcopy=False):
+        raise DseError(
+            f"{spec.path}: study {spec.name!r} holds the trials of a sweep with other models, "
+            "options, space, objectives, constraints, [sweep] settings or seed; run this file "
+            "under a new --name or with another --storage"
+        )
+    study.set_user_attr("dse.sweep_fingerprint", fingerprint)
+
+
 def _run_sweep_mode(
     spec: StudySpec, problem: Problem, study: optuna.Study, files: Path, quiet: bool,
     cache_dir: str | Path | None,
 ) -> RunSummary:
     summary = RunSummary(spec.name, "", "sweep", 0, 0, 0.0)
+    fingerprint = sweep_fingerprint(spec, problem)
     if study.user_attrs.get("dse.sweep_complete"):
+        if study.user_attrs.get("dse.sweep_fingerprint", fingerprint) != fingerprint:
+            _check_sweep_state(spec, study, fingerprint)  # raises: it holds that sweep's trials
         summary.n_finished = len(study.get_trials(deepcopy=False))
         summary.sweep = dict(study.user_attrs.get("dse.sweep_summary", {}))
         return summary
+    _check_sweep_state(spec, study, fingerprint)
     total = problem.space.size if spec.sweep.method == "exhaustive" else \
         spec.sweep.population * (spec.sweep.generations + 1)
     progress, hook = _sweep_progress(study, problem, total, quiet)
     files.mkdir(parents=True, exist_ok=True)
-    sweep_dir = files / "sweep"
     executor = None
     chunk_evaluator = population_evaluator = None
     if spec.executor.kind == "ray":
@@ -382,7 +434,7 @@ def _run_sweep_mode(
         chunk_evaluator = _executor_chunks(executor)
         population_evaluator = _executor_population(executor)
     try:
-        result = run_sweep(problem, spec.sweep, spec.seed, sweep_dir, _fingerprint(spec), hook,
+        result = run_sweep(problem, spec.sweep, spec.seed, files, fingerprint, hook,
                            spec.budget.timeout_s, chunk_evaluator, population_evaluator)
     except KeyboardInterrupt:
         summary.interrupted = True
@@ -392,25 +444,34 @@ def _run_sweep_mode(
         if executor is not None:
             executor.cancel()
             executor.close()
-    # A partial exhaustive sweep is not recorded: its checkpoint resumes it, and recording now
-    # would add the same front points again when it completes.
-    if result.complete:
-        summary.n_new = _record_sweep(study, problem, result, "sweep",
-                                      spec.sweep.max_front_trials)
-    else:
-        summary.interrupted = True
-    summary.n_finished = len(study.get_trials(deepcopy=False))
+    front = len(result.front.get("__F", []))
     summary.sweep = {
         "evaluated": result.evaluated, "feasible": result.feasible, "failed": result.failed,
-        "front": len(result.front.get("__F", [])), "seconds": round(result.seconds, 3),
+        "front": front, "front_recorded": min(front, spec.sweep.max_front_trials),
+        "seconds": round(result.seconds, 3),
         "points_per_s": round(result.evaluated / max(result.seconds, 1e-9)),
         "complete": result.complete,
     }
-    if result.sweep_dir is not None:
-        study.set_user_attr("dse.sweep_file", str(result.sweep_dir.resolve()))
+    # A partial exhaustive sweep is not recorded: its checkpoint resumes it. A complete one is
+    # recorded point by point under keys, and its checkpoint removed only after that, so a
+    # kill while recording resumes the recording, never the sweep, and duplicates nothing.
+    if not result.complete:
+        summary.interrupted = True
+        summary.sweep.update(files=str(files), files_bytes=files_bytes(files))
+        summary.n_finished = len(study.get_trials(deepcopy=False))
+        return summary
+    summary.n_new = _record_sweep(study, problem, result, "sweep", spec.sweep.max_front_trials,
+                                  fingerprint)
+    summary.n_finished = len(study.get_trials(deepcopy=False))
+    paths = sweep_files(files)
+    for attr, key in (("dse.sweep_file", "points"), ("dse.sweep_front", "front")):
+        if (paths[key] / "meta.json").is_file():
+            study.set_user_attr(attr, str(paths[key].resolve()))
+    finish_sweep(files)
+    summary.sweep["files"] = str(files)
+    summary.sweep["files_bytes"] = files_bytes(files)
     study.set_user_attr("dse.sweep_summary", summary.sweep)
-    if result.complete:
-        study.set_user_attr("dse.sweep_complete", True)
+    study.set_user_attr("dse.sweep_complete", True)
     return summary
 
 

@@ -100,7 +100,9 @@ class SweepSpec:
     population: int = 4096
     generations: int = 50
     sample_rest: int = 200
-    save: str = "all"
+    # Files kept: "feasible" points (default), "all" points, only the "front", or "none". The
+    # whole front (every tie) is kept in its own table unless "none".
+    save: str = "feasible"
     # The study gets at most this many front points as trials (spread by crowding distance);
     # every front point stays in the sweep file. Each trial is one fsync'ed journal write.
     max_front_trials: int = 1000
@@ -426,7 +428,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<memory>") -> StudySpec:
         population=int(w.positive_int("population", 4096, minimum=4) or 4),
         generations=int(w.positive_int("generations", 50) or 1),
         sample_rest=int(w.positive_int("sample_rest", 200, minimum=0) or 0),
-        save=w.choice("save", SWEEP_SAVE, "all"),
+        save=w.choice("save", SWEEP_SAVE, "feasible"),
         max_front_trials=int(w.positive_int("max_front_trials", 1000) or 1),
     )
     w.done()

@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -179,8 +179,12 @@ def record_points(
     cols: Mapping[str, np.ndarray],
     mode: str,
     extra_attrs: Mapping[str, Any] | None = None,
+    keys: Sequence[str] | None = None,
 ) -> int:
-    """Write evaluated points (a column dict with ``__F``/``__G``) as COMPLETE trials."""
+    """Write evaluated points (a column dict with ``__F``/``__G``) as COMPLETE trials.
+
+    ``keys``, when given, are stored per point as ``dse.sweep_key`` (idempotent recording).
+    """
     if not cols or "__F" not in cols:
         return 0
     n = len(cols["__F"])
@@ -202,6 +206,8 @@ def record_points(
         }
         if extra_attrs:
             user_attrs.update(extra_attrs)
+        if keys is not None:
+            user_attrs["dse.sweep_key"] = keys[i]
         system_attrs = {f"constraints:{k}": float(G[i, j])
                         for j, k in enumerate(problem.constraint_keys)}
         trials.append(

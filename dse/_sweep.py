@@ -18,7 +18,6 @@ non-domination rank then crowding distance, over whole populations at a time.
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from dse._columnar import ColumnarWriter
+from dse._columnar import ColumnarWriter, table_bytes
 from dse._errors import DseError
-from dse._pareto import ParetoFront, pareto_ranks
+from dse._pareto import pareto_ranks
 from dse._problem import Problem
 from dse._spec import SweepSpec
+from dse._sweep_state import SweepState, load_checkpoint, save_checkpoint
 from search_spaces import Batch, Space
 
 
@@ -68,130 +68,95 @@ class SweepResult:
     least_violating: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-class _Reservoir:
-    """A uniform sample of ``k`` points over a stream, by smallest random keys."""
-
-    def __init__(self, k: int, rng: np.random.Generator) -> None:
-        self.k = k
-        self.rng = rng
-        self.keys = np.empty(0)
-        self.cols: dict[str, np.ndarray] = {}
-
-    def offer(self, candidates: np.ndarray,
-              gather: Callable[[np.ndarray], dict[str, np.ndarray]]) -> None:
-        """Offer the chunk rows ``candidates``; only the taken rows are gathered."""
-        n = len(candidates)
-        if self.k == 0 or n == 0:
-            return
-        if len(self.keys) >= self.k:
-            # Only keys below the current k-th smallest can enter: draw how many of the n
-            # uniform keys fall there, where, and their values, instead of all n keys.
-            threshold = float(self.keys.max())
-            count = int(self.rng.binomial(n, threshold))
-            if count == 0:
-                return
-            take = np.sort(self.rng.choice(n, count, replace=False))
-            keys = np.zeros(n)
-            keys[take] = self.rng.random(count) * threshold
-        else:
-            keys = self.rng.random(n)
-            take = np.arange(n)
-        if len(take) > self.k:
-            take = take[np.argpartition(keys[take], self.k - 1)[: self.k]]
-        cols = gather(candidates[take])
-        new_keys = np.concatenate([self.keys, keys[take]])
-        merged = {c: np.concatenate([self.cols[c], v]) if c in self.cols else v
-                  for c, v in cols.items()}
-        if len(new_keys) > self.k:
-            keep = np.argpartition(new_keys, self.k - 1)[: self.k]
-            new_keys = new_keys[keep]
-            merged = {c: v[keep] for c, v in merged.items()}
-        self.keys, self.cols = new_keys, merged
+ROW = "row"  # the column numbering evaluated points in order: each point's key
 
 
 def _columns(
-    problem: Problem, batch: Batch, ev: Any, rows: np.ndarray | None = None
+    problem: Problem, batch: Batch, ev: Any, first_row: int, rows: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Params, metrics, ``__F`` and ``__G`` of a chunk (only ``rows`` when given)."""
+    """Params, metrics, ``__F``, ``__G`` and ``__row`` of a chunk (only ``rows`` when given)."""
     cols = {p.name: np.asarray(batch[p.name]) for p in problem.space.params}
     cols.update({k: np.asarray(v) for k, v in ev.metrics.items()})
     cols["__F"] = ev.F
     cols["__G"] = ev.G
+    cols["__row"] = np.arange(first_row, first_row + len(ev.F), dtype=np.int64)
     if rows is not None:
         cols = {k: v[rows] for k, v in cols.items()}
     return cols
 
 
-def _flat(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: v for k, v in cols.items() if not k.startswith("__")}
+def table_columns(problem: Problem, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The columns a sweep table stores: params, metrics, constraint values and the row key."""
+    out = {k: v for k, v in cols.items() if not k.startswith("__")}
+    G = cols["__G"]
+    for j, key in enumerate(problem.constraint_keys):
+        out[f"constraint:{key}"] = G[:, j]
+    out[ROW] = cols["__row"]
+    return out
 
 
-class _State:
-    """Everything a sweep accumulates; pickled as the checkpoint."""
-
-    def __init__(self, n_obj: int, sample_rest: int, seed: int | None) -> None:
-        self.front = ParetoFront(n_obj)
-        self.rng = np.random.default_rng(seed)
-        self.reservoir = _Reservoir(sample_rest, self.rng)
-        self.evaluated = 0
-        self.feasible = 0
-        self.failed = 0
-        self.chunks = 0
-        self.written = 0
-        self.extra: dict[str, Any] = {}
-        # While nothing is feasible: the evaluated point of least total violation.
-        self.least_violation = np.inf
-        self.least_violating: dict[str, np.ndarray] = {}
-
-    def absorb(self, problem: Problem, batch: Batch, ev: Any) -> None:
-        ok = ev.ok
-        feasible = ev.feasible_where(ok)
-        feasible_rows = np.flatnonzero(feasible)
-        self.evaluated += len(ok)
-        self.feasible += len(feasible_rows)
-        self.failed += int(len(ok) - np.count_nonzero(ok))
-
-        def gather_feasible(idx: np.ndarray) -> dict[str, np.ndarray]:
-            return _columns(problem, batch, ev, feasible_rows[idx])
-
-        def gather(rows: np.ndarray) -> dict[str, np.ndarray]:
-            return _columns(problem, batch, ev, rows)
-
-        if len(feasible_rows):
-            self.front.update(ev.F[feasible_rows], gather_feasible)
-        elif not self.feasible and ok.any() and ev.G.shape[1]:
-            total = np.where(ok, np.clip(ev.G, 0.0, None).sum(axis=1), np.inf)
-            best = int(np.argmin(total))
-            if total[best] < self.least_violation:
-                self.least_violation = float(total[best])
-                self.least_violating = gather(np.asarray([best]))
-        self.reservoir.offer(np.flatnonzero(ok), gather)
-        self.chunks += 1
+def table_roles(problem: Problem) -> dict[str, list[str]]:
+    """Column names by role, stored in each sweep table's ``meta.json`` for readers."""
+    return {
+        "params": [p.name for p in problem.space.params],
+        "objectives": list(problem.objective_keys),
+        "constraints": [f"constraint:{k}" for k in problem.constraint_keys],
+        "key": [ROW],
+    }
 
 
-def _checkpoint_path(sweep_dir: Path) -> Path:
-    return sweep_dir.with_suffix(".checkpoint")
+def distinct_designs(space: Space, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One row per distinct design (params equal where active), first occurrence first.
+
+    Equal objective vectors of *different* designs are all kept (every tie is on the front);
+    only the same design evaluated twice, which the evolutionary search can do, is dropped.
+    """
+    if not cols or len(cols["__F"]) < 2:
+        return cols
+    flat = {k: v for k, v in cols.items() if not k.startswith("__")}
+    codes = []
+    for p in space.params:
+        if p.name not in cols:
+            continue
+        _, code = np.unique(np.asarray(cols[p.name]), return_inverse=True)
+        code = code.astype(np.int64).ravel()
+        code[~space.active_mask(flat, p.name)] = -1  # inactive: any value is the same design
+        codes.append(code)
+    if not codes:
+        return cols
+    _, first = np.unique(np.stack(codes, axis=1), axis=0, return_index=True)
+    if len(first) == len(cols["__F"]):
+        return cols
+    first.sort()
+    return {c: v[first] for c, v in cols.items()}
 
 
-def _save_checkpoint(path: Path, state: _State, fingerprint: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as fh:
-        pickle.dump({"fingerprint": fingerprint, "state": state}, fh)
-    tmp.replace(path)
+def _absorb(state: SweepState, problem: Problem, batch: Batch, ev: Any) -> None:
+    """Fold one evaluated chunk into the running front, sample and counters."""
+    ok = ev.ok
+    feasible = ev.feasible_where(ok)
+    feasible_rows = np.flatnonzero(feasible)
+    first_row = state.evaluated
+    state.evaluated += len(ok)
+    state.feasible += len(feasible_rows)
+    state.failed += int(len(ok) - np.count_nonzero(ok))
 
+    def gather_feasible(idx: np.ndarray) -> dict[str, np.ndarray]:
+        return _columns(problem, batch, ev, first_row, feasible_rows[idx])
 
-def _load_checkpoint(path: Path, fingerprint: str) -> _State | None:
-    if not path.exists():
-        return None
-    try:
-        with path.open("rb") as fh:
-            data = pickle.load(fh)
-    except Exception:
-        return None  # a torn checkpoint means starting over, never a crash
-    if data.get("fingerprint") != fingerprint:
-        return None
-    state = data["state"]
-    return state if isinstance(state, _State) else None
+    def gather(rows: np.ndarray) -> dict[str, np.ndarray]:
+        return _columns(problem, batch, ev, first_row, rows)
+
+    if len(feasible_rows):
+        state.front.update(ev.F[feasible_rows], gather_feasible)
+    elif not state.feasible and ok.any() and ev.G.shape[1]:
+        total = np.where(ok, np.clip(ev.G, 0.0, None).sum(axis=1), np.inf)
+        best = int(np.argmin(total))
+        if total[best] < state.least_violation:
+            state.least_violation = float(total[best])
+            state.least_violating = gather(np.asarray([best]))
+    state.reservoir.offer(np.flatnonzero(ok), gather)
+    state.chunks += 1
 
 
 def chunk_ranges(space: Space, chunk: int, start_chunk: int = 0) -> Iterator[tuple[int, int]]:
@@ -272,7 +237,7 @@ PopulationEvaluator = Callable[[Batch], Any]
 
 
 def _evolve(
-    problem: Problem, spec: SweepSpec, state: _State,
+    problem: Problem, spec: SweepSpec, state: SweepState,
     on_batch: Callable[[Batch, Any], None], deadline: float | None,
     evaluate: PopulationEvaluator,
 ) -> None:
@@ -312,58 +277,95 @@ def _evolve(
         on_batch(batch, ev)
 
 
+def sweep_files(sweep_dir: Path) -> dict[str, Path]:
+    """The files of a sweep in a study's folder: points table, front table, checkpoint."""
+    return {"points": sweep_dir / "points", "front": sweep_dir / "front",
+            "checkpoint": sweep_dir / "checkpoint.npz"}
+
+
+def files_bytes(sweep_dir: Path | None) -> int:
+    """Bytes on disk of a sweep's files."""
+    if sweep_dir is None:
+        return 0
+    files = sweep_files(sweep_dir)
+    ckpt = files["checkpoint"]
+    return (table_bytes(files["points"]) + table_bytes(files["front"])
+            + (ckpt.stat().st_size if ckpt.is_file() else 0))
+
+
+def finish_sweep(sweep_dir: Path) -> None:
+    """Remove the checkpoint once the sweep's result is recorded in the study."""
+    sweep_files(sweep_dir)["checkpoint"].unlink(missing_ok=True)
+
+
+def _points_writer(
+    problem: Problem, spec: SweepSpec, folder: Path, state: SweepState, resumed: bool
+) -> ColumnarWriter | None:
+    if spec.save not in ("all", "feasible"):
+        return None
+    return ColumnarWriter(folder, resume_rows=state.written if resumed else None,
+                          roles=table_roles(problem))
+
+
 def run_sweep(
     problem: Problem,
     spec: SweepSpec,
     seed: int | None = None,
     sweep_dir: Path | None = None,
     fingerprint: str = "",
-    progress: Callable[[_State], None] | None = None,
+    progress: Callable[[SweepState], None] | None = None,
     timeout_s: float | None = None,
     chunk_evaluator: ChunkEvaluator | None = None,
     population_evaluator: PopulationEvaluator | None = None,
 ) -> SweepResult:
-    """Run a sweep over ``problem.space``; resumes from ``sweep_dir``'s checkpoint if present."""
+    """Run a sweep over ``problem.space``; resumes from ``sweep_dir``'s checkpoint if present.
+
+    With a ``sweep_dir`` every chunk is durable when the next starts: the points table's rows
+    and row count, then the checkpoint. A complete sweep writes its whole front (ties included)
+    to the front table and leaves its checkpoint, marked complete, until the caller has
+    recorded the result and calls :func:`finish_sweep`; a re-run before that evaluates nothing.
+    """
     t0 = time.perf_counter()
     deadline = time.monotonic() + timeout_s if timeout_s else None
-    checkpoint = _checkpoint_path(sweep_dir) if sweep_dir is not None else None
-    state = _load_checkpoint(checkpoint, fingerprint) if checkpoint is not None else None
+    n_obj = len(problem.objectives)
+    files = sweep_files(sweep_dir) if sweep_dir is not None else None
+    state = load_checkpoint(files["checkpoint"], fingerprint, n_obj) if files else None
     resumed = state is not None
     if state is None:
-        state = _State(len(problem.objectives), spec.sample_rest, seed)
+        state = SweepState(n_obj, spec.sample_rest, seed)
     writer = None
-    if sweep_dir is not None and spec.save != "none":
-        writer = ColumnarWriter(sweep_dir, resume_rows=state.written if resumed else None)
+    if files is not None and not state.complete:
+        try:
+            writer = _points_writer(problem, spec, files["points"], state, resumed)
+        except DseError:
+            if not resumed:
+                raise  # a folder this module did not write: refused, left alone
+            # The table no longer holds what the checkpoint accounts for: start over.
+            state, resumed = SweepState(n_obj, spec.sample_rest, seed), False
+            writer = _points_writer(problem, spec, files["points"], state, resumed)
 
-    def write(batch: Batch, ev: Any) -> None:
+    def write(batch: Batch, ev: Any, first_row: int) -> None:
         if writer is None:
             return
-        if spec.save == "front":
-            return
-        feasible = ev.feasible
-        if spec.save == "feasible":
-            cols = _flat(_columns(problem, batch, ev, np.flatnonzero(feasible)))
-            cols["feasible"] = np.ones(len(cols["__F"]) if "__F" in cols else
-                                       int(feasible.sum()), dtype=bool)
-        else:
-            cols = _flat(_columns(problem, batch, ev))
-            cols["feasible"] = feasible
+        rows = None if spec.save == "all" else np.flatnonzero(ev.feasible)
+        cols = table_columns(problem, _columns(problem, batch, ev, first_row, rows))
+        cols["feasible"] = ev.feasible if rows is None else np.ones(len(rows), dtype=bool)
         writer.append(cols)
         state.written = writer.n
 
-    def after_chunk() -> None:
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, state, fingerprint)
+    def on_batch(batch: Batch, ev: Any) -> None:
+        first_row = state.evaluated
+        _absorb(state, problem, batch, ev)
+        write(batch, ev, first_row)
+        if files is not None:
+            save_checkpoint(files["checkpoint"], state, fingerprint)
         if progress is not None:
             progress(state)
 
-    def on_batch(batch: Batch, ev: Any) -> None:
-        state.absorb(problem, batch, ev)
-        write(batch, ev)
-        after_chunk()
-
     complete = True
-    if spec.method == "exhaustive":
+    if state.complete:
+        pass  # evaluated and checkpointed before; only the recording was left
+    elif spec.method == "exhaustive":
         evaluate = chunk_evaluator or _serial_chunks(problem)
         for batch, ev in evaluate(chunk_ranges(problem.space, spec.chunk_size, state.chunks)):
             on_batch(batch, ev)
@@ -374,21 +376,24 @@ def run_sweep(
         # A wall-time budget is how an evolutionary search may be meant to end: it completes.
         _evolve(problem, spec, state, on_batch, deadline,
                 population_evaluator or problem.evaluate)
-        complete = True
-    if writer is not None and spec.save == "front":
-        writer.append({**_flat(state.front.payload),
-                       "feasible": np.ones(len(state.front), dtype=bool)})
-    folder = writer.close() if writer is not None else None
-    if complete and checkpoint is not None and checkpoint.exists():
-        checkpoint.unlink()
+    front = distinct_designs(problem.space, state.front.payload)
+    if complete and not state.complete:
+        if files is not None and spec.save != "none":
+            front_table = ColumnarWriter(files["front"], roles=table_roles(problem))
+            if front:
+                front_table.append({**table_columns(problem, front),
+                                    "feasible": np.ones(len(front["__F"]), dtype=bool)})
+        state.complete = True
+        if files is not None:
+            save_checkpoint(files["checkpoint"], state, fingerprint)
     return SweepResult(
         evaluated=state.evaluated,
         feasible=state.feasible,
         failed=state.failed,
-        front=state.front.payload,
+        front=front,
         sample=state.reservoir.cols,
         seconds=time.perf_counter() - t0,
-        sweep_dir=folder,
+        sweep_dir=sweep_dir,
         chunks=state.chunks,
         complete=complete,
         least_violating={} if state.feasible else state.least_violating,

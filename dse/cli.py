@@ -229,8 +229,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             sw = summary.sweep
             body = (f"swept {sw.get('evaluated', 0):,} points ({sw.get('points_per_s', 0):,}/s, "
                     f"{sw.get('feasible', 0):,} feasible, {sw.get('failed', 0):,} failed), "
-                    f"front {sw.get('front', 0)}; {summary.n_new} trials recorded"
-                    if sw else "nothing to do")
+                    f"front {sw.get('front', 0)}{_thinned(sw)}; {summary.n_new} trials recorded"
+                    f"{_sweep_files(sw)}" if sw else "nothing to do")
         else:
             body = (f"{summary.n_finished} finished, {summary.n_new} new "
                     f"({summary.n_complete} complete, {summary.n_failed} failed, "
@@ -270,6 +270,17 @@ def _write_outputs(spec: Any, quiet: bool) -> None:
         lines.append(f"re-evaluate: dse evaluate --study {spec.path} --config {paths[0]} --json")
     if not quiet:
         print("\n".join(lines))
+
+
+def _thinned(sweep: dict[str, Any]) -> str:
+    front, recorded = sweep.get("front", 0), sweep.get("front_recorded", sweep.get("front", 0))
+    return f" ({recorded} of them as trials, all in the front table)" if recorded < front else ""
+
+
+def _sweep_files(sweep: dict[str, Any]) -> str:
+    if "files_bytes" not in sweep:
+        return ""
+    return f"; sweep files {sweep['files_bytes'] / 1e6:,.1f} MB in {sweep.get('files', '')}"
 
 
 # -- status -------------------------------------------------------------------------------------

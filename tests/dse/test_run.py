@@ -45,6 +45,7 @@ def test_sweep_mode_finds_the_exact_front(study_file, storage_url: str, tmp_path
         [sweep]
         chunk_size = 1000
         sample_rest = 30
+        save = "all"
     """)
     spec = load_spec(path).with_overrides(storage=storage_url)
     summary = run_study(spec)
@@ -86,8 +87,9 @@ def test_evolutionary_sweep_approaches_the_front(study_file, tmp_path: Path) -> 
     F = np.array([t.values for t in study.best_trials])
     gap = F[:, 1] - front_f2(F[:, 0])
     assert np.median(gap) < 0.05 and len(F) == 60
-    # the thinned front keeps both extremes of the whole front in the sweep file
-    cols = read_columns(study.user_attrs["dse.sweep_file"])
+    # the thinned front keeps both extremes of the whole front, which its table holds
+    assert "dse.sweep_file" not in study.user_attrs  # save = "front": no points table
+    cols = read_columns(study.user_attrs["dse.sweep_front"])
     assert summary.sweep["front"] == len(cols["demo.f1"]) > 60
     assert F[:, 0].min() == np.min(cols["demo.f1"]) and F[:, 0].max() == np.max(cols["demo.f1"])
 
@@ -193,6 +195,7 @@ def test_a_stopped_exhaustive_sweep_resumes_without_duplicates(study_file, tmp_p
         [sweep]
         chunk_size = 500
         sample_rest = 10
+        save = "all"
     """)
     spec = load_spec(path).with_overrides(storage=str(tmp_path / "s.journal"))
     stopped = run_study(spec.with_overrides(timeout_s=1e-6))
