@@ -26,9 +26,10 @@ from costmodels._protocol import Anchor, CostModel, EvalContext, ModelError, Out
 from costmodels.sushi._accelerator import HW_FIELDS, MB, ServingTables, serving_tables
 from costmodels.sushi._accuracy import AccuracyModel
 from costmodels.sushi._cache import FILL_PRIORITIES, fill, fill_order
+from costmodels.sushi._fast_scheduler import BaselineStats, simulate_with_baseline
 from costmodels.sushi._fast_tables import fast_serving_tables
 from costmodels.sushi._pool import POOL_KINDS, SubNetPool, build_pool
-from costmodels.sushi._scheduler import FALLBACKS, POLICIES, simulate
+from costmodels.sushi._scheduler import FALLBACKS, POLICIES, ServingStats, simulate
 from costmodels.sushi._streams import STREAM_KINDS, StreamSpec, Trace, generate, load_trace
 from costmodels.sushi._supernet import KIND_NAMES, SUPERNETS, shared_params
 from search_spaces import Categorical, Float, Int, Param
@@ -53,6 +54,7 @@ IMPLS = ("fast", "reference")
 _LINK_FIELDS = ("weight_bytes_scale", "gemm_latency_scale")
 # Hardware points per table chunk: bounds the [P, S, G, G] switch and [P, S, G] table memory.
 _POINT_CHUNK = 256
+_FAST_CHUNK = 512  # the fast path holds about 10 [P, S, G] arrays (about 130 MB at S = 48)
 
 INPUTS: tuple[Param, ...] = (
     # workload
@@ -458,8 +460,10 @@ class SushiModel(CostModel):
                         f"sushi impl='reference': {name} must be 1.0 (the reference "
                         "implementation predates the engine links)"
                     )
+        fields = _GROUP_FIELDS if self.impl == "reference" else _GROUP_FIELDS[:-2]
+        chunk = _POINT_CHUNK if self.impl == "reference" else _FAST_CHUNK
         codes = np.zeros(n, dtype=np.int64)
-        for name in _GROUP_FIELDS:
+        for name in fields:
             _, inv = np.unique(cols[name], return_inverse=True)
             codes = codes * (int(inv.max()) + 1) + inv.reshape(-1)
         _, first, group_of = np.unique(codes, return_index=True, return_inverse=True)
@@ -468,9 +472,12 @@ class SushiModel(CostModel):
             row = {k: v[head].item() for k, v in cols.items()}
             pool = self.pool(row["supernet"], row["pool_kind"], row["pool_size"])
             trace = self.stream_trace(row)
-            for start in range(0, len(idx), _POINT_CHUNK):
-                part = idx[start : start + _POINT_CHUNK]
-                self._evaluate_group(cols, part, row, pool, trace, out)
+            for start in range(0, len(idx), chunk):
+                part = idx[start : start + chunk]
+                if self.impl == "reference":
+                    self._evaluate_group(cols, part, row, pool, trace, out)
+                else:
+                    self._evaluate_fast(cols, part, pool, trace, out)
         out["onchip_mem_violation_mb"] = (
             cols["pb_mb"] + cols["act_buf_mb"] + cols["stream_buf_mb"] - cols["onchip_mem_mb"]
         ).astype(np.float64)
@@ -478,6 +485,38 @@ class SushiModel(CostModel):
             cols["pe_k"] * cols["pe_c"] * cols["pe_rs"] - cols["mac_budget"]
         ).astype(np.float64)
         return out
+
+    def _evaluate_fast(
+        self,
+        cols: Mapping[str, np.ndarray],
+        idx: np.ndarray,
+        pool: SubNetPool,
+        trace: Trace,
+        out: dict[str, np.ndarray],
+    ) -> None:
+        """Points of one pool and trace, any policy, period and window (the default path)."""
+        hw = {k: cols[k][idx] for k in HW_FIELDS}
+        policy = cols["policy"][idx].astype(str)
+        switching = np.isin(policy, ("sushi", "cache_oblivious"))
+        tables = fast_serving_tables(
+            pool,
+            hw,
+            self.stride2_full_res,
+            switching,
+            cols["weight_bytes_scale"][idx],
+            cols["gemm_latency_scale"][idx],
+        )
+        stats, base = simulate_with_baseline(
+            tables,
+            pool.acc,
+            trace,
+            policy,
+            cols["update_period_q"][idx],
+            cols["history_window"][idx],
+            cols["switch_blocking"][idx].astype(bool),
+            self.fallback,
+        )
+        _write_outputs(out, idx, tables, stats, base)
 
     def _evaluate_group(
         self,
@@ -488,21 +527,12 @@ class SushiModel(CostModel):
         trace: Trace,
         out: dict[str, np.ndarray],
     ) -> None:
+        """The reference path: one group shares Q and window; the baseline is stacked."""
         m = len(idx)
         hw = {k: cols[k][idx] for k in HW_FIELDS}
         policy = cols["policy"][idx].astype(str)
         switching = np.isin(policy, ("sushi", "cache_oblivious"))
-        if self.impl == "reference":
-            tables = serving_tables(pool, hw, self.stride2_full_res, switching)
-        else:
-            tables = fast_serving_tables(
-                pool,
-                hw,
-                self.stride2_full_res,
-                switching,
-                cols["weight_bytes_scale"][idx],
-                cols["gemm_latency_scale"][idx],
-            )
+        tables = serving_tables(pool, hw, self.stride2_full_res, switching)
         # the point's policy and the no-PB baseline, stacked on the point axis
         stacked = _stack_tables(tables)
         policy = np.concatenate([policy, np.full(m, "no_pb")])
@@ -518,27 +548,17 @@ class SushiModel(CostModel):
             self.fallback,
             detail=np.arange(2 * m) < m,  # the baseline only feeds the savings
         )
-        e_dram = np.tile(tables.e_dram_mj_per_byte, 2)
-        off_mj = stats.offchip_bytes * e_dram
-        mine, base = slice(0, m), slice(m, 2 * m)
-        out["latency_ms"][idx] = stats.mean_latency_ms[mine]
-        out["p99_latency_ms"][idx] = stats.p99_latency_ms[mine]
-        out["response_ms"][idx] = stats.mean_response_ms[mine]
-        out["served_acc_pct"][idx] = stats.served_acc_pct[mine]
-        out["slo_violation_pct"][idx] = 100.0 * stats.miss_rate[mine]
-        out["latency_slo_violation_pct"][idx] = 100.0 * stats.latency_miss_rate[mine]
-        out["accuracy_slo_violation_pct"][idx] = 100.0 * stats.accuracy_miss_rate[mine]
-        out["offchip_mb_per_query"][idx] = stats.offchip_bytes[mine] / MB
-        out["offchip_energy_mj"][idx] = off_mj[mine]
-        out["energy_mj"][idx] = off_mj[mine] + stats.onchip_mj[mine]
-        out["latency_saving_pct"][idx] = 100.0 * (
-            1.0 - stats.mean_latency_ms[mine] / stats.mean_latency_ms[base]
+        mine = np.arange(m)
+        base = BaselineStats(
+            mean_latency_ms=stats.mean_latency_ms[m:],
+            served_acc_pct=stats.served_acc_pct[m:],
+            offchip_bytes=stats.offchip_bytes[m:],
+            fetch_share=stats.fetch_share[m:],
         )
-        out["offchip_energy_saving_pct"][idx] = 100.0 * (1.0 - off_mj[mine] / off_mj[base])
-        out["served_acc_gain_pp"][idx] = stats.served_acc_pct[mine] - stats.served_acc_pct[base]
-        out["hit_ratio_pct"][idx] = 100.0 * stats.hit_ratio[mine]
-        out["switch_count"][idx] = stats.switches[mine].astype(np.float64)
-        out["weight_fetch_share_pct"][idx] = 100.0 * stats.fetch_share[base]
+        own = ServingStats(
+            **{k: getattr(stats, k)[mine] for k in ServingStats.__dataclass_fields__}
+        )
+        _write_outputs(out, idx, tables, own, base)
 
     # -- anchors, breakdown, native config --------------------------------------------------
     def anchors(self) -> list[Anchor]:
@@ -627,6 +647,35 @@ class SushiModel(CostModel):
                 raise ModelError("sushi native config: expected sections of key/value tables")
             flat.update(section)
         return flat
+
+
+def _write_outputs(
+    out: dict[str, np.ndarray],
+    idx: np.ndarray,
+    tables: ServingTables,
+    stats: ServingStats,
+    base: BaselineStats,
+) -> None:
+    """The model's outputs at points ``idx`` from their stats and their no-PB baseline."""
+    e_dram = tables.e_dram_mj_per_byte
+    off_mj = stats.offchip_bytes * e_dram
+    base_mj = base.offchip_bytes * e_dram
+    out["latency_ms"][idx] = stats.mean_latency_ms
+    out["p99_latency_ms"][idx] = stats.p99_latency_ms
+    out["response_ms"][idx] = stats.mean_response_ms
+    out["served_acc_pct"][idx] = stats.served_acc_pct
+    out["slo_violation_pct"][idx] = 100.0 * stats.miss_rate
+    out["latency_slo_violation_pct"][idx] = 100.0 * stats.latency_miss_rate
+    out["accuracy_slo_violation_pct"][idx] = 100.0 * stats.accuracy_miss_rate
+    out["offchip_mb_per_query"][idx] = stats.offchip_bytes / MB
+    out["offchip_energy_mj"][idx] = off_mj
+    out["energy_mj"][idx] = off_mj + stats.onchip_mj
+    out["latency_saving_pct"][idx] = 100.0 * (1.0 - stats.mean_latency_ms / base.mean_latency_ms)
+    out["offchip_energy_saving_pct"][idx] = 100.0 * (1.0 - off_mj / base_mj)
+    out["served_acc_gain_pp"][idx] = stats.served_acc_pct - base.served_acc_pct
+    out["hit_ratio_pct"][idx] = 100.0 * stats.hit_ratio
+    out["switch_count"][idx] = stats.switches.astype(np.float64)
+    out["weight_fetch_share_pct"][idx] = 100.0 * base.fetch_share
 
 
 def _plain(v: Any) -> Any:

@@ -1,0 +1,410 @@
+"""The scheduler of :mod:`._scheduler`, simulated with less work per point; same decisions.
+
+Same policies, rules and statistics as :func:`costmodels.sushi._scheduler.simulate` (its module
+docstring gives them); this module changes only how the work is organized:
+
+* **The no-PB baseline costs ``O(S log T)`` a point, not ``O(T)``.** With the PB fixed, the SubNet
+  a query gets depends only on where its target falls among the point's ``S`` sorted normalized
+  latencies (latency query) or on the first SubNet meeting its floor (accuracy query, the same
+  for every point). Counting the trace's sorted latency targets between consecutive thresholds
+  (one ``searchsorted``) and the accuracy floors per first-qualifying SubNet (once per trace)
+  gives the exact per-SubNet counts from which every mean follows. The baseline needs only means.
+* **Every point of a pool and trace is simulated together**, whatever its policy, ``Q`` and
+  window: fixed-PB points in one pass over the trace, dynamic points in one block loop per
+  ``(Q, window blocks)`` class, sharing the per-``(point, PB content)`` decision tables.
+* The suffix argmin behind accuracy-floor choices is a reversed ``minimum.accumulate`` over
+  strict records instead of a Python loop over SubNets.
+
+Decisions and statistics use the reference's arithmetic (the same sums over the same shapes),
+so the results are equal (tested on sampled points).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from costmodels.sushi._accelerator import ServingTables
+from costmodels.sushi._scheduler import (
+    FALLBACKS,
+    POLICIES,
+    ServingStats,
+    _queue_response,
+    _rank_counts,
+    _sorted_targets,
+)
+from costmodels.sushi._streams import Trace
+
+
+__all__ = ["BaselineStats", "simulate_with_baseline"]
+
+_T_CHUNK = 2048  # queries per statistics chunk (bounds float temporaries to [P, 2048])
+
+
+@dataclass(frozen=True)
+class BaselineStats:
+    """The no-PB baseline of each point (all ``[P]``): the means the savings need."""
+
+    mean_latency_ms: np.ndarray
+    served_acc_pct: np.ndarray
+    offchip_bytes: np.ndarray
+    fetch_share: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Sorted:
+    """Tables of one batch with the pool sorted by accuracy (reference: ``perm``)."""
+
+    acc: np.ndarray  # [S]
+    lat: np.ndarray  # [P, S, G]
+    offchip: np.ndarray
+    hit: np.ndarray
+    wbytes: np.ndarray  # [P, S]
+    onchip: np.ndarray
+    share: np.ndarray
+    lo: np.ndarray  # [P] fastest no-PB latency
+    span: np.ndarray  # [P]
+    alpha: np.ndarray  # [T] accuracy floors
+    first_ok: np.ndarray  # [T] first SubNet (accuracy order) meeting each floor; S: none
+
+
+def _picks(l_sel: np.ndarray, fallback: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decision rows for selection latencies ``l_sel`` ``[..., S]`` (SubNets in accuracy order).
+
+    Returns ``by_lat`` (SubNets fastest first), ``lat_pick`` ``[..., S + 1]`` (the most accurate
+    among the ``k`` fastest; ``k = 0``: the fastest, the fallback) and ``acc_pick`` ``[..., S +
+    1]`` (the fastest at or above floor index ``f``, ties to the more accurate; ``f = S``: the
+    fallback).
+    """
+    n_sub = l_sel.shape[-1]
+    by_lat = np.argsort(l_sel, axis=-1, kind="stable")
+    fastest = by_lat[..., :1]
+    lat_pick = np.concatenate([fastest, np.maximum.accumulate(by_lat, axis=-1)], axis=-1)
+    # strict records scanning from the most accurate down: l[s] < min(l[s + 1:])
+    above = np.minimum.accumulate(l_sel[..., ::-1], axis=-1)[..., ::-1]  # min(l[s:])
+    above_excl = np.concatenate([above[..., 1:], np.full(l_sel.shape[:-1] + (1,), np.inf)], -1)
+    record = l_sel < above_excl
+    record[..., -1] = True
+    rec_idx = np.where(record, np.arange(n_sub), n_sub)
+    run_best = np.minimum.accumulate(rec_idx[..., ::-1], axis=-1)[..., ::-1]
+    fb = np.full_like(fastest, n_sub - 1) if fallback == "best_effort" else fastest
+    acc_pick = np.concatenate([run_best, fb], axis=-1)
+    return by_lat, lat_pick, acc_pick
+
+
+def _normalized(l_sel: np.ndarray, by_lat: np.ndarray, t: _Sorted, rows: np.ndarray) -> np.ndarray:
+    """Sorted normalized latencies ``u = (L - L_min) / span`` of rows ``[R, ..., S]``."""
+    shape = (len(rows),) + (1,) * (l_sel.ndim - 1)
+    srt = np.take_along_axis(l_sel, by_lat, axis=-1)
+    return (srt - t.lo[rows].reshape(shape)) / t.span[rows].reshape(shape)
+
+
+def _fixed_counts(
+    u: np.ndarray, lat_pick: np.ndarray, acc_pick: np.ndarray, trace: Trace, t: _Sorted
+) -> np.ndarray:
+    """Exact per-SubNet query counts ``[R, S]`` with a fixed PB (rows ``[R, S]``)."""
+    n_rows, n_sub = u.shape
+    is_lat = trace.is_latency
+    q_lat = np.sort(trace.target_q[is_lat])
+    pos = np.searchsorted(q_lat, u, side="left")  # latency targets below each threshold
+    edges = np.concatenate(
+        [np.zeros((n_rows, 1), np.int64), pos, np.full((n_rows, 1), len(q_lat))], axis=1
+    )
+    n_k = np.diff(edges, axis=1)  # [R, S + 1]: latency queries met by exactly k SubNets
+    n_f = np.bincount(t.first_ok[~is_lat], minlength=n_sub + 1)  # [S + 1]
+    off = (np.arange(n_rows) * n_sub)[:, None]
+    size = n_rows * n_sub
+    cnt = np.bincount((lat_pick + off).ravel(), weights=n_k.ravel(), minlength=size)
+    cnt += np.bincount((acc_pick + off).ravel(), weights=np.tile(n_f, n_rows), minlength=size)
+    return np.rint(cnt).astype(np.int64).reshape(n_rows, n_sub)
+
+
+def _baseline(t: _Sorted, trace: Trace, fallback: str) -> BaselineStats:
+    """No-PB serving of every point, from exact counts (reference: ``policy="no_pb"``)."""
+    n_pts, n_sub, n_cand = t.lat.shape
+    rows = np.arange(n_pts)
+    l_sel = t.lat[:, :, n_cand - 1]
+    by_lat, lat_pick, acc_pick = _picks(l_sel, fallback)
+    cnt = _fixed_counts(_normalized(l_sel, by_lat, t, rows), lat_pick, acc_pick, trace, t)
+    counts = np.zeros((n_pts, n_sub, n_cand), dtype=np.int64)
+    counts[:, :, n_cand - 1] = cnt  # the reference's pair counts: same sums, same shapes
+    n_q = len(trace)
+    per_sub = counts.sum(axis=2)
+    return BaselineStats(
+        mean_latency_ms=((counts * t.lat).sum(axis=(1, 2)) + 0.0) / n_q,
+        served_acc_pct=(per_sub * t.acc).sum(axis=1) / n_q,
+        offchip_bytes=((counts * t.offchip).sum(axis=(1, 2)) + 0.0) / n_q,
+        fetch_share=(per_sub * t.share).sum(axis=1) / n_q,
+    )
+
+
+def _stats(
+    t: _Sorted,
+    rows: np.ndarray,
+    trace: Trace,
+    served: np.ndarray,
+    cur_hist: np.ndarray,
+    q: int,
+    stall: np.ndarray,
+    sw_bytes: np.ndarray,
+    switches: np.ndarray,
+) -> ServingStats:
+    """Statistics of rows that served ``served`` ``[R, T]`` with block contents ``cur_hist``
+    ``[R, n_blocks + 1]`` (reference: the end of ``_simulate``, ``detail=True``)."""
+    lat, offchip, hit = t.lat[rows], t.offchip[rows], t.hit[rows]
+    n_pts, n_sub, n_cand = lat.shape
+    n_q = len(trace)
+    block_cur = np.repeat(cur_hist[:, :-1], q, axis=1)[:, :n_q]
+    code = served * n_cand + block_cur
+    flat = (code + (np.arange(n_pts) * n_sub * n_cand)[:, None]).ravel()
+    counts = np.bincount(flat, minlength=n_pts * n_sub * n_cand).reshape(n_pts, n_sub, n_cand)
+    mean_lat = ((counts * lat).sum(axis=(1, 2)) + stall.sum(axis=1)) / n_q
+    lo, span = t.lo[rows], t.span[rows]
+    is_lat, q_all = trace.is_latency, trace.target_q
+    served_lat = np.empty((n_pts, n_q), dtype=np.float32)
+    lat_miss, acc_miss, any_miss = np.zeros(n_pts), np.zeros(n_pts), np.zeros(n_pts)
+    lat_flat = lat.reshape(n_pts, n_sub * n_cand)
+    block_of = np.arange(n_q) // q
+    first_in_block = np.arange(n_q) % q == 0
+    for t0 in range(0, n_q, _T_CHUNK):
+        sl = slice(t0, min(n_q, t0 + _T_CHUNK))
+        c = code[:, sl]
+        got = np.take_along_axis(lat_flat, c, axis=1)
+        got += np.where(first_in_block[None, sl], stall[:, block_of[sl]], 0.0)
+        served_lat[:, sl] = got
+        lm = is_lat[None, sl] & ((got - lo[:, None]) / span[:, None] > q_all[None, sl])
+        am = ~is_lat[None, sl] & (t.acc[c // n_cand] < t.alpha[None, sl] - 1e-9)
+        lat_miss += lm.sum(axis=1)
+        acc_miss += am.sum(axis=1)
+        any_miss += (lm | am).sum(axis=1)
+    p99 = np.percentile(served_lat, 99, axis=1).astype(np.float64)
+    response = _queue_response(served_lat, trace.t_arrival_s * 1e3)
+    n_lat = max(1, int(is_lat.sum()))
+    n_acc = max(1, int((~is_lat).sum()))
+    per_sub = counts.sum(axis=2)
+    off = (counts * offchip).sum(axis=(1, 2)) + sw_bytes
+    hits = (counts * hit).sum(axis=(1, 2))
+    weights = (per_sub * t.wbytes[rows]).sum(axis=1)
+    return ServingStats(
+        mean_latency_ms=mean_lat,
+        p99_latency_ms=p99,
+        mean_response_ms=response,
+        served_acc_pct=(per_sub * t.acc).sum(axis=1) / n_q,
+        latency_miss_rate=lat_miss / n_lat,
+        accuracy_miss_rate=acc_miss / n_acc,
+        miss_rate=any_miss / n_q,
+        offchip_bytes=off / n_q,
+        onchip_mj=(per_sub * t.onchip[rows]).sum(axis=1) / n_q,
+        hit_ratio=hits / np.maximum(weights, 1e-30),
+        switches=switches,
+        fetch_share=(per_sub * t.share[rows]).sum(axis=1) / n_q,
+    )
+
+
+def _fixed_pb(
+    t: _Sorted,
+    tables: ServingTables,
+    rows: np.ndarray,
+    cur: np.ndarray,
+    oblivious: np.ndarray,
+    blocking: np.ndarray,
+    trace: Trace,
+    fallback: str,
+) -> ServingStats:
+    """Rows whose PB holds ``cur`` ``[R]`` for the whole trace (``static_pb``, ``no_pb``)."""
+    n_cand = t.lat.shape[2]
+    l_sel = t.lat[rows, :, cur]
+    l_sel = np.where(oblivious[:, None], t.lat[rows, :, n_cand - 1], l_sel)
+    by_lat, lat_pick, acc_pick = _picks(l_sel, fallback)
+    u = _normalized(l_sel, by_lat, t, rows)
+    q_sorted, inv = _sorted_targets(trace)
+    k = _rank_counts(u, q_sorted, inv)  # [R, T]
+    n_sub = l_sel.shape[1]
+    served = np.where(
+        trace.is_latency[None, :],
+        np.take_along_axis(lat_pick, k, axis=1),
+        acc_pick[:, np.minimum(t.first_ok, n_sub)],
+    )
+    empty = n_cand - 1
+    sw_bytes = tables.switch_bytes[rows, empty, cur]  # the initial fill of a static PB
+    stall = np.where(blocking, sw_bytes / tables.bw_bytes_per_ms[rows], 0.0)[:, None]
+    cur_hist = np.repeat(cur[:, None], 2, axis=1)
+    switches = (sw_bytes > 0).astype(np.int64)
+    return _stats(t, rows, trace, served, cur_hist, len(trace), stall, sw_bytes, switches)
+
+
+_BLOCKS: dict[tuple[int, int], tuple[Trace, list[tuple[np.ndarray, np.ndarray]]]] = {}
+
+
+def _block_orders(trace: Trace, q: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per block of ``q`` queries: its sorted targets and inverse permutation (cached)."""
+    key = (id(trace), q)
+    hit = _BLOCKS.get(key)
+    if hit is not None and hit[0] is trace:
+        return hit[1]
+    out = []
+    for start in range(0, len(trace), q):
+        tq = trace.target_q[start : start + q]
+        order = np.argsort(tq, kind="stable")
+        inv = np.empty(len(order), dtype=np.int64)
+        inv[order] = np.arange(len(order))
+        out.append((tq[order], inv))
+    if len(_BLOCKS) >= 16:
+        _BLOCKS.pop(next(iter(_BLOCKS)))
+    _BLOCKS[key] = (trace, out)
+    return out
+
+
+def _dynamic_pb(
+    t: _Sorted,
+    tables: ServingTables,
+    rows: np.ndarray,
+    oblivious: np.ndarray,
+    blocking: np.ndarray,
+    q: int,
+    w_blocks: int,
+    trace: Trace,
+    fallback: str,
+) -> ServingStats:
+    """Rows whose PB is re-decided every ``q`` queries over ``w_blocks`` blocks of history."""
+    lat = t.lat[rows]
+    n_pts, n_sub, n_cand = lat.shape
+    empty = n_cand - 1
+    n_q = len(trace)
+    pts = np.arange(n_pts)
+    pts_c = pts[:, None]
+    l_sel = np.where(oblivious[:, None, None], lat[:, :, empty : empty + 1], lat)  # [R, S, G]
+    l_sel = l_sel.transpose(0, 2, 1)  # [R, G, S]
+    by_lat, lat_pick, acc_pick = _picks(l_sel, fallback)
+    u_sorted = np.ascontiguousarray(_normalized(l_sel, by_lat, t, rows).transpose(2, 1, 0))
+    pick = np.concatenate([lat_pick, acc_pick], axis=2)  # [R, G, 2S + 2]
+    acc_idx = (n_sub + 1 + t.first_ok)[None, :]
+    is_lat = trace.is_latency
+    switch_ms = tables.switch_bytes[rows] / tables.bw_bytes_per_ms[rows][:, None, None]
+    # ties keep the PB as it is: staying is a hair cheaper than any equal alternative
+    switch_score = switch_ms - 1e-9 * np.eye(n_cand)[None]
+    blocks = _block_orders(trace, q)
+    n_blocks = len(blocks)
+    cur = np.full(n_pts, empty)
+    served = np.empty((n_pts, n_q), dtype=np.int32)
+    cur_hist = np.empty((n_pts, n_blocks + 1), dtype=np.int64)
+    cur_hist[:, 0] = cur
+    ring = np.zeros((w_blocks, n_pts, n_cand))
+    use_counts = n_pts * q > 256
+    flat_off = (pts * n_sub)[:, None]
+    for b, (q_b, inv_b) in enumerate(blocks):
+        sl = slice(b * q, min(n_q, (b + 1) * q))
+        k = _rank_counts(u_sorted[:, cur, pts].T, q_b, inv_b)
+        chosen = pick[pts_c, cur[:, None], np.where(is_lat[None, sl], k, acc_idx[:, sl])]
+        served[:, sl] = chosen
+        if b + 1 < n_blocks:
+            # latency the block's SubNets would have had under each candidate PB content
+            if use_counts:  # many points: per-SubNet counts times the table beats a gather
+                hist = np.bincount((chosen + flat_off).ravel(), minlength=n_pts * n_sub)
+                ring[b % w_blocks] = np.matmul(hist.reshape(n_pts, 1, n_sub), lat)[:, 0, :]
+            else:
+                ring[b % w_blocks] = lat[pts_c, chosen, :].sum(axis=1)
+            cur = (ring.sum(axis=0) + switch_score[pts, cur, :]).argmin(axis=1)
+        cur_hist[:, b + 1] = cur
+    # switches between consecutive blocks: traffic, count, and a stall on the next block
+    frm, to = cur_hist[:, :-2], cur_hist[:, 1:-1]
+    moved = tables.switch_bytes[rows[:, None], frm, to]
+    sw0 = tables.switch_bytes[rows, empty, empty]
+    sw_bytes = sw0 + moved.sum(axis=1)
+    switches = (sw0 > 0).astype(np.int64) + (moved > 0).sum(axis=1)
+    stall = np.zeros((n_pts, n_blocks))
+    stall[:, 0] = np.where(blocking, switch_ms[:, empty, empty], 0.0)
+    stall[:, 1:] = np.where(blocking[:, None], switch_ms[pts_c, frm, to], 0.0)
+    return _stats(t, rows, trace, served, cur_hist, q, stall, sw_bytes, switches)
+
+
+def _sorted_tables(tables: ServingTables, acc: np.ndarray, trace: Trace) -> _Sorted:
+    perm = np.argsort(acc, kind="stable")
+    acc_s = np.asarray(acc, dtype=np.float64)[perm]
+    lat = tables.lat_ms[:, perm, :]
+    lat_nopb = lat[:, :, -1]
+    lo, hi = lat_nopb.min(axis=1), lat_nopb.max(axis=1)
+    alpha = acc_s[0] + trace.target_q * (acc_s[-1] - acc_s[0])
+    return _Sorted(
+        acc=acc_s,
+        lat=lat,
+        offchip=tables.offchip_bytes[:, perm, :],
+        hit=tables.hit_bytes[:, perm, :],
+        wbytes=tables.weight_bytes[:, perm],
+        onchip=tables.onchip_mj[:, perm],
+        share=tables.fetch_share[:, perm],
+        lo=lo,
+        span=np.where(hi > lo, hi - lo, 1.0),
+        alpha=alpha,
+        first_ok=np.searchsorted(acc_s, alpha - 1e-9, side="left"),
+    )
+
+
+def simulate_with_baseline(
+    tables: ServingTables,
+    acc: np.ndarray,
+    trace: Trace,
+    policy: np.ndarray,
+    update_period: np.ndarray,
+    window: np.ndarray,
+    switch_blocking: np.ndarray,
+    fallback: str = "best_effort",
+) -> tuple[ServingStats, BaselineStats]:
+    """Serve ``trace`` at every point under its policy, and without a PB (the baseline).
+
+    Args:
+        tables: Serving tables ``[P, S, G]`` (last candidate: empty PB; the one before it: the
+            pool's common SubGraph).
+        acc: Top-1 (%) of the pool's SubNets ``[S]``.
+        trace: The queries.
+        policy: Policy name per point ``[P]``.
+        update_period: ``Q`` per point ``[P]``.
+        window: History window in queries per point ``[P]``.
+        switch_blocking: Whether a PB switch stalls the next query ``[P]``.
+        fallback: ``"best_effort"`` or ``"fastest"``.
+
+    Raises:
+        ValueError: naming an unknown policy or fallback, or an empty pool.
+    """
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback={fallback!r}: expected one of {', '.join(FALLBACKS)}")
+    policy = np.asarray(policy)
+    bad = ~np.isin(policy, POLICIES)
+    if bad.any():
+        raise ValueError(f"policy={policy[bad][0]!r}: expected one of {', '.join(POLICIES)}")
+    if tables.lat_ms.shape[1] == 0:
+        raise ValueError("SubNet pool is empty: nothing to serve")
+    t = _sorted_tables(tables, acc, trace)
+    n_pts, _, n_cand = t.lat.shape
+    blocking = np.asarray(switch_blocking, dtype=bool)
+    oblivious = policy == "cache_oblivious"
+    dynamic = np.isin(policy, ("sushi", "cache_oblivious"))
+    q = np.maximum(1, np.asarray(update_period, dtype=np.int64))
+    w = np.maximum(1, -(-np.asarray(window, dtype=np.int64) // q))
+    parts: list[tuple[np.ndarray, ServingStats]] = []
+    fixed = np.flatnonzero(~dynamic)
+    if len(fixed):
+        cur = np.where(policy[fixed] == "static_pb", n_cand - 2, n_cand - 1)
+        parts.append(
+            (
+                fixed,
+                _fixed_pb(
+                    t, tables, fixed, cur, oblivious[fixed], blocking[fixed], trace, fallback
+                ),
+            )
+        )
+    classes = np.unique(np.column_stack([q, w])[dynamic], axis=0)
+    for qc, wc in classes:
+        rows = np.flatnonzero(dynamic & (q == qc) & (w == wc))
+        stats = _dynamic_pb(
+            t, tables, rows, oblivious[rows], blocking[rows], int(qc), int(wc), trace, fallback
+        )
+        parts.append((rows, stats))
+    merged = {}
+    for name in ServingStats.__dataclass_fields__:
+        col = np.empty(n_pts, dtype=getattr(parts[0][1], name).dtype)
+        for rows, stats in parts:
+            col[rows] = getattr(stats, name)
+        merged[name] = col
+    return ServingStats(**merged), _baseline(t, trace, fallback)
