@@ -40,6 +40,7 @@ from costmodels.sushi._streams import Trace
 __all__ = ["BaselineStats", "simulate_with_baseline"]
 
 _T_CHUNK = 2048  # queries per statistics chunk (bounds float temporaries to [P, 2048])
+_BRUTE_MAX = 1024  # block queries x SubNets up to which ranks are counted by comparisons
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,20 @@ def _baseline(t: _Sorted, trace: Trace, fallback: str) -> BaselineStats:
     )
 
 
-def _stats(
+@dataclass
+class _Acc:
+    """Per-point results filled part by part (all ``[P]`` unless noted)."""
+
+    counts: np.ndarray  # [P, S, G] queries served per (SubNet, PB content)
+    stall_ms: np.ndarray
+    sw_bytes: np.ndarray
+    switches: np.ndarray
+    p99: np.ndarray
+    response: np.ndarray
+    lat_miss: np.ndarray
+
+
+def _query_stats(
     t: _Sorted,
     rows: np.ndarray,
     trace: Trace,
@@ -147,58 +161,69 @@ def _stats(
     cur_hist: np.ndarray,
     q: int,
     stall: np.ndarray,
-    sw_bytes: np.ndarray,
-    switches: np.ndarray,
-) -> ServingStats:
-    """Statistics of rows that served ``served`` ``[R, T]`` with block contents ``cur_hist``
-    ``[R, n_blocks + 1]`` (reference: the end of ``_simulate``, ``detail=True``)."""
-    lat, offchip, hit = t.lat[rows], t.offchip[rows], t.hit[rows]
-    n_pts, n_sub, n_cand = lat.shape
+    res: _Acc,
+) -> None:
+    """Per-query statistics of rows that served ``served`` ``[R, T]`` with block contents
+    ``cur_hist`` ``[R, n_blocks + 1]`` and block stalls ``stall`` (reference: the end of
+    ``_simulate`` with ``detail=True``; the same values)."""
+    n_pts = len(rows)
+    _, n_sub, n_cand = t.lat.shape
     n_q = len(trace)
     block_cur = np.repeat(cur_hist[:, :-1], q, axis=1)[:, :n_q]
-    code = served * n_cand + block_cur
-    flat = (code + (np.arange(n_pts) * n_sub * n_cand)[:, None]).ravel()
-    counts = np.bincount(flat, minlength=n_pts * n_sub * n_cand).reshape(n_pts, n_sub, n_cand)
-    mean_lat = ((counts * lat).sum(axis=(1, 2)) + stall.sum(axis=1)) / n_q
+    code = served * n_cand + block_cur  # pair index into one point's [S, G] table
+    size = n_sub * n_cand
+    local = code + (np.arange(n_pts) * size)[:, None]
+    res.counts[rows] = np.bincount(local.ravel(), minlength=n_pts * size).reshape(
+        n_pts, n_sub, n_cand
+    )
+    code += (rows * size)[:, None]  # into the batch's flattened tables
+    res.stall_ms[rows] = stall.sum(axis=1)
     lo, span = t.lo[rows], t.span[rows]
     is_lat, q_all = trace.is_latency, trace.target_q
     served_lat = np.empty((n_pts, n_q), dtype=np.float32)
-    lat_miss, acc_miss, any_miss = np.zeros(n_pts), np.zeros(n_pts), np.zeros(n_pts)
-    lat_flat = lat.reshape(n_pts, n_sub * n_cand)
-    block_of = np.arange(n_q) // q
-    first_in_block = np.arange(n_q) % q == 0
+    lat_miss = np.zeros(n_pts)
+    lat_flat = t.lat.reshape(-1)
     for t0 in range(0, n_q, _T_CHUNK):
-        sl = slice(t0, min(n_q, t0 + _T_CHUNK))
-        c = code[:, sl]
-        got = np.take_along_axis(lat_flat, c, axis=1)
-        got += np.where(first_in_block[None, sl], stall[:, block_of[sl]], 0.0)
-        served_lat[:, sl] = got
-        lm = is_lat[None, sl] & ((got - lo[:, None]) / span[:, None] > q_all[None, sl])
-        am = ~is_lat[None, sl] & (t.acc[c // n_cand] < t.alpha[None, sl] - 1e-9)
-        lat_miss += lm.sum(axis=1)
-        acc_miss += am.sum(axis=1)
-        any_miss += (lm | am).sum(axis=1)
-    p99 = np.percentile(served_lat, 99, axis=1).astype(np.float64)
-    response = _queue_response(served_lat, trace.t_arrival_s * 1e3)
+        t1 = min(n_q, t0 + _T_CHUNK)
+        got = lat_flat[code[:, t0:t1]]
+        # a stall lands on the first query of its block (the reference adds 0.0 elsewhere)
+        firsts = np.arange(-(-t0 // q) * q, t1, q)
+        got[:, firsts - t0] += stall[:, firsts // q]
+        served_lat[:, t0:t1] = got
+        lat_cols = np.flatnonzero(is_lat[t0:t1])
+        over = (got[:, lat_cols] - lo[:, None]) / span[:, None] > q_all[t0 + lat_cols][None, :]
+        lat_miss += over.sum(axis=1)
+    res.lat_miss[rows] = lat_miss
+    res.p99[rows] = np.percentile(served_lat, 99, axis=1).astype(np.float64)
+    res.response[rows] = _queue_response(served_lat, trace.t_arrival_s * 1e3)
+
+
+def _final_stats(t: _Sorted, trace: Trace, res: _Acc) -> ServingStats:
+    """Means from the pair counts (reference formulas, the same shapes)."""
+    n_q = len(trace)
+    is_lat = trace.is_latency
+    n_sub = t.lat.shape[1]
     n_lat = max(1, int(is_lat.sum()))
     n_acc = max(1, int((~is_lat).sum()))
+    # an accuracy floor is missed exactly when no SubNet meets it: the fallback serves one
+    # below the floor, otherwise the choice is at or above the first SubNet that meets it
+    acc_miss = float(np.count_nonzero(~is_lat & (t.first_ok == n_sub)))
+    counts = res.counts
     per_sub = counts.sum(axis=2)
-    off = (counts * offchip).sum(axis=(1, 2)) + sw_bytes
-    hits = (counts * hit).sum(axis=(1, 2))
-    weights = (per_sub * t.wbytes[rows]).sum(axis=1)
+    weights = (per_sub * t.wbytes).sum(axis=1)
     return ServingStats(
-        mean_latency_ms=mean_lat,
-        p99_latency_ms=p99,
-        mean_response_ms=response,
+        mean_latency_ms=((counts * t.lat).sum(axis=(1, 2)) + res.stall_ms) / n_q,
+        p99_latency_ms=res.p99,
+        mean_response_ms=res.response,
         served_acc_pct=(per_sub * t.acc).sum(axis=1) / n_q,
-        latency_miss_rate=lat_miss / n_lat,
-        accuracy_miss_rate=acc_miss / n_acc,
-        miss_rate=any_miss / n_q,
-        offchip_bytes=off / n_q,
-        onchip_mj=(per_sub * t.onchip[rows]).sum(axis=1) / n_q,
-        hit_ratio=hits / np.maximum(weights, 1e-30),
-        switches=switches,
-        fetch_share=(per_sub * t.share[rows]).sum(axis=1) / n_q,
+        latency_miss_rate=res.lat_miss / n_lat,
+        accuracy_miss_rate=np.full(len(weights), acc_miss / n_acc),
+        miss_rate=(res.lat_miss + acc_miss) / n_q,
+        offchip_bytes=((counts * t.offchip).sum(axis=(1, 2)) + res.sw_bytes) / n_q,
+        onchip_mj=(per_sub * t.onchip).sum(axis=1) / n_q,
+        hit_ratio=(counts * t.hit).sum(axis=(1, 2)) / np.maximum(weights, 1e-30),
+        switches=res.switches,
+        fetch_share=(per_sub * t.share).sum(axis=1) / n_q,
     )
 
 
@@ -211,7 +236,8 @@ def _fixed_pb(
     blocking: np.ndarray,
     trace: Trace,
     fallback: str,
-) -> ServingStats:
+    res: _Acc,
+) -> None:
     """Rows whose PB holds ``cur`` ``[R]`` for the whole trace (``static_pb``, ``no_pb``)."""
     n_cand = t.lat.shape[2]
     l_sel = t.lat[rows, :, cur]
@@ -229,9 +255,10 @@ def _fixed_pb(
     empty = n_cand - 1
     sw_bytes = tables.switch_bytes[rows, empty, cur]  # the initial fill of a static PB
     stall = np.where(blocking, sw_bytes / tables.bw_bytes_per_ms[rows], 0.0)[:, None]
+    res.sw_bytes[rows] = sw_bytes
+    res.switches[rows] = sw_bytes > 0
     cur_hist = np.repeat(cur[:, None], 2, axis=1)
-    switches = (sw_bytes > 0).astype(np.int64)
-    return _stats(t, rows, trace, served, cur_hist, len(trace), stall, sw_bytes, switches)
+    _query_stats(t, rows, trace, served, cur_hist, len(trace), stall, res)
 
 
 _BLOCKS: dict[tuple[int, int], tuple[Trace, list[tuple[np.ndarray, np.ndarray]]]] = {}
@@ -266,9 +293,11 @@ def _dynamic_pb(
     w_blocks: int,
     trace: Trace,
     fallback: str,
-) -> ServingStats:
+    res: _Acc,
+) -> None:
     """Rows whose PB is re-decided every ``q`` queries over ``w_blocks`` blocks of history."""
-    lat = t.lat[rows]
+    whole = len(rows) == t.lat.shape[0]  # rows are sorted and distinct: then all points
+    lat = t.lat if whole else t.lat[rows]
     n_pts, n_sub, n_cand = lat.shape
     empty = n_cand - 1
     n_q = len(trace)
@@ -277,8 +306,9 @@ def _dynamic_pb(
     l_sel = np.where(oblivious[:, None, None], lat[:, :, empty : empty + 1], lat)  # [R, S, G]
     l_sel = l_sel.transpose(0, 2, 1)  # [R, G, S]
     by_lat, lat_pick, acc_pick = _picks(l_sel, fallback)
-    u_sorted = np.ascontiguousarray(_normalized(l_sel, by_lat, t, rows).transpose(2, 1, 0))
-    pick = np.concatenate([lat_pick, acc_pick], axis=2)  # [R, G, 2S + 2]
+    u_sorted = _normalized(l_sel, by_lat, t, rows)  # [R, G, S]
+    # decision rows per (point, PB content), flattened: row r * G + g
+    pick = np.concatenate([lat_pick, acc_pick], axis=2).reshape(n_pts * n_cand, 2 * n_sub + 2)
     acc_idx = (n_sub + 1 + t.first_ok)[None, :]
     is_lat = trace.is_latency
     switch_ms = tables.switch_bytes[rows] / tables.bw_bytes_per_ms[rows][:, None, None]
@@ -293,10 +323,17 @@ def _dynamic_pb(
     ring = np.zeros((w_blocks, n_pts, n_cand))
     use_counts = n_pts * q > 256
     flat_off = (pts * n_sub)[:, None]
+    q_all = trace.target_q
+    small = q * n_sub <= _BRUTE_MAX
     for b, (q_b, inv_b) in enumerate(blocks):
         sl = slice(b * q, min(n_q, (b + 1) * q))
-        k = _rank_counts(u_sorted[:, cur, pts].T, q_b, inv_b)
-        chosen = pick[pts_c, cur[:, None], np.where(is_lat[None, sl], k, acc_idx[:, sl])]
+        u_rows = u_sorted[pts, cur]  # [R, S]
+        if small:  # k[r, t] = #{s : u[r, s] <= q_t}, counted directly
+            k = (u_rows[:, :, None] <= q_all[None, None, sl]).sum(axis=1)
+        else:  # ranked among the block's sorted targets
+            k = _rank_counts(u_rows, q_b, inv_b)
+        idx = np.where(is_lat[None, sl], k, acc_idx[:, sl])
+        chosen = np.take_along_axis(pick[pts * n_cand + cur], idx, axis=1)
         served[:, sl] = chosen
         if b + 1 < n_blocks:
             # latency the block's SubNets would have had under each candidate PB content
@@ -311,17 +348,19 @@ def _dynamic_pb(
     frm, to = cur_hist[:, :-2], cur_hist[:, 1:-1]
     moved = tables.switch_bytes[rows[:, None], frm, to]
     sw0 = tables.switch_bytes[rows, empty, empty]
-    sw_bytes = sw0 + moved.sum(axis=1)
-    switches = (sw0 > 0).astype(np.int64) + (moved > 0).sum(axis=1)
+    res.sw_bytes[rows] = sw0 + moved.sum(axis=1)
+    res.switches[rows] = (sw0 > 0).astype(np.int64) + (moved > 0).sum(axis=1)
     stall = np.zeros((n_pts, n_blocks))
     stall[:, 0] = np.where(blocking, switch_ms[:, empty, empty], 0.0)
     stall[:, 1:] = np.where(blocking[:, None], switch_ms[pts_c, frm, to], 0.0)
-    return _stats(t, rows, trace, served, cur_hist, q, stall, sw_bytes, switches)
+    _query_stats(t, rows, trace, served, cur_hist, q, stall, res)
 
 
 def _sorted_tables(tables: ServingTables, acc: np.ndarray, trace: Trace) -> _Sorted:
     perm = np.argsort(acc, kind="stable")
     acc_s = np.asarray(acc, dtype=np.float64)[perm]
+    if np.array_equal(perm, np.arange(len(perm))):  # already in accuracy order: no copies
+        perm = slice(None)  # type: ignore[assignment]
     lat = tables.lat_ms[:, perm, :]
     lat_nopb = lat[:, :, -1]
     lo, hi = lat_nopb.min(axis=1), lat_nopb.max(axis=1)
@@ -382,29 +421,32 @@ def simulate_with_baseline(
     dynamic = np.isin(policy, ("sushi", "cache_oblivious"))
     q = np.maximum(1, np.asarray(update_period, dtype=np.int64))
     w = np.maximum(1, -(-np.asarray(window, dtype=np.int64) // q))
-    parts: list[tuple[np.ndarray, ServingStats]] = []
+    n_sub = t.lat.shape[1]
+    res = _Acc(
+        counts=np.empty((n_pts, n_sub, n_cand), dtype=np.int64),
+        stall_ms=np.empty(n_pts),
+        sw_bytes=np.empty(n_pts),
+        switches=np.empty(n_pts, dtype=np.int64),
+        p99=np.empty(n_pts),
+        response=np.empty(n_pts),
+        lat_miss=np.empty(n_pts),
+    )
     fixed = np.flatnonzero(~dynamic)
     if len(fixed):
         cur = np.where(policy[fixed] == "static_pb", n_cand - 2, n_cand - 1)
-        parts.append(
-            (
-                fixed,
-                _fixed_pb(
-                    t, tables, fixed, cur, oblivious[fixed], blocking[fixed], trace, fallback
-                ),
-            )
-        )
-    classes = np.unique(np.column_stack([q, w])[dynamic], axis=0)
-    for qc, wc in classes:
+        _fixed_pb(t, tables, fixed, cur, oblivious[fixed], blocking[fixed], trace, fallback, res)
+    for qc, wc in np.unique(np.column_stack([q, w])[dynamic], axis=0):
         rows = np.flatnonzero(dynamic & (q == qc) & (w == wc))
-        stats = _dynamic_pb(
-            t, tables, rows, oblivious[rows], blocking[rows], int(qc), int(wc), trace, fallback
+        _dynamic_pb(
+            t,
+            tables,
+            rows,
+            oblivious[rows],
+            blocking[rows],
+            int(qc),
+            int(wc),
+            trace,
+            fallback,
+            res,
         )
-        parts.append((rows, stats))
-    merged = {}
-    for name in ServingStats.__dataclass_fields__:
-        col = np.empty(n_pts, dtype=getattr(parts[0][1], name).dtype)
-        for rows, stats in parts:
-            col[rows] = getattr(stats, name)
-        merged[name] = col
-    return ServingStats(**merged), _baseline(t, trace, fallback)
+    return _final_stats(t, trace, res), _baseline(t, trace, fallback)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -52,6 +53,7 @@ __all__ = ["COMPUTE_FIELDS", "clear_cache_memo", "fast_serving_tables"]
 
 # Inputs the per-slot compute time depends on (with the GEMM latency scale).
 COMPUTE_FIELDS = ("pe_k", "pe_c", "pe_rs", "clock_mhz", "util_dense", "util_depthwise")
+_PER_SUBNET_FIELDS = ("out_ch", "in_ch", "taps", "out_px", "in_act", "out_act")  # [S, L]
 _MEMO_MAX = 2048  # memoized PB settings (about 40 kB each for a 48-SubNet pool)
 _SWITCH_BLOCK = 64  # distinct PB settings per switch-cost block (bounds [B, G, G, L] memory)
 _DOUBLE_ELEMS = 4_000_000  # elements of the per-slot [B, S, G, L] double-buffer arrays
@@ -95,8 +97,10 @@ def _pb_tables(
     cap: np.ndarray,
     scale: np.ndarray,
     switching: np.ndarray,
+    subnet_order: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hits ``[P, S, G]``, held totals ``[P, G]`` and switch parameters ``[P, G, G]``.
+    """Hits ``[P, S, G]`` (SubNets in ``subnet_order``), held totals ``[P, G]``, switch
+    parameters ``[P, G, G]``.
 
     Switch costs are full matrices where ``switching``; elsewhere only the row from the empty PB
     (the one initial fill), as in the reference. Work is per distinct (priority, capacity,
@@ -130,7 +134,7 @@ def _pb_tables(
                     h, tot = _hit_sum(shared, f), f.held_total()
                     for i, c in enumerate(blk):
                         _remember(memo, (id(pool), pr, c, s), (h[i], tot[i]))
-    hits_u = np.stack([_HITS[k][0] for k in keys])
+    hits_u = np.stack([_HITS[k][0][subnet_order] for k in keys])
     held_u = np.stack([_HITS[k][1] for k in keys])
     switch_u = np.zeros((len(keys), g1, g1))
     for j in np.flatnonzero(u_switch):
@@ -157,6 +161,7 @@ def fast_serving_tables(
     switching: np.ndarray | None = None,
     weight_bytes_scale: np.ndarray | None = None,
     gemm_latency_scale: np.ndarray | None = None,
+    subnet_order: np.ndarray | None = None,
 ) -> ServingTables:
     """:func:`~costmodels.sushi._accelerator.serving_tables` with distinct work done once.
 
@@ -167,8 +172,14 @@ def fast_serving_tables(
         switching: Points whose PB may change content (default: all).
         weight_bytes_scale: ``r_w`` per point (module docstring); default 1.
         gemm_latency_scale: ``r_t`` per point (module docstring); default 1.
+        subnet_order: Lay the SubNet axis out in this order of the pool's SubNets (the fast
+            scheduler wants accuracy order); default: pool order.
     """
-    sub = pool.layers
+    o = np.arange(len(pool)) if subnet_order is None else np.asarray(subnet_order)
+    sub = replace(
+        pool.layers,
+        **{k: getattr(pool.layers, k)[o] for k in _PER_SUBNET_FIELDS},
+    )
     n_pts = len(np.asarray(hw["pe_k"]))
     ones = np.ones(n_pts)
     r_w = ones if weight_bytes_scale is None else np.asarray(weight_bytes_scale, np.float64)
@@ -200,20 +211,22 @@ def fast_serving_tables(
     a_off_sum = a_off_u.sum(axis=2)[a_inv]
     act_sum = act_sl_u.sum(axis=2)[a_inv]
 
-    # the reference's per-slot serialized sum (same terms, same reduction)
+    # the reference's per-slot serialized sum (same terms, same reduction), once per distinct
+    # (compute, weight bytes, spills, overhead, bandwidth)
+    b_first, b_inv = _distinct_rows(c_inv, w_inv, a_inv, tau_ms, bw)
     terms = SlotTerms(
-        tc_ms=tc_u[c_inv],
-        w_bytes=w_sl_u[w_inv],
-        act_bytes=act_sl_u[a_inv],
-        a_off=a_off_u[a_inv],
-        tau_ms=tau_ms[:, None, None],
-        bw=bw[:, None, None],
+        tc_ms=tc_u[c_inv[b_first]],
+        w_bytes=w_sl_u[w_inv[b_first]],
+        act_bytes=act_sl_u[a_inv[b_first]],
+        a_off=a_off_u[a_inv[b_first]],
+        tau_ms=tau_ms[b_first, None, None],
+        bw=bw[b_first, None, None],
         active=(sub.out_ch > 0)[None],
     )
-    base_ms = terms.serial_ms().sum(axis=2)  # [P, S]
+    base_ms = terms.serial_ms().sum(axis=2)[b_inv]  # [P, S]
     fetch_share = weight_bytes / bw[:, None] / base_ms
 
-    hits, held_tot, switch = _pb_tables(pool, np.asarray(hw["fill_priority"]), cap, r_w, sw)
+    hits, held_tot, switch = _pb_tables(pool, np.asarray(hw["fill_priority"]), cap, r_w, sw, o)
     hit_bytes = hits * bpw[:, None, None]
     lat = base_ms[:, :, None] - hit_bytes / bw[:, None, None]
     prio = np.asarray(hw["fill_priority"]).astype(str)
@@ -227,6 +240,7 @@ def fast_serving_tables(
         if len(dbl_all) == 0:
             continue
         params, shared, _ = _scaled_overlaps(pool, float(r_w[head]))
+        shared = shared[o]
         order = _pool_order(pool, str(prio[head]))
         for start in range(0, len(dbl_all), step):
             dbl = dbl_all[start : start + step]

@@ -472,6 +472,8 @@ class SushiModel(CostModel):
             row = {k: v[head].item() for k, v in cols.items()}
             pool = self.pool(row["supernet"], row["pool_kind"], row["pool_size"])
             trace = self.stream_trace(row)
+            if self.impl == "fast":  # chunks of one scheduler period share the block loop
+                idx = idx[np.lexsort((cols["history_window"][idx], cols["update_period_q"][idx]))]
             for start in range(0, len(idx), chunk):
                 part = idx[start : start + chunk]
                 if self.impl == "reference":
@@ -498,6 +500,7 @@ class SushiModel(CostModel):
         hw = {k: cols[k][idx] for k in HW_FIELDS}
         policy = cols["policy"][idx].astype(str)
         switching = np.isin(policy, ("sushi", "cache_oblivious"))
+        order = np.argsort(pool.acc, kind="stable")  # the scheduler wants accuracy order
         tables = fast_serving_tables(
             pool,
             hw,
@@ -505,10 +508,11 @@ class SushiModel(CostModel):
             switching,
             cols["weight_bytes_scale"][idx],
             cols["gemm_latency_scale"][idx],
+            subnet_order=order,
         )
         stats, base = simulate_with_baseline(
             tables,
-            pool.acc,
+            pool.acc[order],
             trace,
             policy,
             cols["update_period_q"][idx],

@@ -195,11 +195,10 @@ def _hw_regime(exclude: str = "pb_mb") -> dict[str, object]:
     return {k: HEADLINE_REGIME[k] for k in keep if k != exclude}
 
 
-def test_small_batch_choice_table_matches_block_loop(
-    model: SushiModel, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_small_batch_choice_table_matches_block_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     import costmodels.sushi._scheduler as sched
 
+    model = SushiModel(impl="reference")  # the choice table is the reference scheduler's
     b = model.batch(
         pb_mb=[1.0, 4.5, 3.0],
         latency_query_share=[0.0, 1.0, 0.5],
