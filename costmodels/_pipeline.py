@@ -121,10 +121,20 @@ class Pipeline:
         return out
 
     def _check_shared(self) -> None:
-        """Models reading one column must agree on its unit and share some valid values."""
-        produced = set(self.produced)
+        """Models reading one column must agree on its unit and share some valid values; an
+        input bound to another model's output must be in the output's unit."""
+        produced = self.produced
         for column, readers in self.readers().items():
-            if column in produced or len(readers) < 2:
+            if column in produced:
+                unit = produced[column]
+                for s, p in readers:
+                    if p.unit != unit:
+                        raise ModelError(
+                            f"model {s.namespace!r} ({s.model.name}.{p.name}, unit "
+                            f"{p.unit or 'none'!r}) reads {column!r}, an output in "
+                            f"{unit or 'none'!r}: the models disagree on its unit")
+                continue
+            if len(readers) < 2:
                 continue
             (s0, p0), rest = readers[0], readers[1:]
             for s1, p1 in rest:

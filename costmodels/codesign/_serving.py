@@ -15,8 +15,12 @@ so a ratio the engine cannot run gets no speed-up (an S engine runs N:4; 1:8 run
 the engine promotes patterns, the fastest lossless encoding it has; a D engine runs everything
 dense, scale 1), and the bytes are those of the encoding the engine runs, metadata included
 (2-bit indices per kept bf16 value for N:4: ``(N/4) (16 + 2) / 16`` of dense). The serving
-model applies both scales to its GEMM-shaped layers: compute time, weight bytes, hence what fits
-the persistent buffer, the hit ratio, off-chip traffic and energy.
+model applies both scales to its GEMM-shaped layers (every slot but depthwise,
+:mod:`costmodels.sushi._fast_tables`): compute time, weight bytes, hence what fits the persistent
+buffer, the hit ratio, off-chip traffic and energy. ``gemm_latency_scale`` is relative to the
+engine's own dense time: the assumption is that the engine *is* the serving accelerator's GEMM
+unit, as fast on dense weights as the accelerator's own array, so only the sparsity speed-up
+transfers (not the CPU engine's absolute speed).
 
 **Accuracy transfer** (:class:`AccuracyTransfer`). The training proxy's top-1 under the recipe,
 against the dense run of the *same* proxy (``nmd`` stage: same fidelity, seed and data), gives
@@ -62,8 +66,8 @@ class EngineToServing(CostModel):
               doc="stored dense weights (bind hwd.weights_mb)"),
     )
     outputs = (
-        Output("gemm_latency_scale", "", "minimize", "GEMM time at N:M / dense, same engine"),
-        Output("weight_bytes_scale", "", "minimize", "GEMM weight bytes at N:M / dense"),
+        Output("gemm_latency_scale", "ratio", "minimize", "GEMM time at N:M / dense, same engine"),
+        Output("weight_bytes_scale", "ratio", "minimize", "GEMM weight bytes at N:M / dense"),
     )
 
     def evaluate(
