@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from dse._inputs import input_map
 from dse._pareto import pareto_mask
+from dse._study import named_constraints
 
 
 __all__ = [
@@ -385,7 +386,7 @@ def _metrics(t: FrozenTrial) -> dict[str, Any]:
     bundled = t.user_attrs.get("metrics")
     if isinstance(bundled, dict):
         out.update(bundled)
-    for name in t.constraints or {}:
+    for name in named_constraints(t):
         out.pop(name, None)
     return out
 
@@ -395,8 +396,8 @@ def _constraints(t: FrozenTrial) -> dict[str, float]:
     for k, v in t.user_attrs.items():
         if k.startswith("c.") and isinstance(v, (int, float)):
             out[k[2:]] = float(v)
-    for k, v in (t.constraints or {}).items():
-        out.setdefault(str(k), float(v))
+    for k, v in named_constraints(t).items():
+        out.setdefault(k, v)
     return out
 
 

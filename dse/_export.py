@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from costmodels import get_model
 from dse._errors import DseError
 from dse._inputs import InputMap, input_map
-from dse._study import pareto_trials, trial_config
+from dse._study import named_constraints, pareto_trials, trial_config
 from dse._values import plain
 
 
@@ -68,7 +68,7 @@ def study_records(study: optuna.Study, pareto_only: bool = False) -> list[dict[s
         if t.values is not None:
             metrics.update({o["metric"]: _clean(v) for o, v in zip(objectives, t.values)})
         metrics.update({k: _clean(v) for k, v in t.user_attrs.get("metrics", {}).items()})
-        constraints = {k: _clean(v) for k, v in t.constraints.items()} if t.constraints else {}
+        constraints = {k: _clean(v) for k, v in named_constraints(t).items()}
         feasible = t.state == TrialState.COMPLETE and all(
             v is not None and v <= 0 for v in constraints.values() if not isinstance(v, str)
         )

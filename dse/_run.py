@@ -44,6 +44,7 @@ from dse._study import (
     open_study,
     record_points,
     recover_orphans,
+    set_constraints,
     study_hypervolume,
 )
 from dse._sweep import (
@@ -198,8 +199,7 @@ def _tell(
     trial.set_user_attr(
         "metrics", {k: stored(v[i]) for k, v in outcome.metrics.items() if k not in objective_keys}
     )
-    for j, key in enumerate(problem.constraint_keys):
-        trial.set_constraint(key, float(outcome.G[i, j]))
+    set_constraints(trial, problem.constraint_keys, outcome.G[i])
     if not np.isfinite(outcome.values[i]).all():
         violated = [f"{k} = {outcome.G[i, j]:.4g}" for j, k in enumerate(problem.constraint_keys)
                     if outcome.G[i, j] > 0]
@@ -519,8 +519,7 @@ def _tell_nested(
     trial.set_user_attr("dse.inner_evaluated", int(result["evaluated"]))
     trial.set_user_attr("metrics", {key: stored(front[key][k]) for key in problem.pipeline.produced
                                     if key not in objective_keys and key in front})
-    for j, key in enumerate(problem.constraint_keys):
-        trial.set_constraint(key, float(front["__G"][k, j]))
+    set_constraints(trial, problem.constraint_keys, front["__G"][k])
     signs = np.asarray([o.sign for o in problem.objectives])
     study.tell(trial, [float(v) for v in front["__F"][k] * signs])
     if feasible:

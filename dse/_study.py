@@ -33,12 +33,16 @@ from search_spaces import Fixed
 
 
 __all__ = [
+    "CONSTRAINT_LIST_KEY",
     "ORPHANED",
     "INTERRUPTED",
+    "constraint_attrs",
     "counted_trials",
+    "named_constraints",
     "open_study",
     "pareto_trials",
     "recover_orphans",
+    "set_constraints",
     "study_hypervolume",
     "record_points",
     "trial_config",
@@ -208,8 +212,7 @@ def record_points(
             user_attrs.update(extra_attrs)
         if keys is not None:
             user_attrs["dse.sweep_key"] = keys[i]
-        system_attrs = {f"constraints:{k}": float(G[i, j])
-                        for j, k in enumerate(problem.constraint_keys)}
+        system_attrs = constraint_attrs(problem.constraint_keys, G[i])
         trials.append(
             optuna.trial.create_trial(
                 params=params,
@@ -226,6 +229,38 @@ def record_points(
         raise DseError(f"cannot record sweep points into study {study.study_name!r}: {exc}") \
             from None
     return n
+
+
+#: optuna-dashboard reads a trial's constraints only from this list-valued system attr (Optuna's
+#: old format); Optuna itself reads the named ``constraints:<name>`` attrs. dse writes both.
+CONSTRAINT_LIST_KEY = "constraints"
+
+
+def constraint_attrs(keys: list[str], values: np.ndarray) -> dict[str, Any]:
+    """System attrs holding one trial's constraint values in both of Optuna's formats."""
+    vals = [float(v) for v in values]
+    attrs: dict[str, Any] = {f"constraints:{k}": v for k, v in zip(keys, vals)}
+    if vals:
+        attrs[CONSTRAINT_LIST_KEY] = vals
+    return attrs
+
+
+def set_constraints(trial: optuna.Trial, keys: list[str], values: np.ndarray) -> None:
+    """Set a running trial's constraints by name and as the list optuna-dashboard reads."""
+    for key, value in zip(keys, values):
+        trial.set_constraint(key, float(value))
+    if len(keys):
+        # No public setter for a trial's system attrs exists; this is the one private use.
+        trial.storage.set_trial_system_attr(trial._trial_id, CONSTRAINT_LIST_KEY,
+                                            [float(v) for v in values])
+
+
+def named_constraints(t: FrozenTrial) -> dict[str, float]:
+    """A trial's constraint values by name, without the positional copies of the list form
+    (a study written by another tool with only the list keeps Optuna's ``"0"``, ``"1"`` ...)."""
+    named = {k[len("constraints:"):]: float(v) for k, v in t.system_attrs.items()
+             if k.startswith("constraints:")}
+    return named or {str(k): float(v) for k, v in (t.constraints or {}).items()}
 
 
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from costmodels.demo import front_f2
 from dse import load_spec, open_storage, run_study, study_records
 from dse._columnar import read_columns
+from dse._study import named_constraints
 
 
 def _study(storage_url: str, name: str = "demo") -> optuna.Study:
@@ -31,7 +32,10 @@ def test_trial_mode_runs_and_resumes_to_total_budget(study_file, storage_url: st
     assert study.metric_names == ["demo.f1", "demo.f2"]
     t = study.trials[0]
     assert set(t.user_attrs["metrics"]) == {"demo.budget"}
-    assert t.constraints == {"demo.budget": pytest.approx(t.user_attrs["metrics"]["demo.budget"])}
+    budget = pytest.approx(t.user_attrs["metrics"]["demo.budget"])
+    assert named_constraints(t) == {"demo.budget": budget}
+    # optuna-dashboard reads only the list form: it is there too.
+    assert t.system_attrs["constraints"] == [budget]
     assert study.user_attrs["dse.objectives"][0] == {
         "metric": "demo.f1", "direction": "minimize", "unit": ""}
 
@@ -154,7 +158,7 @@ def test_constraints_and_bounds_reach_optuna(study_file, tmp_path: Path) -> None
     run_study(spec)
     study = _study(str(tmp_path / "s.journal"))
     for t in study.trials:
-        assert set(t.constraints) == {"demo.budget", "bound.demo.f2"}
+        assert set(named_constraints(t)) == {"demo.budget", "bound.demo.f2"}
         assert t.constraints["bound.demo.f2"] == pytest.approx(t.values[1] - 1.0)
     assert all(t.values[1] <= 1.0 for t in study.best_trials)
 
