@@ -123,6 +123,17 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="models against their published anchors")
     p.add_argument("model", nargs="?")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("show", help="print a shipped study file (or any study file)")
+    p.add_argument("study", help="the name of a shipped study, or a study file path")
+    p = sub.add_parser("init", help="copy a shipped study file to PATH for editing")
+    p.add_argument("study", help="the name of a shipped study, or a study file path")
+    p.add_argument("path", help="the new file (or a folder to put STUDY.toml in)")
+    p = sub.add_parser("cache", help="list the caches (proxy trainings, model outputs) or "
+                                     "clear them")
+    p.add_argument("--clear", nargs="?", const="", metavar="NAME",
+                   help="delete one cache folder by name, or all of them")
+    p.add_argument("--json", action="store_true")
     return ap
 
 
@@ -654,6 +665,51 @@ def validate_models(name: str | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+def _cmd_show(args: argparse.Namespace) -> int:
+    from dse._files import study_file_text
+
+    sys.stdout.write(study_file_text(args.study))
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from dse._files import copy_study_file
+
+    target = copy_study_file(args.study, args.path)
+    print(f"wrote {target}; edit it, then: dse run {target}")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from dse._files import cache_root, clear_caches, list_caches
+
+    if args.clear is not None:
+        gone = clear_caches(args.clear or None)
+        for c in gone:
+            print(f"cleared {c.name}: {c.files:,} files, {_size(c.bytes)} ({c.path})")
+        if not gone:
+            print(f"no caches under {cache_root()}")
+        return 0
+    caches = list_caches()
+    if args.json:
+        _print_json([{"name": c.name, "path": str(c.path), "files": c.files, "bytes": c.bytes}
+                     for c in caches])
+        return 0
+    if not caches:
+        print(f"no caches under {cache_root()} (set DSE_CACHE_DIR to move them)")
+    for c in caches:
+        print(f"{c.name}: {c.files:,} files, {_size(c.bytes)} ({c.path})")
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     """Print every anchor; exit 1 when a record misses its tolerance without being documented."""
     rows = validate_models(args.model)
@@ -690,6 +746,9 @@ _COMMANDS = {
     "models": _cmd_models,
     "spaces": _cmd_spaces,
     "validate": _cmd_validate,
+    "show": _cmd_show,
+    "init": _cmd_init,
+    "cache": _cmd_cache,
 }
 
 
