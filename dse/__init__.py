@@ -11,6 +11,8 @@ storage, export and the CLI. The same operations as the CLI, from Python::
 from __future__ import annotations
 
 import dse._startup  # noqa: F401  # first: Ctrl-C in the imports below is one line
+from costmodels import register as register_model
+from dse._api import StudyResult, front_frame, run_study
 from dse._errors import DseError, SpecError, StorageError
 from dse._export import export_records, load_records, study_records
 from dse._hypervolume import (
@@ -24,10 +26,11 @@ from dse._hypervolume import (
 from dse._inputs import InputMap, model_inputs
 from dse._pareto import ParetoFront, nondominated_mask, pareto_mask, pareto_ranks
 from dse._problem import Evaluation, Problem
-from dse._run import RunSummary, artifacts_dir, run_study
+from dse._run import RunSummary, artifacts_dir
 from dse._spec import StudySpec, find_study_file, load_spec, parse_spec, shipped_studies
 from dse._storage import open_storage
 from dse._sweep import SweepResult, run_sweep
+from search_spaces import register_space
 
 
 __version__ = "0.1.0"
@@ -43,11 +46,13 @@ __all__ = [
     "RunSummary",
     "SpecError",
     "StorageError",
+    "StudyResult",
     "StudySpec",
     "SweepResult",
     "artifacts_dir",
     "export_records",
     "find_study_file",
+    "front_frame",
     "hypervolume",
     "hypervolume_history",
     "load_records",
@@ -59,6 +64,8 @@ __all__ = [
     "pareto_ranks",
     "parse_spec",
     "reference_point",
+    "register_model",
+    "register_space",
     "run_study",
     "run_sweep",
     "shipped_studies",

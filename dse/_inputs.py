@@ -130,6 +130,21 @@ class InputMap:
         out.update(params)
         return out
 
+    def bound_columns(self, columns: Mapping[str, Any]) -> dict[str, Any]:
+        """``ns.input`` -> the column it is bound to, for every bound input ``columns`` holds.
+
+        Works on whole columns (a DataFrame, a dict of arrays): a front's table shows the
+        value each model saw under the model's own input name (``hw.nm_n`` beside
+        ``sparsity.n``).
+        """
+        out: dict[str, Any] = {}
+        for s in self.stages:
+            for name, column in s.columns.items():
+                own = f"{s.namespace}.{name}"
+                if column != own and column in columns and own not in columns:
+                    out[own] = columns[column]
+        return out
+
     def __call__(
         self, params: Mapping[str, Any], metrics: Mapping[str, Any] | None = None
     ) -> dict[str, dict[str, Any]]:

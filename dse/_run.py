@@ -40,6 +40,7 @@ from dse._spec import StudySpec, SweepSpec
 from dse._storage import describe_storage, open_storage
 from dse._study import (
     INTERRUPTED,
+    budget_used,
     counted_trials,
     open_study,
     record_points,
@@ -84,6 +85,26 @@ class RunSummary:
     #: The study file's known true hypervolume (when it declares one) and the fraction reached.
     true_hypervolume: float | None = None
     true_hypervolume_fraction: float | None = None
+    # Why this run's failed trials failed: reason -> count.
+    fail_reasons: dict[str, int] = field(default_factory=dict)
+    # A sweep's whole feasible front as columns (params, metrics, __F, __G); the study holds
+    # at most max_front_trials of it. Empty when this run swept nothing.
+    front_columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def all_failed(self) -> bool:
+        """Every trial this run finished failed (a run that finished none is not failed)."""
+        return self.n_new > 0 and self.n_failed == self.n_new
+
+    def failure_summary(self, limit: int = 3) -> str:
+        """The most common failure reasons in one line, with counts."""
+        top = sorted(self.fail_reasons.items(), key=lambda kv: -kv[1])[:limit]
+        more = len(self.fail_reasons) - len(top)
+        text = "; ".join(f"{n} x {reason}" for reason, n in top)
+        return text + (f"; and {more} other reason(s)" if more > 0 else "")
+
+    def note_failure(self, reason: str) -> None:
+        self.fail_reasons[reason] = self.fail_reasons.get(reason, 0) + 1
 
 
 def sweep_fingerprint(spec: StudySpec, problem: Problem) -> str:
@@ -118,18 +139,29 @@ def run_study(
     *,
     quiet: bool = True,
     cache_dir: str | Path | None = None,
+    storage: optuna.storages.BaseStorage | None = None,
+    files: Path | None = None,
 ) -> RunSummary:
     """Launch or resume the study described by ``spec``.
 
     Everything is validated before anything is written: a bad model, parameter, override,
     sampler or storage raises a :class:`~dse.DseError` and leaves the storage untouched.
+
+    Args:
+        spec: the study.
+        quiet: no progress display.
+        cache_dir: the models' disk cache.
+        storage: an already open storage (default: ``spec.storage`` opened).
+        files: where the study's files go (default: beside the storage, see
+            :func:`artifacts_dir`).
     """
     problem = Problem(spec, cache_dir=cache_dir)
     sampler = make_sampler(spec.sampler, spec.seed, problem.space, len(problem.objectives))
-    storage = open_storage(spec.storage)
+    if storage is None:
+        storage = open_storage(spec.storage)
     study = open_study(problem, storage, sampler)
     t0 = time.perf_counter()
-    files = artifacts_dir(spec.storage, spec.name)
+    files = files if files is not None else artifacts_dir(spec.storage, spec.name)
     if spec.mode == "sweep":
         summary = _run_sweep_mode(spec, problem, study, files, quiet, cache_dir)
     elif spec.mode == "nested":
@@ -263,6 +295,8 @@ def _run_trials(
                 for i, trial in enumerate(trials):
                     curve = pruner.finish(trial.number)
                     state = _tell(study, problem, trial, outcome, i, curve)
+                    if state == TrialState.FAIL:
+                        summary.note_failure(outcome.errors[i] or "no result")
                     if state == TrialState.COMPLETE and curve:
                         pruner.add_history(curve)
                     summary.n_complete += state == TrialState.COMPLETE
@@ -444,6 +478,7 @@ def _run_sweep_mode(
         if executor is not None:
             executor.cancel()
             executor.close()
+    summary.front_columns = result.front
     front = len(result.front.get("__F", []))
     summary.sweep = {
         "evaluated": result.evaluated, "feasible": result.feasible, "failed": result.failed,
@@ -554,11 +589,7 @@ def _run_nested(
         derived=(), constraints=(),
     )
     retried = recover_orphans(study)
-    done_before = sum(1 for t in study.get_trials(deepcopy=False)
-                      if t.user_attrs.get("dse.mode") == "nested-outer"
-                      and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-                      and not str(t.user_attrs.get("dse.fail_reason", "")).startswith(
-                          (INTERRUPTED, "orphaned")))
+    done_before = budget_used(study, "nested")
     budget = spec.budget.n_trials - done_before
     summary = RunSummary(spec.name, "", "nested", done_before, 0, 0.0, retried=retried)
     if budget <= 0:
@@ -596,6 +627,8 @@ def _run_nested(
             for number, result in executor.poll(timeout=0.05):
                 trial, outer = pending.pop(number)
                 state = _tell_nested(study, problem, trial, outer, result)
+                if state == TrialState.FAIL:
+                    summary.note_failure(str(trial.user_attrs.get("dse.fail_reason", "")))
                 summary.n_complete += state == TrialState.COMPLETE
                 summary.n_failed += state == TrialState.FAIL
                 summary.n_new += 1

@@ -36,6 +36,7 @@ __all__ = [
     "CONSTRAINT_LIST_KEY",
     "ORPHANED",
     "INTERRUPTED",
+    "budget_used",
     "constraint_attrs",
     "counted_trials",
     "named_constraints",
@@ -115,12 +116,28 @@ def open_study(
         )
     if INPUTS_ATTR not in study.user_attrs:  # studies written before it was stored get it too
         study.set_user_attr(INPUTS_ATTR, InputMap.of_problem(problem).as_dict())
+    if "dse.units" not in study.user_attrs:  # every model output's unit, for tables and plots
+        study.set_user_attr("dse.units", dict(problem.pipeline.produced))
     study.set_user_attr(f"dse.run.{_owner()}", {"started": time.time()})
     return study
 
 
 def _reason(t: FrozenTrial) -> str:
     return str(t.user_attrs.get("dse.fail_reason", ""))
+
+
+def budget_used(study: optuna.Study, mode: str) -> int:
+    """Finished trials counting against ``[budget] n_trials`` in ``mode`` (trial or nested).
+
+    Nested mode counts its outer proposals only (inner front points are recorded, not
+    proposed); retried failures (interrupted, orphaned) never count.
+    """
+    if mode != "nested":
+        return counted_trials(study)
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.user_attrs.get("dse.mode") == "nested-outer"
+               and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+               and not _reason(t).startswith(_RETRIABLE))
 
 
 def counted_trials(study: optuna.Study) -> int:

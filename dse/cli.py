@@ -230,7 +230,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for note in spec.notes:
         print(f"dse: note: {note}", file=sys.stderr)
     summary = run_study(spec, quiet=quiet, cache_dir=args.cache_dir)
-    data = {k: v for k, v in summary.__dict__.items()}
+    data = {k: v for k, v in summary.__dict__.items() if k != "front_columns"}
     if args.json:
         _print_json(data)
     else:
@@ -255,6 +255,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 line += (f"; {frac:.1%} of the known true hypervolume "
                          f"{summary.true_hypervolume:.6g} ({reached} 99%)")
             print(line)
+    if summary.all_failed and not summary.interrupted:
+        print(f"dse: error: every trial of this run failed ({summary.n_failed}): "
+              f"{summary.failure_summary()}", file=sys.stderr)
+        return 1
     if not summary.interrupted:
         _write_outputs(spec, quiet=args.json)
     return 130 if summary.interrupted else 0
