@@ -86,6 +86,7 @@ __all__ = [
     "collective_cost",
     "p2p_cost",
     "place_groups",
+    "select",
     "exp_price_usd",
     "hbm_price_usd",
     "matmul_efficiency",
@@ -160,6 +161,15 @@ class Group:
     nic_only: np.ndarray
 
 
+def select(mask: Any, a: Any, b: Any = 0.0) -> Any:
+    """``np.where(mask, a, b)``, without the pass over the data when ``mask`` is one constant
+    (a squeezed column: the common case of a study that does not search the flag)."""
+    m = np.asarray(mask)
+    if m.size == 1:
+        return a if bool(m.reshape(-1)[0]) else b
+    return np.where(m, a, b)
+
+
 def place_groups(
     t: np.ndarray, d: np.ndarray, p: np.ndarray, g: np.ndarray, tiers: tuple[Any, Any, Any]
 ) -> tuple[Group, Group, Group, np.ndarray]:
@@ -175,7 +185,16 @@ def place_groups(
         tiers: Tier codes of TP, DP and PP (0 scale_up, 1 auto, 2 scale_out).
     """
     degrees = (t, d, p)
-    keys = tuple(np.asarray(c) * 3 + i for i, c in enumerate(tiers))
+    codes = [np.asarray(c) for c in tiers]
+    if all(c.size == 1 and c.reshape(-1)[0] == 1 for c in codes):  # all auto: Megatron's layout
+        no = np.zeros(1, dtype=bool)
+        out = []
+        for deg, stride in ((t, 1.0), (d, t), (p, t * d)):
+            per_node = np.where(stride < g, np.clip(g / stride, 1.0, deg), 1.0)
+            span = np.floor((deg - 1.0) * stride / g) + 1.0
+            out.append(Group(deg, per_node, span, np.asarray(stride), no))
+        return out[0], out[1], out[2], np.zeros(1)
+    keys = tuple(c * 3 + i for i, c in enumerate(codes))
     groups = []
     for i, deg in enumerate(degrees):
         stride = np.ones(np.broadcast(*degrees, *keys).shape)
@@ -214,7 +233,7 @@ def collective_cost(group: Group, net: Mapping[str, Any]) -> tuple[np.ndarray, n
     nodes = ranks / k
     spans = nodes > 1
     crosses_spine = ~net["rail_only"] & (group.span > net["leaf_nodes"])
-    bw_out = np.where(crosses_spine, net["bw_spine"], net["bw_inter"])
+    bw_out = select(crosses_spine, net["bw_spine"], net["bw_inter"])
     intra_steps = (k - 1) / k
     inter_steps = np.where(spans, (nodes - 1) / nodes, 0.0)
     hier_spb = intra_steps / net["bw_intra"] + inter_steps / (k * bw_out)
@@ -223,10 +242,12 @@ def collective_cost(group: Group, net: Mapping[str, Any]) -> tuple[np.ndarray, n
     # between different local ranks has no direct path and is forwarded over the scale-up
     # link first (Wang et al. 2023), which every step of the ring then waits for.
     flat = (spans & net["flat_ring"]) | (group.nic_only & (ranks > 1))
+    if not np.any(flat):
+        return hier_spb, hier_lat
     forwarded = net["rail_only"] & (k > 1)
-    hop_spb = 1.0 / bw_out + np.where(forwarded, 1.0 / net["bw_intra"], 0.0)
+    hop_spb = 1.0 / bw_out + select(forwarded, 1.0 / net["bw_intra"])
     flat_spb = (ranks - 1) / ranks * hop_spb
-    flat_lat = (ranks - 1) * (net["lat_inter"] + np.where(forwarded, net["lat_intra"], 0.0))
+    flat_lat = (ranks - 1) * (net["lat_inter"] + select(forwarded, net["lat_intra"]))
     spb = np.where(flat, flat_spb, hier_spb)
     lat = np.where(flat, flat_lat, hier_lat)
     return spb, lat

@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from costmodels.cluster._hardware import select
 from costmodels.cluster._workloads import layer_params
 
 
@@ -116,19 +117,19 @@ def memory(x: Mapping[str, Any]) -> dict[str, np.ndarray]:
     eb = x["eb"]
     grad_bytes = np.where(x["fp32_grads"] | x["fp32"], 4.0, 2.0)
     weights = eb * p_stage / np.where(zero >= 3, d, 1.0)
-    grads = np.where(train, grad_bytes * p_stage / np.where(zero >= 2, d, 1.0), 0.0)
-    opt_bytes = np.where(x["fp32"], FP32_OPTIMIZER_BYTES, OPTIMIZER_BYTES)
-    optimizer = np.where(train, opt_bytes * p_stage / np.where(zero >= 1, d, 1.0), 0.0)
+    grads = select(train, grad_bytes * p_stage / np.where(zero >= 2, d, 1.0), 0.0)
+    opt_bytes = select(x["fp32"], FP32_OPTIMIZER_BYTES, OPTIMIZER_BYTES)
+    optimizer = select(train, opt_bytes * p_stage / np.where(zero >= 1, d, 1.0), 0.0)
 
     stored, unrecomputed = activation_bytes_per_layer(x)
     inflight = np.minimum(p, x["m"])
     interleave = np.where(x["v"] > 1, 1.0 + (p - 1.0) / (p * x["v"]), 1.0)
     # Training keeps the stored activations of every in-flight micro-batch; a forward pass only
     # one layer's working set (counted as workspace below).
-    activations = np.where(train, stored * layers_per_stage * inflight * interleave, 0.0)
+    activations = select(train, stored * layers_per_stage * inflight * interleave, 0.0)
     rc = x["rc"]
     rc_workspace = np.where(rc == 2, unrecomputed, np.where(rc == 1, unrecomputed - stored, 0.0))
-    rc_workspace = np.where(train, rc_workspace, unrecomputed)
+    rc_workspace = select(train, rc_workspace, unrecomputed)
     # ZeRO-3 gathers weights before use and prefetches ahead: two layers, capped by DeepSpeed's
     # default live-parameter budget (stage3_max_live_parameters = 1e9).
     zero3_live = np.minimum(2.0 * p_layer / t, ZERO3_MAX_LIVE_PARAMS)
@@ -153,7 +154,7 @@ def memory(x: Mapping[str, Any]) -> dict[str, np.ndarray]:
     # The last stage holds one micro-batch in flight plus the fp32 logits (4 s b V / t); when
     # that exceeds the first stage's activations, the difference is counted as workspace, so
     # the total is the larger of the two stages.
-    last_act = np.where(train, np.minimum(stored * layers_per_stage, activations_hbm), 0.0)
+    last_act = select(train, np.minimum(stored * layers_per_stage, activations_hbm), 0.0)
     logits = 4.0 * x["s"] * x["b"] * x["V"] / t
     workspace = workspace + np.maximum(last_act + logits - activations_hbm, 0.0)
     hbm_total = weights_hbm + grads_hbm + optimizer_hbm + activations_hbm + workspace

@@ -64,6 +64,7 @@ from costmodels.cluster._hardware import (
     OVERLAP_COST_INTRA,
     collective_cost,
     p2p_cost,
+    select,
 )
 
 
@@ -123,7 +124,7 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
         + ACTIVATION_BYTES_PER_MATRIX * x["nmlp"] * bs * ffn / t
     ) * ew_scale / hbm_bw + t_attn_ew
     layer_fwd = t_mm + t_ew
-    layer_bwd = np.where(train, 2.0 * layer_fwd, 0.0)
+    layer_bwd = select(train, 2.0 * layer_fwd, 0.0)
     rc = x["rc"]
     layer_rc = np.where(rc == 2, layer_fwd, np.where(rc == 1, t_attn_mm + t_attn_ew, 0.0))
 
@@ -131,14 +132,14 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
     logit_fwd = _gemms_time(logit_flops, 1.0, rate) + CROSS_ENTROPY_BYTES * bs * x["V"] / t / (
         hbm_bw
     )
-    logit_bwd = np.where(train, 2.0 * logit_fwd, 0.0)
+    logit_bwd = select(train, 2.0 * logit_fwd, 0.0)
 
     # -- tensor parallel ---------------------------------------------------------------------
     tp_bytes = eb * sbh
     tp_spb, tp_lat = collective_cost(x["tp_group"], x)
     gather = tp_bytes * tp_spb + tp_lat  # one all-gather (or reduce-scatter) of the b s h tensor
     tp_one = 2.0 * gather  # one all-reduce
-    passes = np.where(train, 2.0 + (rc == 2), 1.0)  # forward, backward, recompute passes
+    passes = select(train, 2.0 + (rc == 2), 1.0)  # forward, backward, recompute passes
     # 2 all-reduces per forward pass (attention and MLP outputs), 2 per backward pass.
     tp_layer = 2.0 * passes * tp_one
     gemm_window = t_mm * (passes + train)  # the backward runs twice the forward's GEMMs
@@ -154,7 +155,7 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
     # -- pipeline point-to-point ---------------------------------------------------------------
     pp_spb, pp_lat = p2p_cost(x["pp_group"], x)
     p2p = pp_lat + tp_bytes / t * pp_spb + gather
-    directions = np.where(train, 2.0, 1.0)  # activations forward, gradients backward
+    directions = select(train, 2.0, 1.0)  # activations forward, gradients backward
     time_pp = np.where(p > 1, directions * (m * v + p - 1.0) * p2p, 0.0)
 
     # -- data parallel -------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
     # keeps weights sharded and gathers them per pass (below).
     # Inference has no gradients: only ZeRO-3's per-pass weight gathers remain.
     per_iter = np.where(zero == 0, ar, np.where(zero == 1, rs + ag, np.where(zero == 2, ag, 0.0)))
-    per_iter = np.where(train, per_iter, 0.0)
+    per_iter = select(train, per_iter, 0.0)
     per_mb = np.where(train & (zero >= 2), rs, 0.0) + np.where(zero >= 3, passes * ag, 0.0)
     mb_compute = layers * (layer_fwd + layer_bwd + layer_rc)
     time_dp = np.where(
@@ -182,8 +183,8 @@ def timing(x: Mapping[str, Any], mem: Mapping[str, np.ndarray]) -> dict[str, np.
 
     # -- optimizer step and offload --------------------------------------------------------------
     shard = mem["p_stage"] / np.where(zero >= 1, d, 1.0)
-    step_bytes = np.where(x["fp32"], FP32_ADAM_STEP_BYTES, ADAM_STEP_BYTES)
-    time_opt = np.where(train, step_bytes * shard / hbm_bw, 0.0)
+    step_bytes = select(x["fp32"], FP32_ADAM_STEP_BYTES, ADAM_STEP_BYTES)
+    time_opt = select(train, step_bytes * shard / hbm_bw, 0.0)
     sharers = x["exp_sharers"]
     exp_bw = x["exp_bw"] / sharers
     exp_lat = x["exp_lat"] * sharers
