@@ -22,6 +22,7 @@ from dse._errors import DseError
 from dse._evaluate import BatchOutcome, PointContext, work
 from dse._problem import Problem
 from dse._pruning import NoPruner
+from dse._shipping import Registrations, describe_models, registrations_for
 from dse._spec import StudySpec
 
 
@@ -125,8 +126,22 @@ class _Board:
 class _Worker:
     """A Ray actor holding one Problem and evaluating jobs on it."""
 
-    def __init__(self, spec: StudySpec, cache_dir: str | None) -> None:
-        self.problem = Problem(spec, cache_dir=cache_dir)
+    def __init__(self, spec: StudySpec, cache_dir: str | None,
+                 registrations: Registrations | None = None) -> None:
+        # A failure to build is kept, not raised: ready() reports it as one line, so the run
+        # stops before any trial is spent instead of every trial dying with the actor.
+        self.error: str | None = None
+        try:
+            if registrations is not None:
+                registrations.apply()
+            self.problem = Problem(spec, cache_dir=cache_dir)
+        except Exception as exc:  # noqa: BLE001 - any reason must reach the driver
+            self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else \
+                type(exc).__name__
+
+    def ready(self) -> str | None:
+        """Why this worker cannot evaluate the study, or ``None`` when it can."""
+        return self.error
 
     def run(self, kind: str, payload: Any, keys: list[int], board: Any = None) -> Any:
         if board is None:
@@ -187,17 +202,37 @@ class RayExecutor(Executor):
         for other in list(_POOL):  # idle actors of other problems still hold their CPUs
             for actor in _POOL.pop(other):
                 ray.kill(actor)
-        self._actors = pooled[:workers] + [self._new_actor()
-                                           for _ in range(workers - len(pooled[:workers]))]
+        self._registrations = registrations_for(spec)
+        self._registrations.by_value()
+        fresh = [self._new_actor() for _ in range(workers - len(pooled[:workers]))]
+        self._actors = pooled[:workers] + fresh
         for extra in pooled[workers:]:
             ray.kill(extra)
+        self._check_ready(fresh)
         self.capacity = workers
         self._idle = list(self._actors)
         # ref -> (job, actor, kind, payload, keys, attempt)
         self._running: dict[Any, tuple[int, Any, str, Any, list[int], int]] = {}
 
     def _new_actor(self) -> Any:
-        return self._worker_cls.remote(self.spec, self.cache_dir)
+        return self._worker_cls.remote(self.spec, self.cache_dir, self._registrations)
+
+    def _check_ready(self, actors: list[Any]) -> None:
+        """Raise one line naming the models and the reason when a new worker cannot build
+        the study (before any trial is asked)."""
+        ray = self._ray
+        for actor in actors:
+            try:
+                reason = ray.get(actor.ready.remote())
+            except ray.exceptions.RayError as exc:  # e.g. the class did not unpickle there
+                lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+                reason = f"{type(exc).__name__}: {lines[-1][:300] if lines else ''}"
+            if reason is not None:
+                for a in self._actors + ([self._board] if self._board is not None else []):
+                    ray.kill(a)
+                self._actors.clear()
+                raise DseError(f"Ray worker cannot build the study's models "
+                               f"({describe_models(self.spec)}): {reason}")
 
     def submit(self, job: int, kind: str, payload: Any, keys: list[int],
                attempt: int = 1) -> None:
