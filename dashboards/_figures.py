@@ -975,16 +975,23 @@ def metadata_panel(data: StudyData) -> Panel | None:
     attrs = data.user_attrs
     spec = _as_dict(attrs.get("dse.spec"))
     study = _as_dict(spec.get("study"))
+    # What the latest run actually ran with (CLI overrides included), else the study file's.
+    ran = _as_dict(attrs.get("dse.last_run"))
+    executor = ({k: ran[k] for k in ("executor", "workers", "ray_address") if ran.get(k)}
+                if ran else spec.get("executor"))
+    budget = ({k: ran[k] for k in ("n_trials", "timeout_s") if ran.get(k)}
+              if ran else spec.get("budget"))
     rows: list[tuple[str, Any]] = []
     for key, value in (
         ("description", study.get("description")),
         ("mode", attrs.get("dse.mode") or study.get("mode")),
-        ("seed", study.get("seed")),
-        ("sampler", spec.get("sampler")),
-        ("budget", spec.get("budget")),
-        ("executor", spec.get("executor")),
+        ("seed", ran.get("seed", study.get("seed"))),
+        ("sampler", ran.get("sampler") or spec.get("sampler")),
+        ("budget (last run)" if ran else "budget", budget),
+        ("executor (last run)" if ran else "executor", executor),
         ("fixed parameters", attrs.get("dse.fixed")),
         ("hypervolume reference", attrs.get("dse.reference")),
+        ("study file", {k: spec[k] for k in ("file", "digest") if k in spec}),
     ):
         if value not in (None, "", {}, []):
             rows.append((key, value))

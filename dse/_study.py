@@ -9,6 +9,7 @@ total budget.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -34,7 +35,9 @@ from search_spaces import Fixed
 
 __all__ = [
     "CONSTRAINT_LIST_KEY",
+    "LAST_RUN_ATTR",
     "ORPHANED",
+    "SPEC_ATTR",
     "INTERRUPTED",
     "budget_used",
     "constraint_attrs",
@@ -44,6 +47,7 @@ __all__ = [
     "pareto_trials",
     "recover_orphans",
     "set_constraints",
+    "stored_spec",
     "study_hypervolume",
     "record_points",
     "trial_config",
@@ -96,7 +100,7 @@ def open_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(keys)
-        study.set_user_attr("dse.spec", spec.raw)
+        _store_spec(study, storage, spec)
         study.set_user_attr("dse.mode", spec.mode)
         study.set_user_attr(
             "dse.objectives",
@@ -118,8 +122,59 @@ def open_study(
         study.set_user_attr(INPUTS_ATTR, InputMap.of_problem(problem).as_dict())
     if "dse.units" not in study.user_attrs:  # every model output's unit, for tables and plots
         study.set_user_attr("dse.units", dict(problem.pipeline.produced))
+    study.set_user_attr(LAST_RUN_ATTR, _run_record(spec))
     study.set_user_attr(f"dse.run.{_owner()}", {"started": time.time()})
     return study
+
+
+#: The study system attr holding the whole study file as it was parsed (kept out of the user
+#: attrs, which ``optuna studies`` prints in full).
+SPEC_ATTR = "dse.spec"
+#: What the latest run actually ran with: budget, executor, workers, seed (CLI overrides in).
+LAST_RUN_ATTR = "dse.last_run"
+
+
+def _spec_digest(raw: Mapping[str, Any]) -> str:
+    blob = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _store_spec(study: optuna.Study, storage: optuna.storages.BaseStorage,
+                spec: Any) -> None:
+    """The full spec as a study system attr; a short form (digest, file, study table) as the
+    user attr, so ``optuna studies`` stays readable."""
+    raw = dict(spec.raw)
+    storage.set_study_system_attr(storage.get_study_id_from_name(study.study_name),
+                                  SPEC_ATTR, raw)
+    short = {"digest": _spec_digest(raw), "file": str(spec.path),
+             "study": {k: v for k, v in dict(raw.get("study", {})).items()
+                       if k in ("name", "mode", "seed", "description")}}
+    study.set_user_attr(SPEC_ATTR, short)
+
+
+def stored_spec(storage: optuna.storages.BaseStorage, study_name: str) -> dict[str, Any]:
+    """The study file a study was created from (older studies kept it as a user attr)."""
+    study_id = storage.get_study_id_from_name(study_name)
+    full = storage.get_study_system_attrs(study_id).get(SPEC_ATTR)
+    if isinstance(full, dict):
+        return full
+    legacy = storage.get_study_user_attrs(study_id).get(SPEC_ATTR)
+    return legacy if isinstance(legacy, dict) and "digest" not in legacy else {}
+
+
+def _run_record(spec: Any) -> dict[str, Any]:
+    ex = spec.executor
+    return {
+        "started": time.time(),
+        "n_trials": spec.budget.n_trials,
+        "timeout_s": spec.budget.timeout_s,
+        "executor": ex.kind,
+        "workers": ex.workers,
+        "ray_address": ex.ray_address,
+        "seed": spec.seed,
+        "sampler": spec.sampler.name,
+        "spec_digest": _spec_digest(dict(spec.raw)),
+    }
 
 
 def _reason(t: FrozenTrial) -> str:
