@@ -113,6 +113,37 @@ def _concat(parts: list[BatchOutcome]) -> BatchOutcome:
     return out
 
 
+class _CurveRecorder:
+    """An :class:`costmodels.EvalContext` that keeps the first curve reported to it."""
+
+    def __init__(self) -> None:
+        self.curve: list[tuple[int, float]] = []
+        self._closed = False
+
+    def report(self, step: int, values: Mapping[str, float]) -> None:
+        if self._closed or not values:
+            return
+        if self.curve and step <= self.curve[-1][0]:
+            self._closed = True  # a second model (or seed) starts its own curve
+            return
+        self.curve.append((int(step), float(next(iter(values.values())))))
+
+    def should_prune(self) -> bool:
+        return False
+
+
+def _first_curve(inner: Problem) -> list[tuple[int, float]]:
+    """The training curve of a nested proposal's expensive model (its first one, in pipeline
+    order): one point of the inner space is evaluated with a recording context, so the
+    proposal's training runs (or is read from its cache) once, reporting; the inner sweep then
+    finds it memoized. Empty when no model is expensive or that point is screened out."""
+    if not any(m.expensive for m in inner.models.values()):
+        return []
+    recorder = _CurveRecorder()
+    inner.evaluate(inner.space.complete({}), recorder)
+    return recorder.curve
+
+
 def work(
     problem: Problem,
     kind: str,
@@ -134,11 +165,12 @@ def work(
 
         try:
             inner = problem.pinned(payload["outer"])
+            curve = _first_curve(inner)
             result = run_sweep(inner, payload["sweep"], payload.get("seed"))
         except Exception as exc:  # a failing model fails this proposal, not the study
             return _one_line(exc)
         return {"front": result.front, "evaluated": result.evaluated,
-                "least_violating": result.least_violating}
+                "least_violating": result.least_violating, "curve": curve}
     if kind == "chunk":
         from dse._sweep import evaluate_range
 

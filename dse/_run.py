@@ -512,9 +512,15 @@ def _run_sweep_mode(
 
 # -- nested mode --------------------------------------------------------------------------------
 def _knee(F: np.ndarray) -> int:
-    lo, hi = F.min(axis=0), F.max(axis=0)
+    # Screened points (never evaluated) carry infinite objectives; they are never the knee
+    # unless every point is one, and they must not turn the normalization into NaN.
+    finite = np.isfinite(F).all(axis=1)
+    if not finite.any():
+        return 0
+    G = F[finite]
+    lo, hi = G.min(axis=0), G.max(axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
-    return int(np.argmin(np.linalg.norm((F - lo) / span, axis=1)))
+    return int(np.flatnonzero(finite)[np.argmin(np.linalg.norm((G - lo) / span, axis=1))])
 
 
 def _distinct_objectives(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -545,6 +551,8 @@ def _tell_nested(
                                 f"no inner point could be evaluated among {result['evaluated']}")
             study.tell(trial, state=TrialState.FAIL)
             return TrialState.FAIL
+    if result.get("curve"):
+        trial.set_user_attr("dse.curve", [[s, stored(v)] for s, v in result["curve"]])
     front = _distinct_objectives(front)
     k = _knee(front["__F"])
     inner_names = [p.name for p in problem.space.params

@@ -43,6 +43,49 @@
     panel.dataset.trial = String(t.trial);
   }
 
+  // Per-layer views of one design: a click on a point or a Pareto-set row dims every other
+  // design in the engine, serving, cluster and training views (heatmap rows get a frame).
+  var DOMAIN_PLOTS = ["engine", "serving", "cluster", "training"];
+
+  // Plotly's JSON keeps numeric arrays base64-encoded ({dtype, bdata}) in div.data.
+  var TYPED = { i1: Int8Array, u1: Uint8Array, i2: Int16Array, u2: Uint16Array,
+                i4: Int32Array, u4: Uint32Array, f4: Float32Array, f8: Float64Array };
+
+  function plainArray(a) {
+    if (!a || !a.bdata || !TYPED[a.dtype]) { return a; }
+    var bin = atob(a.bdata), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    return new TYPED[a.dtype](bytes.buffer);
+  }
+
+  function highlightTrial(number) {
+    var n = Number(number);
+    if (!window.Plotly) { return; }
+    DOMAIN_PLOTS.forEach(function (id) {
+      var div = document.getElementById("plot-" + id);
+      if (!div || !div.data) { return; }
+      div.data.forEach(function (tr, k) {
+        if (tr.type === "heatmap") {
+          var row = (tr.y || []).indexOf("#" + n);
+          Plotly.relayout(div, { shapes: row < 0 ? [] : [{
+            type: "rect", xref: "paper", x0: 0, x1: 1, yref: "y", y0: row - 0.5,
+            y1: row + 0.5, line: { color: "#d62728", width: 3 } }] });
+          return;
+        }
+        var cd = plainArray(tr.customdata);
+        if (!cd || !cd.length) { return; }
+        var op = Array.prototype.map.call(cd, function (c) {
+          return Number(Array.isArray(c) ? c[0] : c) === n ? 1.0 : 0.15;
+        });
+        if (tr.mode === "lines") {
+          Plotly.restyle(div, { opacity: op[0] }, [k]);  // one line per design
+        } else {
+          Plotly.restyle(div, { "marker.opacity": [op] }, [k]);
+        }
+      });
+    });
+  }
+
   function pointTrial(ev) {
     if (!ev || !ev.points || !ev.points.length) { return null; }
     var cd = ev.points[0].customdata;
@@ -60,7 +103,10 @@
       if (!div.dataset.bound) {
         div.dataset.bound = "1";
         div.on("plotly_hover", function (ev) { var n = pointTrial(ev); if (n !== null) { showTrial(n); } });
-        div.on("plotly_click", function (ev) { var n = pointTrial(ev); if (n !== null) { showTrial(n); } });
+        div.on("plotly_click", function (ev) {
+          var n = pointTrial(ev);
+          if (n !== null) { showTrial(n); highlightTrial(n); }
+        });
       }
     });
   }
@@ -95,6 +141,7 @@
         root.querySelectorAll("tr.selected").forEach(function (r) { r.classList.remove("selected"); });
         tr.classList.add("selected");
         showTrial(tr.dataset.trial);
+        highlightTrial(tr.dataset.trial);
       });
     });
   }

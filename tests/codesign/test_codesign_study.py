@@ -48,14 +48,26 @@ def _reevaluates_exactly(study_file: Path, export: Path, capsys: pytest.CaptureF
     return records
 
 
-def test_codesign_runs_writes_report_and_export_and_reevaluates_exactly(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture(scope="module")
+def codesign_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """One tiny ``dse run codesign``: (study file, its folder, what it printed)."""
     pytest.importorskip("torch")
+    import contextlib
+    import io
+
+    tmp_path = tmp_path_factory.mktemp("codesign")
     study_file = _tiny_study("codesign", tmp_path, n_trials=3)
     journal = str(tmp_path / "s.journal")
-    assert main(["run", str(study_file), "--storage", journal, "--quiet"]) == 0
-    out = capsys.readouterr().out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["run", str(study_file), "--storage", journal, "--quiet"]) == 0
+    return study_file, tmp_path, printed.getvalue()
+
+
+def test_codesign_runs_writes_report_and_export_and_reevaluates_exactly(
+    codesign_run: tuple[Path, Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    study_file, tmp_path, out = codesign_run
     assert f"report: {tmp_path / 'report'}" in out
     assert f"Pareto set exported: {tmp_path / 'front.json'}" in out
     assert (tmp_path / "report" / "index.html").exists()
@@ -94,3 +106,4 @@ def test_joint_exports_reevaluate_exactly_and_dense_designs_carry_no_ratio(
 def test_evaluate_study_needs_a_config_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--study", "codesign"]) == 2
     assert "expected --config FILE" in capsys.readouterr().err
+
