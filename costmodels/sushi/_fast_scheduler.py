@@ -40,6 +40,7 @@ from costmodels.sushi._streams import Trace
 __all__ = ["BaselineStats", "simulate_with_baseline"]
 
 _T_CHUNK = 2048  # queries per statistics chunk (bounds float temporaries to [P, 2048])
+_ROW_QUERIES = 1 << 22  # points x queries per fixed-PB part (bounds [R, T] temporaries)
 _BRUTE_MAX = 1024  # block queries x SubNets up to which ranks are counted by comparisons
 
 
@@ -103,8 +104,9 @@ def _normalized(l_sel: np.ndarray, by_lat: np.ndarray, t: _Sorted, rows: np.ndar
 
 def _fixed_counts(
     u: np.ndarray, lat_pick: np.ndarray, acc_pick: np.ndarray, trace: Trace, t: _Sorted
-) -> np.ndarray:
-    """Exact per-SubNet query counts ``[R, S]`` with a fixed PB (rows ``[R, S]``)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-SubNet query counts ``[R, S]`` with a fixed PB (rows ``[R, S]``), and the
+    latency queries met by exactly ``k`` SubNets ``[R, S + 1]``."""
     n_rows, n_sub = u.shape
     is_lat = trace.is_latency
     q_lat = np.sort(trace.target_q[is_lat])
@@ -118,7 +120,7 @@ def _fixed_counts(
     size = n_rows * n_sub
     cnt = np.bincount((lat_pick + off).ravel(), weights=n_k.ravel(), minlength=size)
     cnt += np.bincount((acc_pick + off).ravel(), weights=np.tile(n_f, n_rows), minlength=size)
-    return np.rint(cnt).astype(np.int64).reshape(n_rows, n_sub)
+    return np.rint(cnt).astype(np.int64).reshape(n_rows, n_sub), n_k
 
 
 def _baseline(t: _Sorted, trace: Trace, fallback: str) -> BaselineStats:
@@ -127,7 +129,7 @@ def _baseline(t: _Sorted, trace: Trace, fallback: str) -> BaselineStats:
     rows = np.arange(n_pts)
     l_sel = t.lat[:, :, n_cand - 1]
     by_lat, lat_pick, acc_pick = _picks(l_sel, fallback)
-    cnt = _fixed_counts(_normalized(l_sel, by_lat, t, rows), lat_pick, acc_pick, trace, t)
+    cnt, _ = _fixed_counts(_normalized(l_sel, by_lat, t, rows), lat_pick, acc_pick, trace, t)
     counts = np.zeros((n_pts, n_sub, n_cand), dtype=np.int64)
     counts[:, :, n_cand - 1] = cnt  # the reference's pair counts: same sums, same shapes
     n_q = len(trace)
@@ -232,33 +234,61 @@ def _fixed_pb(
     tables: ServingTables,
     rows: np.ndarray,
     cur: np.ndarray,
-    oblivious: np.ndarray,
     blocking: np.ndarray,
     trace: Trace,
     fallback: str,
     res: _Acc,
 ) -> None:
-    """Rows whose PB holds ``cur`` ``[R]`` for the whole trace (``static_pb``, ``no_pb``)."""
-    n_cand = t.lat.shape[2]
-    l_sel = t.lat[rows, :, cur]
-    l_sel = np.where(oblivious[:, None], t.lat[rows, :, n_cand - 1], l_sel)
-    by_lat, lat_pick, acc_pick = _picks(l_sel, fallback)
-    u = _normalized(l_sel, by_lat, t, rows)
-    q_sorted, inv = _sorted_targets(trace)
-    k = _rank_counts(u, q_sorted, inv)  # [R, T]
-    n_sub = l_sel.shape[1]
-    served = np.where(
-        trace.is_latency[None, :],
-        np.take_along_axis(lat_pick, k, axis=1),
-        acc_pick[:, np.minimum(t.first_ok, n_sub)],
-    )
-    empty = n_cand - 1
+    """Rows whose PB holds ``cur`` ``[R]`` for the whole trace (``static_pb``, ``no_pb``).
+
+    Counts come from the target intervals (:func:`_fixed_counts`); only the served latency per
+    query is built (for p99 and the queue), as a lookup of each query's interval.
+    """
+    step = max(1, _ROW_QUERIES // len(trace))
+    for start in range(0, len(rows), step):
+        part = slice(start, start + step)
+        _fixed_part(t, tables, rows[part], cur[part], blocking[part], trace, fallback, res)
+
+
+def _fixed_part(
+    t: _Sorted,
+    tables: ServingTables,
+    rows: np.ndarray,
+    cur: np.ndarray,
+    blocking: np.ndarray,
+    trace: Trace,
+    fallback: str,
+    res: _Acc,
+) -> None:
+    empty = t.lat.shape[2] - 1
+    l_cur = t.lat[rows, :, cur]  # [R, S]
+    by_lat, lat_pick, acc_pick = _picks(l_cur, fallback)
+    u = _normalized(l_cur, by_lat, t, rows)
+    cnt, n_k = _fixed_counts(u, lat_pick, acc_pick, trace, t)
+    res.counts[rows] = 0
+    res.counts[rows, :, cur] = cnt
     sw_bytes = tables.switch_bytes[rows, empty, cur]  # the initial fill of a static PB
-    stall = np.where(blocking, sw_bytes / tables.bw_bytes_per_ms[rows], 0.0)[:, None]
+    stall = np.where(blocking, sw_bytes / tables.bw_bytes_per_ms[rows], 0.0)
     res.sw_bytes[rows] = sw_bytes
     res.switches[rows] = sw_bytes > 0
-    cur_hist = np.repeat(cur[:, None], 2, axis=1)
-    _query_stats(t, rows, trace, served, cur_hist, len(trace), stall, res)
+    res.stall_ms[rows] = stall
+    q_sorted, inv = _sorted_targets(trace)
+    k = _rank_counts(u, q_sorted, inv)  # [R, T]
+    is_lat = trace.is_latency
+    got = np.where(
+        is_lat[None, :],
+        np.take_along_axis(np.take_along_axis(l_cur, lat_pick, axis=1), k, axis=1),
+        np.take_along_axis(l_cur, acc_pick, axis=1)[:, t.first_ok],
+    )
+    got[:, 0] += stall  # the initial fill stalls the first query
+    # a latency target is missed exactly when no SubNet meets it (k = 0: the fastest, which is
+    # slower, serves it), or by the stalled first query
+    q0 = trace.target_q[0]
+    late0 = (got[:, 0] - t.lo[rows]) / t.span[rows] > q0
+    res.lat_miss[rows] = n_k[:, 0] + (is_lat[0] & (k[:, 0] > 0) & late0)
+    served_lat = got.astype(np.float32)
+    res.p99[rows] = np.percentile(served_lat, 99, axis=1).astype(np.float64)
+    res.response[rows] = _queue_response(served_lat, trace.t_arrival_s * 1e3)
 
 
 _BLOCKS: dict[tuple[int, int], tuple[Trace, list[tuple[np.ndarray, np.ndarray]]]] = {}
@@ -321,7 +351,8 @@ def _dynamic_pb(
     cur_hist = np.empty((n_pts, n_blocks + 1), dtype=np.int64)
     cur_hist[:, 0] = cur
     ring = np.zeros((w_blocks, n_pts, n_cand))
-    use_counts = n_pts * q > 256
+    window_ms = np.zeros((n_pts, n_cand))  # running sum of the ring (reference: ring.sum(0))
+    use_counts = q > n_sub  # per-SubNet counts times the table beats summing q rows
     flat_off = (pts * n_sub)[:, None]
     q_all = trace.target_q
     small = q * n_sub <= _BRUTE_MAX
@@ -329,7 +360,7 @@ def _dynamic_pb(
         sl = slice(b * q, min(n_q, (b + 1) * q))
         u_rows = u_sorted[pts, cur]  # [R, S]
         if small:  # k[r, t] = #{s : u[r, s] <= q_t}, counted directly
-            k = (u_rows[:, :, None] <= q_all[None, None, sl]).sum(axis=1)
+            k = np.count_nonzero(u_rows[:, None, :] <= q_all[None, sl, None], axis=2)
         else:  # ranked among the block's sorted targets
             k = _rank_counts(u_rows, q_b, inv_b)
         idx = np.where(is_lat[None, sl], k, acc_idx[:, sl])
@@ -337,12 +368,17 @@ def _dynamic_pb(
         served[:, sl] = chosen
         if b + 1 < n_blocks:
             # latency the block's SubNets would have had under each candidate PB content
-            if use_counts:  # many points: per-SubNet counts times the table beats a gather
+            if use_counts:
                 hist = np.bincount((chosen + flat_off).ravel(), minlength=n_pts * n_sub)
-                ring[b % w_blocks] = np.matmul(hist.reshape(n_pts, 1, n_sub), lat)[:, 0, :]
+                block_ms = np.matmul(hist.reshape(n_pts, 1, n_sub), lat)[:, 0, :]
             else:
-                ring[b % w_blocks] = lat[pts_c, chosen, :].sum(axis=1)
-            cur = (ring.sum(axis=0) + switch_score[pts, cur, :]).argmin(axis=1)
+                block_ms = lat[pts_c, chosen, :].sum(axis=1)
+            slot = b % w_blocks
+            if b >= w_blocks:
+                window_ms -= ring[slot]
+            ring[slot] = block_ms
+            window_ms += block_ms
+            cur = (window_ms + switch_score[pts, cur, :]).argmin(axis=1)
         cur_hist[:, b + 1] = cur
     # switches between consecutive blocks: traffic, count, and a stall on the next block
     frm, to = cur_hist[:, :-2], cur_hist[:, 1:-1]
@@ -434,7 +470,7 @@ def simulate_with_baseline(
     fixed = np.flatnonzero(~dynamic)
     if len(fixed):
         cur = np.where(policy[fixed] == "static_pb", n_cand - 2, n_cand - 1)
-        _fixed_pb(t, tables, fixed, cur, oblivious[fixed], blocking[fixed], trace, fallback, res)
+        _fixed_pb(t, tables, fixed, cur, blocking[fixed], trace, fallback, res)
     for qc, wc in np.unique(np.column_stack([q, w])[dynamic], axis=0):
         rows = np.flatnonzero(dynamic & (q == qc) & (w == wc))
         _dynamic_pb(

@@ -38,7 +38,6 @@ import numpy as np
 from costmodels.sushi._accelerator import (
     MB,
     ServingTables,
-    SlotTerms,
     _pool_order,
     _pool_overlaps,
     compute_seconds,
@@ -46,7 +45,7 @@ from costmodels.sushi._accelerator import (
 from costmodels.sushi._cache import fill, hit_per_slot, switch_params
 from costmodels.sushi._cache import hit_sum as _hit_sum
 from costmodels.sushi._pool import SubNetPool
-from costmodels.sushi._supernet import DEPTHWISE
+from costmodels.sushi._supernet import DEPTHWISE, LayerTable
 
 
 __all__ = ["COMPUTE_FIELDS", "clear_cache_memo", "fast_serving_tables"]
@@ -55,12 +54,14 @@ __all__ = ["COMPUTE_FIELDS", "clear_cache_memo", "fast_serving_tables"]
 COMPUTE_FIELDS = ("pe_k", "pe_c", "pe_rs", "clock_mhz", "util_dense", "util_depthwise")
 _PER_SUBNET_FIELDS = ("out_ch", "in_ch", "taps", "out_px", "in_act", "out_act")  # [S, L]
 _MEMO_MAX = 2048  # memoized PB settings (about 40 kB each for a 48-SubNet pool)
+_COMPUTE_MAX = 512  # memoized compute settings (about 40 kB each for a 48-SubNet pool)
 _SWITCH_BLOCK = 64  # distinct PB settings per switch-cost block (bounds [B, G, G, L] memory)
 _DOUBLE_ELEMS = 4_000_000  # elements of the per-slot [B, S, G, L] double-buffer arrays
 
 # (pool id, priority, capacity, weight scale) -> (hits [S, G], held total [G]); switch [G, G]
 _HITS: OrderedDict[tuple[int, str, float, float], tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _SWITCH: OrderedDict[tuple[int, str, float, float], np.ndarray] = OrderedDict()
+_COMPUTE: OrderedDict[tuple[object, ...], np.ndarray] = OrderedDict()  # -> t_c [S, L] (ms)
 _POOLS: dict[int, SubNetPool] = {}  # keeps memoized pools alive, so their ids stay unique
 
 
@@ -68,12 +69,18 @@ def clear_cache_memo() -> None:
     """Forget memoized PB settings (tests; memory)."""
     _HITS.clear()
     _SWITCH.clear()
+    _COMPUTE.clear()
     _POOLS.clear()
 
 
-def _remember(memo: OrderedDict, key: tuple, value: object) -> None:  # type: ignore[type-arg]
+def _remember(
+    memo: OrderedDict,  # type: ignore[type-arg]
+    key: tuple,  # type: ignore[type-arg]
+    value: object,
+    limit: int = _MEMO_MAX,
+) -> None:
     memo[key] = value
-    if len(memo) > _MEMO_MAX:
+    if len(memo) > limit:
         memo.popitem(last=False)
 
 
@@ -106,7 +113,6 @@ def _pb_tables(
     (the one initial fill), as in the reference. Work is per distinct (priority, capacity,
     scale) setting, memoized across calls.
     """
-    _POOLS[id(pool)] = pool
     g1 = _pool_overlaps(pool)[0].shape[0]
     names, code = np.unique(np.asarray(prio).astype(str), return_inverse=True)
     first, inv = _distinct_rows(code.reshape(-1), cap, scale)
@@ -147,6 +153,37 @@ def _pb_tables(
     return hits_u[inv], held_tot, switch
 
 
+def _compute_ms(
+    pool: SubNetPool,
+    sub: LayerTable,
+    order: np.ndarray,
+    hw: Mapping[str, np.ndarray],
+    r_t: np.ndarray,
+    first: np.ndarray,
+    stride2_full_res: bool,
+) -> np.ndarray:
+    """Compute time per slot ``[U, S, L]`` (ms) of the distinct compute settings ``first``,
+    memoized across calls (a sweep revisits the same PE arrays and clocks)."""
+    keys = [
+        (id(pool), tuple(order.tolist()), stride2_full_res)
+        + tuple(float(np.asarray(hw[k])[i]) for k in COMPUTE_FIELDS)
+        + (float(r_t[i]),)
+        for i in first
+    ]
+    found = {j: _COMPUTE[key] for j, key in enumerate(keys) if key in _COMPUTE}
+    missing = [j for j in range(len(keys)) if j not in found]
+    if missing:
+        rows = first[missing]
+        hw_c = {k: np.asarray(hw[k])[rows] for k in COMPUTE_FIELDS}
+        tc = compute_seconds(sub, hw_c, stride2_full_res) * 1e3
+        if (r_t[rows] != 1.0).any():
+            tc = tc * _slot_scale(pool, r_t[rows])[:, None, :]
+        for j, row in zip(missing, tc):
+            found[j] = row
+            _remember(_COMPUTE, keys[j], row, _COMPUTE_MAX)
+    return np.stack([found[j] for j in range(len(keys))])
+
+
 def _distinct_rows(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of one representative per distinct row of ``cols`` and each point's row."""
     stacked = np.column_stack([np.asarray(c, dtype=np.float64) for c in cols])
@@ -175,6 +212,7 @@ def fast_serving_tables(
         subnet_order: Lay the SubNet axis out in this order of the pool's SubNets (the fast
             scheduler wants accuracy order); default: pool order.
     """
+    _POOLS[id(pool)] = pool  # memo keys hold the pool's id: keep the pool alive
     o = np.arange(len(pool)) if subnet_order is None else np.asarray(subnet_order)
     sub = replace(
         pool.layers,
@@ -196,10 +234,7 @@ def fast_serving_tables(
 
     # compute time per distinct (PE array, clock, utilizations, GEMM scale)
     c_first, c_inv = _distinct_rows(*(hw[k] for k in COMPUTE_FIELDS), r_t)
-    hw_c = {k: np.asarray(hw[k])[c_first] for k in COMPUTE_FIELDS}
-    tc_u = compute_seconds(sub, hw_c, stride2_full_res) * 1e3  # [U, S, L]
-    if (r_t[c_first] != 1.0).any():
-        tc_u = tc_u * _slot_scale(pool, r_t[c_first])[:, None, :]
+    tc_u = _compute_ms(pool, sub, o, hw, r_t, c_first, stride2_full_res)  # [U, S, L]
     # weight bytes per distinct (precision, weight scale)
     w_first, w_inv = _distinct_rows(bpw, r_w)
     w_sl_u = params_s[None] * (bpw[w_first][:, None] * _slot_scale(pool, r_w[w_first]))[:, None]
@@ -211,19 +246,20 @@ def fast_serving_tables(
     a_off_sum = a_off_u.sum(axis=2)[a_inv]
     act_sum = act_sl_u.sum(axis=2)[a_inv]
 
-    # the reference's per-slot serialized sum (same terms, same reduction), once per distinct
-    # (compute, weight bytes, spills, overhead, bandwidth)
-    b_first, b_inv = _distinct_rows(c_inv, w_inv, a_inv, tau_ms, bw)
-    terms = SlotTerms(
-        tc_ms=tc_u[c_inv[b_first]],
-        w_bytes=w_sl_u[w_inv[b_first]],
-        act_bytes=act_sl_u[a_inv[b_first]],
-        a_off=a_off_u[a_inv[b_first]],
-        tau_ms=tau_ms[b_first, None, None],
-        bw=bw[b_first, None, None],
-        active=(sub.out_ch > 0)[None],
-    )
-    base_ms = terms.serial_ms().sum(axis=2)[b_inv]  # [P, S]
+    # the reference's serialized sum where(active, (tau + t_c) + (w + a_off) / B, 0) summed over
+    # slots (SlotTerms.serial_ms), slot by slot the same: (tau + t_c) and (w + a_off) are formed
+    # once per distinct setting, zero on absent slots (0 / B + 0 = 0), then one pass per distinct
+    # (compute, overhead, bytes, spills, bandwidth)
+    present = (sub.out_ch > 0)[None]
+    ct_first, ct_inv = _distinct_rows(c_inv, tau_ms)
+    ct_u = np.where(present, tau_ms[ct_first, None, None] + tc_u[c_inv[ct_first]], 0.0)
+    wa_first, wa_inv = _distinct_rows(w_inv, a_inv)
+    wa_u = np.where(present, w_sl_u[w_inv[wa_first]] + a_off_u[a_inv[wa_first]], 0.0)
+    b_first, b_inv = _distinct_rows(ct_inv, wa_inv, bw)
+    slot_ms = wa_u[wa_inv[b_first]]
+    slot_ms /= bw[b_first, None, None]
+    slot_ms += ct_u[ct_inv[b_first]]
+    base_ms = slot_ms.sum(axis=2)[b_inv]  # [P, S]
     fetch_share = weight_bytes / bw[:, None] / base_ms
 
     hits, held_tot, switch = _pb_tables(pool, np.asarray(hw["fill_priority"]), cap, r_w, sw, o)

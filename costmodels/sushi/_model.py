@@ -460,6 +460,11 @@ class SushiModel(CostModel):
                         f"sushi impl='reference': {name} must be 1.0 (the reference "
                         "implementation predates the engine links)"
                     )
+        if self.impl == "fast" and n > 1:
+            first, inv = _distinct_serving(cols)
+            if len(first) < n:  # serve each distinct point once; outputs are per point
+                sub = self.evaluate({k: v[first] for k, v in cols.items()}, context)
+                return {**{k: v[inv] for k, v in sub.items()}, **_violations(cols)}
         fields = _GROUP_FIELDS if self.impl == "reference" else _GROUP_FIELDS[:-2]
         chunk = _POINT_CHUNK if self.impl == "reference" else _FAST_CHUNK
         codes = np.zeros(n, dtype=np.int64)
@@ -480,12 +485,7 @@ class SushiModel(CostModel):
                     self._evaluate_group(cols, part, row, pool, trace, out)
                 else:
                     self._evaluate_fast(cols, part, pool, trace, out)
-        out["onchip_mem_violation_mb"] = (
-            cols["pb_mb"] + cols["act_buf_mb"] + cols["stream_buf_mb"] - cols["onchip_mem_mb"]
-        ).astype(np.float64)
-        out["mac_budget_violation"] = (
-            cols["pe_k"] * cols["pe_c"] * cols["pe_rs"] - cols["mac_budget"]
-        ).astype(np.float64)
+        out.update(_violations(cols))
         return out
 
     def _evaluate_fast(
@@ -651,6 +651,49 @@ class SushiModel(CostModel):
                 raise ModelError("sushi native config: expected sections of key/value tables")
             flat.update(section)
         return flat
+
+
+_VIOLATION_ONLY = ("stream_buf_mb", "onchip_mem_mb", "mac_budget")  # no effect on serving
+_PB_ONLY = ("pb_mb", "fill_priority", "switch_blocking")  # unused without a PB
+_PERIOD_ONLY = ("update_period_q", "history_window")  # unused when the PB never changes
+
+
+def _violations(cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The two constraint outputs, per point from its columns."""
+    return {
+        "onchip_mem_violation_mb": (
+            cols["pb_mb"] + cols["act_buf_mb"] + cols["stream_buf_mb"] - cols["onchip_mem_mb"]
+        ).astype(np.float64),
+        "mac_budget_violation": (
+            cols["pe_k"] * cols["pe_c"] * cols["pe_rs"] - cols["mac_budget"]
+        ).astype(np.float64),
+    }
+
+
+def _distinct_serving(cols: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """One representative per set of points that serve identically, and each point's set.
+
+    Inputs a point's policy never reads are left out of its key: the PB settings for
+    ``no_pb``, the scheduler period and window for ``no_pb`` and ``static_pb``, and the inputs
+    that only enter the violation outputs (computed per point from the columns).
+    """
+    policy = np.asarray(cols["policy"]).astype(str)
+    no_pb = policy == "no_pb"
+    fixed = no_pb | (policy == "static_pb")
+    codes = []
+    for name, col in cols.items():
+        if name in _VIOLATION_ONLY:
+            continue
+        code = np.unique(col, return_inverse=True)[1].reshape(-1)
+        if name in _PB_ONLY:
+            code = np.where(no_pb, -1, code)
+        elif name in _PERIOD_ONLY:
+            code = np.where(fixed, -1, code)
+        codes.append(code)
+    _, first, inv = np.unique(
+        np.column_stack(codes), axis=0, return_index=True, return_inverse=True
+    )
+    return first, inv.reshape(-1)
 
 
 def _write_outputs(

@@ -111,3 +111,22 @@ def test_engine_links_default_to_the_models_own_accelerator() -> None:
         assert np.array_equal(plain[name], linked[name], equal_nan=True), name
     sparse = m.evaluate(m.batch(1, n_queries=500, weight_bytes_scale=0.6))
     assert sparse["offchip_mb_per_query"][0] < plain["offchip_mb_per_query"][1]
+
+
+def test_points_that_serve_alike_are_served_once_with_their_own_violations() -> None:
+    # a grid: no_pb ignores the PB settings, static_pb the scheduler period; the violations
+    # still follow every point's own buffers
+    pols = ["no_pb", "static_pb", "sushi"]
+    grid = [(p, pb, qp) for p in pols for pb in (1.0, 3.0) for qp in (10, 50)]
+    cols = dict(
+        policy=[g[0] for g in grid],
+        pb_mb=[g[1] for g in grid],
+        update_period_q=[g[2] for g in grid],
+        onchip_mem_mb=[2.0 + i for i in range(len(grid))],
+        n_queries=[600] * len(grid),
+    )
+    fast, ref = SushiModel(), SushiModel(impl="reference")
+    got, want = fast.evaluate(fast.batch(**cols)), ref.evaluate(ref.batch(**cols))
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, err_msg=name)
+    assert len(set(got["latency_ms"][:4].tolist())) == 1  # the four no_pb points serve alike
