@@ -10,7 +10,7 @@ The ``cluster`` stage times one *dense* training iteration of the shared workloa
 * a binary N:M phase (STE, SR-STE, an SDGF stage, MDGF's sparse phase and the fine-tune) whose
   pattern ``n_i:m_i`` fits the accelerators' sparse format ``N_hw:M_hw`` (``m_i`` a multiple of
   ``M_hw`` and ``n_i <= N_hw``, so every aligned group of ``M_hw`` holds at most ``N_hw`` kept
-  weights; 2:4 on A100/H100 sparse tensor cores, NVIDIA A100 whitepaper 2020, p. 36): the
+  weights; 2:4 on A100/H100 sparse tensor cores, NVIDIA A100 whitepaper 2020): the
   forward and input-gradient GEMMs of the sparsified layers run ``S`` times faster (2x), the
   weight-gradient GEMM stays dense (gradients reach every weight).
 
