@@ -36,10 +36,12 @@ from dse._optuna_bridge import make_sampler, suggest, suggest_order
 from dse._problem import Evaluation, Problem
 from dse._progress import Progress
 from dse._pruning import PrunerSpec, make_pruner
+from dse._runs import RunRegistration, register_run
 from dse._spec import StudySpec, SweepSpec
 from dse._storage import describe_storage, open_storage
 from dse._study import (
     INTERRUPTED,
+    ask_trial,
     budget_used,
     counted_trials,
     open_study,
@@ -47,6 +49,7 @@ from dse._study import (
     recover_orphans,
     set_constraints,
     study_hypervolume,
+    trials_to_ask,
 )
 from dse._sweep import (
     SweepResult,
@@ -160,14 +163,23 @@ def run_study(
     if storage is None:
         storage = open_storage(spec.storage)
     study = open_study(problem, storage, sampler)
+    # A resumed or concurrent run seeds its sampler from the study seed and its own nonce, so
+    # it never replays another run's stream (dse/_runs.py).
+    run = register_run(study, spec.seed)
+    if run.seed != spec.seed:
+        study.sampler = make_sampler(spec.sampler, run.seed, problem.space,
+                                     len(problem.objectives))
     t0 = time.perf_counter()
     files = files if files is not None else artifacts_dir(spec.storage, spec.name)
-    if spec.mode == "sweep":
-        summary = _run_sweep_mode(spec, problem, study, files, quiet, cache_dir)
-    elif spec.mode == "nested":
-        summary = _run_nested(spec, problem, study, quiet, cache_dir)
-    else:
-        summary = _run_trials(spec, problem, study, quiet, cache_dir)
+    try:
+        if spec.mode == "sweep":
+            summary = _run_sweep_mode(spec, problem, study, files, quiet, cache_dir)
+        elif spec.mode == "nested":
+            summary = _run_nested(spec, problem, study, quiet, cache_dir, run)
+        else:
+            summary = _run_trials(spec, problem, study, quiet, cache_dir, run)
+    finally:
+        run.remove()
     summary.seconds = time.perf_counter() - t0
     summary.storage = describe_storage(spec.storage)
     _summarize_hypervolume(summary, study, spec)
@@ -249,9 +261,9 @@ def _fail_interrupted(study: optuna.Study, trials: list[optuna.Trial]) -> None:
 
 def _run_trials(
     spec: StudySpec, problem: Problem, study: optuna.Study, quiet: bool,
-    cache_dir: str | Path | None,
+    cache_dir: str | Path | None, run: RunRegistration,
 ) -> RunSummary:
-    retried = recover_orphans(study)
+    retried = recover_orphans(study, run)
     done_before = counted_trials(study)
     budget = spec.budget.n_trials - done_before
     summary = RunSummary(spec.name, "", "trial", done_before, 0, 0.0, retried=retried)
@@ -276,11 +288,14 @@ def _run_trials(
         while True:
             timed_out = deadline is not None and time.monotonic() > deadline
             while (not timed_out and len(pending) < executor.capacity and asked < budget):
-                k = min(spec.executor.batch_size, budget - asked)
+                k = min(spec.executor.batch_size,
+                        trials_to_ask(study, run, spec.budget.n_trials, budget - asked))
+                if k <= 0:
+                    break  # other drivers have the rest of the budget in flight
                 # Registered before suggesting, so a Ctrl-C at any point fails them cleanly.
                 trials = pending[job] = []
                 for _ in range(k):
-                    trials.append(study.ask())
+                    trials.append(ask_trial(study, run))
                 points = [suggest(t, problem.space, order) for t in trials]
                 asked += k
                 executor.submit(job, "batch", _batch_of(points, problem.space),
@@ -588,7 +603,7 @@ def _outer_names(spec: StudySpec, problem: Problem) -> set[str]:
 
 def _run_nested(
     spec: StudySpec, problem: Problem, study: optuna.Study, quiet: bool,
-    cache_dir: str | Path | None,
+    cache_dir: str | Path | None, run: RunRegistration,
 ) -> RunSummary:
     outer_names = _outer_names(spec, problem)
     outer_space = replace(
@@ -596,7 +611,7 @@ def _run_nested(
         params=tuple(p for p in problem.space.params if p.name in outer_names),
         derived=(), constraints=(),
     )
-    retried = recover_orphans(study)
+    retried = recover_orphans(study, run)
     done_before = budget_used(study, "nested")
     budget = spec.budget.n_trials - done_before
     summary = RunSummary(spec.name, "", "nested", done_before, 0, 0.0, retried=retried)
@@ -619,7 +634,7 @@ def _run_nested(
         while True:
             timed_out = deadline is not None and time.monotonic() > deadline
             while not timed_out and len(pending) < executor.capacity and asked < budget:
-                trial = study.ask()
+                trial = ask_trial(study, run)
                 trial.set_user_attr("dse.mode", "nested-outer")
                 point = suggest(trial, outer_space, order)
                 outer = {p.name: point[p.name] for p in outer_space.params}

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -29,6 +27,7 @@ from dse._inputs import INPUTS_ATTR, InputMap
 from dse._optuna_bridge import distribution
 from dse._pareto import pareto_mask
 from dse._problem import Problem
+from dse._runs import RUN_ATTR, RunRegistration
 from dse._values import stored
 from search_spaces import Fixed
 
@@ -39,10 +38,12 @@ __all__ = [
     "ORPHANED",
     "SPEC_ATTR",
     "INTERRUPTED",
+    "ask_trial",
     "budget_used",
     "constraint_attrs",
     "counted_trials",
     "named_constraints",
+    "trials_to_ask",
     "open_study",
     "pareto_trials",
     "recover_orphans",
@@ -58,20 +59,6 @@ INTERRUPTED = "interrupted"
 _RETRIABLE = (ORPHANED, INTERRUPTED)
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def open_study(
     problem: Problem, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler
 ) -> optuna.Study:
@@ -80,6 +67,17 @@ def open_study(
     directions = problem.directions
     keys = problem.objective_keys
     existing = {s.study_name: s for s in storage.get_all_studies()}
+    if spec.name not in existing:
+        try:
+            study = optuna.create_study(
+                study_name=spec.name, storage=storage, sampler=sampler,
+                directions=directions,  # type: ignore[arg-type]
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            # Another driver created it between our look and our create: load theirs.
+            existing = {s.study_name: s for s in storage.get_all_studies()}
+        else:
+            _describe(study, problem)
     if spec.name in existing:
         summary = existing[spec.name]
         declared = summary.user_attrs.get("dse.objectives")
@@ -92,38 +90,11 @@ def open_study(
                 "rename the study or use another --storage"
             )
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
-    else:
-        study = optuna.create_study(
-            study_name=spec.name, storage=storage, sampler=sampler,
-            directions=directions,  # type: ignore[arg-type]
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(keys)
-        _store_spec(study, storage, spec)
-        study.set_user_attr("dse.mode", spec.mode)
-        study.set_user_attr(
-            "dse.objectives",
-            [{"metric": o.key, "direction": o.direction, "unit": o.unit}
-             for o in problem.objectives],
-        )
-        study.set_user_attr(
-            "dse.models",
-            [{"namespace": ns, "model": m.name, "source": s.model, "version": m.version,
-              "options": dict(s.options), "bind": dict(s.bind)}
-             for (ns, m), s in zip(problem.models.items(), problem.spec.models)],
-        )
-        study.set_user_attr("dse.constraints", list(problem.constraint_keys))
-        study.set_user_attr(
-            "dse.fixed",
-            {p.name: stored(p.default) for p in problem.space.params if isinstance(p, Fixed)},
-        )
     if INPUTS_ATTR not in study.user_attrs:  # studies written before it was stored get it too
         study.set_user_attr(INPUTS_ATTR, InputMap.of_problem(problem).as_dict())
     if "dse.units" not in study.user_attrs:  # every model output's unit, for tables and plots
         study.set_user_attr("dse.units", dict(problem.pipeline.produced))
     study.set_user_attr(LAST_RUN_ATTR, _run_record(spec))
-    study.set_user_attr(f"dse.run.{_owner()}", {"started": time.time()})
     return study
 
 
@@ -177,6 +148,32 @@ def _run_record(spec: Any) -> dict[str, Any]:
     }
 
 
+def _describe(study: optuna.Study, problem: Problem) -> None:
+    """Store the study's own description on a study just created."""
+    spec = problem.spec
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(problem.objective_keys)
+    _store_spec(study, study._storage, spec)
+    study.set_user_attr("dse.mode", spec.mode)
+    study.set_user_attr(
+        "dse.objectives",
+        [{"metric": o.key, "direction": o.direction, "unit": o.unit}
+         for o in problem.objectives],
+    )
+    study.set_user_attr(
+        "dse.models",
+        [{"namespace": ns, "model": m.name, "source": s.model, "version": m.version,
+          "options": dict(s.options), "bind": dict(s.bind)}
+         for (ns, m), s in zip(problem.models.items(), problem.spec.models)],
+    )
+    study.set_user_attr("dse.constraints", list(problem.constraint_keys))
+    study.set_user_attr(
+        "dse.fixed",
+        {p.name: stored(p.default) for p in problem.space.params if isinstance(p, Fixed)},
+    )
+
+
 def _reason(t: FrozenTrial) -> str:
     return str(t.user_attrs.get("dse.fail_reason", ""))
 
@@ -206,34 +203,28 @@ def counted_trials(study: optuna.Study) -> int:
     return n
 
 
-def recover_orphans(study: optuna.Study) -> int:
+def recover_orphans(study: optuna.Study, run: RunRegistration) -> int:
     """Fail trials left RUNNING by dead runs and enqueue each failed point once more.
 
-    A RUNNING trial belongs to a dead run when no run registered on the study is still alive:
-    runs register ``dse.run.HOST:PID`` on start; a run on this host whose PID is gone is dead.
-    Runs on other hosts cannot be checked, so their RUNNING trials are left alone.
+    A RUNNING trial tagged ``dse.run`` belongs to the run of that tag: it is orphaned when that
+    run is not alive (:mod:`dse._runs`), whatever other drivers do. An untagged RUNNING trial
+    (written before trials were tagged) is orphaned when no other registered run is alive.
+    Runs on other hosts cannot be checked, so their trials are left alone.
 
     Returns:
         The number of points enqueued for retry.
     """
-    attrs = study.user_attrs
-    me = _owner()
-    host = socket.gethostname()
-    live_elsewhere = False
-    for key in attrs:
-        if not key.startswith("dse.run.") or key == f"dse.run.{me}":
-            continue
-        owner = key[len("dse.run."):]
-        h, _, pid = owner.rpartition(":")
-        if h != host or (pid.isdigit() and _pid_alive(int(pid))):
-            live_elsewhere = True
+    live = run.live_tags()
+    others_alive = bool(live - {run.tag})
     storage = study._storage
     trials = study.get_trials(deepcopy=False)
-    if not live_elsewhere:
-        for t in trials:
-            if t.state == TrialState.RUNNING:
-                storage.set_trial_user_attr(t._trial_id, "dse.fail_reason", ORPHANED)
-                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    orphans = [t for t in trials if t.state == TrialState.RUNNING
+               and (t.system_attrs.get(RUN_ATTR) not in live if RUN_ATTR in t.system_attrs
+                    else not others_alive)]
+    for t in orphans:
+        storage.set_trial_user_attr(t._trial_id, "dse.fail_reason", ORPHANED)
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    if orphans:
         trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("dse.retry_of") for t in trials}
     queued = 0
@@ -243,6 +234,28 @@ def recover_orphans(study: optuna.Study) -> int:
             study.enqueue_trial(dict(t.params), user_attrs={"dse.retry_of": t.number})
             queued += 1
     return queued
+
+
+def ask_trial(study: optuna.Study, run: RunRegistration) -> optuna.Trial:
+    """``study.ask()``, the trial tagged with the run that asked it (for orphan recovery)."""
+    trial = study.ask()
+    study._storage.set_trial_system_attr(trial._trial_id, RUN_ATTR, run.tag)
+    return trial
+
+
+def trials_to_ask(study: optuna.Study, run: RunRegistration, n_trials: int, local: int) -> int:
+    """How many more trials this run may ask against the study's total budget ``n_trials``.
+
+    ``local`` is what is left of the budget counted at start, minus what this run asked. With
+    other live drivers on the study, the study is recounted first: finished trials that count
+    plus every RUNNING trial (of any driver). Drivers that recount at the same moment can
+    still both ask, so the budget is overshot by at most the trials asked in that moment (the
+    other drivers' in-flight batches).
+    """
+    if local <= 0 or not (run.others_alive() or run.shared):
+        return local  # alone since the start: the count at start plus our own asks is exact
+    running = study._storage.get_n_trials(study._study_id, state=TrialState.RUNNING)
+    return min(local, n_trials - counted_trials(study) - running)
 
 
 def _distributions(problem: Problem) -> dict[str, BaseDistribution]:
