@@ -22,6 +22,7 @@ from dse._pareto import pareto_mask
 
 
 if TYPE_CHECKING:
+    from dashboards._compare import build_comparison
     from dashboards._data import (
         StudyData,
         StudyNotFoundError,
@@ -37,6 +38,7 @@ __all__ = [
     "Reference",
     "StudyData",
     "StudyNotFoundError",
+    "build_comparison",
     "build_report",
     "hypervolume",
     "hypervolume_history",
@@ -53,6 +55,7 @@ _LAZY = {
     "StudyNotFoundError": "dashboards._data",
     "load_study_data": "dashboards._data",
     "resolve_storage": "dashboards._data",
+    "build_comparison": "dashboards._compare",
     "build_report": "dashboards._report",
     "DashboardServer": "dashboards._server",
     "make_server": "dashboards._server",

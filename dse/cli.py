@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="static HTML dashboard (works offline)")
     p.add_argument("study_name", nargs="?", help="one study (default: every study)")
     p.add_argument("-o", "--output", default="dse-report", metavar="DIR")
+    p.add_argument("--compare", nargs="+", metavar="STUDY",
+                   help="compare these studies on one page (hypervolume against evaluations "
+                        "under one reference, fronts overlaid): writes DIR/compare.html")
     _storage_arg(p)
 
     p = sub.add_parser("dashboard", help="live dashboard over every study in the storage")
@@ -378,6 +381,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if build_report is None:
         return 2
     storage = open_storage(args.storage, create=False)
+    if args.compare:
+        names = ([args.study_name] if args.study_name else []) + list(args.compare)
+        path = _dashboards("build_comparison")(storage, names, args.output)
+        print(f"comparison written to {path}")
+        return 0
     names = [args.study_name] if args.study_name else None
     path = build_report(storage, names, args.output)
     print(f"report written to {path}")
