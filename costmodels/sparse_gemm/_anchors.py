@@ -101,6 +101,7 @@ def _reference_model(model: SparseGemmModel | None, writeback: float | None) -> 
     ref = SparseGemmModel(workload="all", aggregate="total")
     if model is not None:
         ref.writeback = model.writeback
+        ref.rowwise_n = model.rowwise_n  # E[N]: closed form or measured on matrices
     if writeback is not None:
         ref = copy.copy(ref)
         ref.writeback = float(writeback)

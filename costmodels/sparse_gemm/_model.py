@@ -7,7 +7,7 @@ Equations are in :mod:`costmodels.sparse_gemm._timing`, constants with their sou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,8 @@ import numpy as np
 
 from costmodels._protocol import Anchor, CostModel, EvalContext, ModelError, Output
 from costmodels.sparse_gemm import _constants as k
+from costmodels.sparse_gemm._rowwise import expected_rowwise_n
+from costmodels.sparse_gemm._rowwise_measured import RowwiseProfile, load_matrices
 from costmodels.sparse_gemm._timing import (
     BOUNDS,
     ENCODING_NAMES,
@@ -185,6 +187,7 @@ class SparseGemmModel(CostModel):
         promote_patterns: bool = False,
         allow_padding: bool = True,
         aggregate: str = "total",
+        rowwise_matrices: str | None = None,
     ) -> None:
         """Options.
 
@@ -196,6 +199,9 @@ class SparseGemmModel(CostModel):
             allow_padding: Pad shapes that do not tile (utilization loss); when False every such
                 layer counts in ``tiling_violation``.
             aggregate: ``total`` (speed-up of summed time) or ``geomean`` (of per-layer speed-ups).
+            rowwise_matrices: Path to a ``.npz`` of weight matrices ``[rows, K]``: row-wise
+                N:M takes E[N] per chunk from these matrices magnitude-pruned to ``density``
+                (``_rowwise_measured``) instead of the i.i.d. closed form.
         """
         if aggregate not in _AGGREGATES:
             raise ModelError(f"aggregate={aggregate!r}: expected one of {_AGGREGATES}")
@@ -206,6 +212,10 @@ class SparseGemmModel(CostModel):
         self.aggregate = aggregate
         # The fitted write-back latency (see _constants); an attribute so the fit can vary it.
         self.writeback = k.WRITEBACK_CYCLES_FITTED
+        self.rowwise_matrices = rowwise_matrices
+        self.rowwise_n: Callable[[np.ndarray, np.ndarray], np.ndarray] = expected_rowwise_n
+        if rowwise_matrices is not None:
+            self.rowwise_n = RowwiseProfile(load_matrices(rowwise_matrices)).expected_n
 
     # -- evaluation ----------------------------------------------------------------------------
     def _columns(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -245,7 +255,9 @@ class SparseGemmModel(CostModel):
         """Per-(point, layer) results (see ``_timing.time_layers``) and the RASA-SM baseline:
         ``base`` (``cycles``, ``log_cycles`` per point, ``layer_cycles`` with ``detail``)."""
         cols = self._columns(batch)
-        pattern = layer_pattern(cols, self.workload, promote=self.promote_patterns)
+        pattern = layer_pattern(
+            cols, self.workload, promote=self.promote_patterns, rowwise_n=self.rowwise_n
+        )
         out = time_layers(cols, self.workload, pattern, writeback=self.writeback, detail=detail)
         out["base"] = self._baseline(cols, detail=detail)
         out["pattern_violation"] = pattern.violation

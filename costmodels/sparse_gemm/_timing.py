@@ -44,7 +44,7 @@ compulsory plus re-reads of one operand per L2 block of the other (L2 blocking).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,7 +158,11 @@ _KIND_OF_INT_N = np.asarray([0, 2, 1, 0, 0])
 
 
 def layer_pattern(
-    cols: Mapping[str, np.ndarray], workload: Workload, *, promote: bool = False
+    cols: Mapping[str, np.ndarray],
+    workload: Workload,
+    *,
+    promote: bool = False,
+    rowwise_n: Callable[[np.ndarray, np.ndarray], np.ndarray] = expected_rowwise_n,
 ) -> Pattern:
     """The sparsest instruction kind and stored N each (point, layer) allows.
 
@@ -167,8 +171,10 @@ def layer_pattern(
     notes 2.1). Other group sizes are a pattern violation, stored dense (no speed-up), unless
     ``promote`` stores them as the smallest N:4 that holds them losslessly (n:m with m >= 8
     holds at most min(n, 4) nonzeros per 4; n:2 holds at most 2n). Row-wise mode uses
-    TILE_SPMM_R with ``E[N]`` from the closed form. The timing may still run a layer on a
-    denser encoding when that is faster (:func:`time_layers`).
+    TILE_SPMM_R with ``E[N] = rowwise_n(density, row_chunk)``: the i.i.d. closed form by
+    default, or measured on weight matrices (``_rowwise_measured.RowwiseProfile.expected_n``).
+    The timing may still run a layer on a denser encoding when that is faster
+    (:func:`time_layers`).
     """
     sparse_hw = (cols["engine"] == "vegeta") & cols["sparse_capable"].astype(bool)
     mode = cols["sparsity"]
@@ -182,7 +188,7 @@ def layer_pattern(
     n = np.where(violation > 0, 4.0, n)
     rowwise = mode == "rowwise"
     if rowwise.any():
-        n[rowwise] = expected_rowwise_n(cols["density"][rowwise], cols["row_chunk"][rowwise])
+        n[rowwise] = rowwise_n(cols["density"][rowwise], cols["row_chunk"][rowwise])
     n = np.where(sparse_hw, n, 4.0)
     kind = np.where(rowwise & sparse_hw, 3, _KIND_OF_INT_N[n.astype(np.int64)])
     layered = (mode == "per_layer") & sparse_hw

@@ -226,3 +226,29 @@ def test_panel_rows_must_be_positive() -> None:
         spmm(packed, np.ones((8, 2)), panel_rows=0)
     with pytest.raises(ModelError, match="panel_rows=0"):
         rowwise_spmm(to_rowwise_nm(np.ones((4, 8)), 4), np.ones((8, 2)), panel_rows=0)
+
+
+def test_measured_rowwise_n_equals_conversion_of_pruned_matrices() -> None:
+    from costmodels.sparse_gemm._rowwise_measured import RowwiseProfile
+
+    rng = np.random.default_rng(11)
+    # Rows of different scale (as trained weights): kept weights cluster by row.
+    mats = {
+        "a": rng.standard_normal((48, 256)) * rng.lognormal(0.0, 1.0, (48, 1)),
+        "b": rng.standard_normal((32, 96)),  # K = 96: padded for chunks of 64 and 128
+    }
+    profile = RowwiseProfile(mats)
+    for chunk in (16, 32, 64, 128):
+        for density in (0.02, 0.1, 0.4):
+            stored, chunks = 0.0, 0
+            for a, tau in zip(mats.values(), profile.thresholds(np.asarray(density)), strict=True):
+                pad = -a.shape[1] % chunk
+                pruned = np.pad(a * (np.abs(a) >= tau), ((0, 0), (0, pad)))
+                rw = to_rowwise_nm(pruned, chunk)
+                stored, chunks = stored + rw.chunk_n.sum(), chunks + rw.chunk_n.size
+            got = profile.expected_n(np.asarray([density]), np.asarray([chunk]))
+            assert got[0] == pytest.approx(stored / chunks, rel=1e-12)
+    iid = {"x": rng.standard_normal((256, 1024))}
+    measured = RowwiseProfile(iid).expected_n(np.asarray([0.05, 0.1]), np.asarray([32, 32]))
+    np.testing.assert_allclose(measured, expected_rowwise_n(np.asarray([0.05, 0.1]), 32),
+                               rtol=0.03)  # i.i.d. magnitudes: the closed form holds

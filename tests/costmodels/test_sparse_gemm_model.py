@@ -339,3 +339,31 @@ def test_dedupe_rows_survives_hash_collisions(monkeypatch: pytest.MonkeyPatch) -
     for f, inv in ((first, inverse), (first_c, inverse_c)):
         assert len(f) == 3
         assert np.array_equal(a[f][inv], a) and np.array_equal(b[f][inv], b)
+
+
+def test_rowwise_n_from_actual_matrices(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    # Row scales spread as in trained weights: pruned weights cluster, E[N] rises.
+    clustered = rng.standard_normal((64, 256)) * rng.lognormal(0.0, 1.5, (64, 1))
+    path = tmp_path / "w.npz"
+    np.savez(path, ff1=clustered, ff2=rng.standard_normal((32, 128)))
+    measured = SparseGemmModel(rowwise_matrices=str(path))
+    iid = SparseGemmModel()
+    point = {"sparsity": ["rowwise"], "density": [0.1], "row_chunk": [32]}
+    en = measured.rowwise_n(np.asarray([0.1]), np.asarray([32]))[0]
+    assert en > iid.rowwise_n(np.asarray([0.1]), np.asarray([32]))[0]
+    assert measured.breakdown({k: v[0] for k, v in point.items()})[0]["n_stored"] == en
+    slower = measured.evaluate(measured.batch(**point))["latency_ms"]
+    assert slower > iid.evaluate(iid.batch(**point))["latency_ms"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "no such file"), (np.ones(5), r"shape \(5,\).*expected a 2-D")],
+)
+def test_bad_rowwise_matrices_name_the_file(tmp_path: Path, content, message: str) -> None:
+    path = tmp_path / "w.npz"
+    if content is not None:
+        np.savez(path, a=content)
+    with pytest.raises(ModelError, match=f"rowwise_matrices=.*{message}"):
+        SparseGemmModel(rowwise_matrices=str(path))
