@@ -89,8 +89,8 @@ def _history(data: StudyData, ref: Reference) -> tuple[np.ndarray, np.ndarray]:
         hv = ref.hypervolume(data.values_min()[feas])
         return np.array([float(sweep.get("evaluated", done.sum()))]), np.array([hv])
     vals = ref.normalize(data.values_min())
-    hv = hypervolume_history(np.where(done[:, None], vals, np.nan), ref.point, feas)
-    return np.arange(1, len(hv) + 1, dtype=np.float64), hv
+    history = hypervolume_history(np.where(done[:, None], vals, np.nan), ref.point, feas)
+    return np.arange(1, len(history) + 1, dtype=np.float64), history
 
 
 def comparison_figures(studies: list[StudyData], ref: Reference) -> tuple[go.Figure, go.Figure]:

@@ -386,8 +386,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         path = _dashboards("build_comparison")(storage, names, args.output)
         print(f"comparison written to {path}")
         return 0
-    names = [args.study_name] if args.study_name else None
-    path = build_report(storage, names, args.output)
+    path = build_report(storage, [args.study_name] if args.study_name else None, args.output)
     print(f"report written to {path}")
     return 0
 
