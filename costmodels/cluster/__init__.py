@@ -3,11 +3,15 @@
 ``ClusterModel`` (registry name ``cluster``) evaluates, vectorized over design points, a
 Megatron-style execution (tensor, pipeline and data parallelism, micro-batching, interleaving,
 sequence parallelism, recompute none/selective/full, ZeRO 0-3, offload to expansion memory,
-overlap flags) of a workload on a cluster (nodes, accelerators per node, peak TFLOP/s per
-datatype with a size-dependent GEMM efficiency, HBM, memory expansion per accelerator / node /
-pool, scale-up and scale-out networks, prices and power). Outputs: iteration time with its
-breakdown, memory per accelerator by kind, MFU, time to train, capex, energy, and constraint
-outputs (invalid configuration, TP outside the node, memory overflow, budget).
+overlap flags, fp16/bf16/fp8/fp32, training or forward-only inference) of a workload (with
+grouped-query attention, gated MLPs and a head width independent of ``d_model``) on a cluster
+(nodes, accelerators per node, peak TFLOP/s per datatype with a size-dependent GEMM
+efficiency, HBM, memory expansion per accelerator / node / pool, scale-up and scale-out
+networks on a fat tree with leaf/spine oversubscription or a rail-only fabric, the network and
+placement of each parallelism dimension, the collective algorithm, prices and power). Outputs:
+iteration time with its breakdown, memory per accelerator by kind, MFU, time to train, capex,
+energy, and constraint outputs (invalid configuration, TP outside the node, memory overflow,
+budget).
 
 Equations and sources: :mod:`costmodels.cluster._memory` (Korthikanti et al. activations, ZeRO
 state), :mod:`costmodels.cluster._timing` (Megatron-LM pipeline, collectives, offload),

@@ -15,7 +15,8 @@ Model state (Megatron-LM eq. 2 per layer; mixed-precision Adam, ZeRO accounting)
     ZeRO-3 also the weights.
 
 With 4 B gradients this is the 18 B/param that Korthikanti et al. (arXiv 2205.05198, Fig. 1)
-imply; their figure excludes the embeddings, which this model includes.
+imply; their figure excludes the embeddings, which this model includes. With ``dtype = fp32``
+weights take 4 B and Adam 8 B (no separate master copy); in inference only the weights stay.
 
 Activations per layer per micro-batch, bytes (Korthikanti et al. §4), with ``x = 5 a s / h``
 and ``c`` the terms inside the TP region::
@@ -31,6 +32,9 @@ and ``c`` the terms inside the TP region::
     h_q = a d_head is the attention width (h unless the head width is set independently);
     a gated MLP stores three h_ff tensors (gate, up, product): + 2 h_ff/h [assumed];
     grouped-query attention shrinks K and V to h_kv = kv_heads d_head.
+
+Activation bytes scale with ``e/2`` (``e`` = 4 B for fp32, else 2). Inference stores none;
+one layer's un-recomputed activations are its working set (workspace).
 
 In-flight micro-batches on the first stage under 1F1B: ``min(p, m)`` of its ``L/p`` layers,
 times ``1 + (p-1)/(p v)`` with interleaving (``v > 1``), as Korthikanti et al. Fig. 1 counts.

@@ -13,7 +13,8 @@ Compute, per layer and micro-batch (Megatron-LM §3 / eq. 3 GEMMs, split over ``
         2 dropouts r2 w2 + 1 B mask, 2 residual adds r4 w2; divided by t with SP),
         4 per (s b h_ff / t) for bias-GeLU (6 for a gated MLP's SiLU-and-multiply),
         9 per (b a s^2 / t) for the fused scale-mask-softmax (r2 w2) and attention dropout
-        (r2 w2 + mask); backward moves 2x the forward bytes.
+        (r2 w2 + mask); backward moves 2x the forward bytes. The byte counts are for 2-byte
+        elements; ``dtype = fp32`` doubles them (and every message below).
     logits (last stage): 2bshV/t forward, 2x backward, 12 B per logit for the cross entropy.
     recompute: full = one more forward of each layer; selective = the attention core only.
 
@@ -24,8 +25,10 @@ Pipeline (Megatron-LM §2.2, 1F1B with ``v`` interleaved chunks)::
 
 Tensor-parallel communication: 4 all-reduces of ``2bsh`` bytes per layer and micro-batch
 (forward 2, backward 2), 2 more with full recompute; with sequence parallelism each becomes a
-reduce-scatter plus an all-gather of the same volume. With ``tp_overlap`` the collectives hide
-behind the layer's GEMMs, costing Calculon's processor usage (15% of the hidden time on NVLink).
+reduce-scatter plus an all-gather of the same volume. They use the configured collective
+algorithm and the TP group's placement (``_hardware.place_groups``). With ``tp_overlap`` the
+collectives hide behind the layer's GEMMs, costing Calculon's processor usage (15% of the
+hidden time on NVLink).
 
 Pipeline communication: each micro-batch crosses each chunk boundary forward and backward,
 ``2 (m v + p - 1)`` point-to-point transfers of ``2bsh/t`` bytes (scatter/gather, Megatron-LM
@@ -48,6 +51,11 @@ under the rest of the iteration (compute, bubble and collectives) and only the e
 exposed. Offloaded optimizer state is read and written once per step,
 exposed. Each transfer costs ``latency + bytes / (bw / sharers)`` and ``sharers`` times the
 latency (ASTRA-sim's serialized remote memory).
+
+Inference (``mode = "inference"``): forward passes only. No backward, recompute, gradient
+reduction or optimizer step; 2 TP all-reduces per layer; pipeline transfers one way,
+``(m v + p - 1)`` of them; ZeRO-3's weight gathers once per micro-batch; weights stream from
+expansion memory once per micro-batch.
 """
 
 from __future__ import annotations
