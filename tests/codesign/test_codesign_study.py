@@ -83,6 +83,14 @@ def test_codesign_runs_writes_report_and_export_and_reevaluates_exactly(
     assert config["train"]["params"]["iter_time_s"] == metrics["cl.iter_time_s"]
     assert len([k for k in metrics if k in ("acc.served_acc_pct", "sushi.latency_ms",
                                              "sushi.energy_mj", "train.time_to_train_days")]) == 4
+    # CSV records (strings) re-evaluate to the same metrics too.
+    csv_path = tmp_path / "front.csv"
+    assert main(["export", "codesign", "--pareto", "--format", "csv", "-o", str(csv_path),
+                 "--storage", str(tmp_path / "s.journal")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--study", str(study_file), "--config", str(csv_path), "--json"]) == 0
+    assert [r["metrics"] for r in json.loads(capsys.readouterr().out)] == \
+        [r["metrics"] for r in records]
 
 
 def test_joint_exports_reevaluate_exactly_and_dense_designs_carry_no_ratio(
