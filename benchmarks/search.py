@@ -236,14 +236,21 @@ def bench_study(name: str, seeds: int, n_trials: int, gp_trials: int,
     except ImportError:
         pass
     curves: list[Curve] = []
+
+    def add(curve: Curve) -> None:
+        curves.append(curve)
+        print(f"  [{name}] {curve.method} seed {curve.seed}: {int(curve.evaluations[-1])} "
+              f"evaluations, {curve.cpu_s[-1]:.2f} CPU s, HV fraction {curve.fraction[-1]:.4f}",
+              flush=True)
+
     for seed in range(seeds):
         for s in samplers:
             n = gp_trials if s == "gp" else n_trials
-            curves.append(_optuna_run(problem, s, seed, n, ref))
-        curves.append(_sweep_run(problem, "evolutionary", seed, ref, pop, gens))
-        curves.append(_random_sample(problem, seed, min(size or 200_000, 200_000), ref))
+            add(_optuna_run(problem, s, seed, n, ref))
+        add(_sweep_run(problem, "evolutionary", seed, ref, pop, gens))
+        add(_random_sample(problem, seed, min(size or 200_000, 200_000), ref))
     if size is not None:
-        curves.append(_sweep_run(problem, "exhaustive", 0, ref, pop, gens))
+        add(_sweep_run(problem, "exhaustive", 0, ref, pop, gens))
     rows = []
     print(f"{'method':<28} {'evals to 99%':>22} {'CPU s to 99%':>22} {'final HV fraction':>18}")
     for method in dict.fromkeys(c.method for c in curves):
@@ -271,8 +278,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", nargs="+", default=["vegeta", "comet_1t", "demo"])
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--n-trials", type=int, default=400, help="trials per Optuna sampler run")
-    ap.add_argument("--gp-trials", type=int, default=60, help="trials per GP sampler run")
+    ap.add_argument("--n-trials", type=int, default=300, help="trials per Optuna sampler run")
+    ap.add_argument("--gp-trials", type=int, default=40, help="trials per GP sampler run")
     ap.add_argument("--population", type=int, default=None,
                     help="evolutionary population (default: space size / 200, in 32..512)")
     ap.add_argument("--quick", action="store_true", help="2 seeds, 80 trials (a smoke run)")
