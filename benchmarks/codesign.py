@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/codesign.py [--fidelity default|tiny] [--cache-dir DIR]``.
 
-Both sides evaluate designs of ``studies/codesign.toml`` through the same pipeline (all four
+Both sides evaluate designs of ``dse/studies/codesign.toml`` through the same pipeline (all four
 models and the links), over the same candidates:
 
 * **joint**: every recipe candidate x every engine x server x cluster point of the study's

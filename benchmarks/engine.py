@@ -42,7 +42,7 @@ from dse._storage import open_storage
 warnings.filterwarnings("ignore")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "studies" / "demo.toml"
+DEMO = ROOT / "dse" / "studies" / "demo.toml"
 
 
 # -- 1. overhead ---------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def bench_front() -> None:
     space = domain("sushi")
     rng = np.random.default_rng(0)
     sample = space.sample(rng, 1000)
-    # the workload is pinned as in studies/sushi_cache.toml, but with 10,000-query traces
+    # the workload is pinned as in dse/studies/sushi_cache.toml, but with 10,000-query traces
     workload = {
         "stream_kind": "markov",
         "stream_dwell_queries": 200.0,

@@ -4,7 +4,7 @@ The engine: study files, Optuna study set-up, serial and Ray executors, vectoriz
 storage, export and the CLI. The same operations as the CLI, from Python::
 
     import dse
-    spec = dse.load_spec("studies/demo.toml")
+    spec = dse.load_spec("dse/studies/demo.toml")
     summary = dse.run_study(spec.with_overrides(n_trials=50))
 """
 

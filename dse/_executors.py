@@ -197,11 +197,12 @@ class RayExecutor(Executor):
         self.max_attempts = max_attempts
         self._board = ray.remote(_Board).options(num_cpus=0).remote() if relay else None
         self._worker_cls = ray.remote(_Worker).options(num_cpus=1, max_restarts=0)
-        self._key = _problem_key(spec, cache_dir)
+        # Pooled actors belong to one Ray job: after ray.shutdown()/init() they are gone.
+        self._key = _problem_key(spec, cache_dir) + ray.get_runtime_context().get_job_id()
         pooled = _POOL.pop(self._key, [])
         for other in list(_POOL):  # idle actors of other problems still hold their CPUs
             for actor in _POOL.pop(other):
-                ray.kill(actor)
+                _kill(ray, actor)
         self._registrations = registrations_for(spec)
         self._registrations.by_value()
         fresh = [self._new_actor() for _ in range(workers - len(pooled[:workers]))]
@@ -308,6 +309,13 @@ class RayExecutor(Executor):
         if self._board is not None:
             self._ray.kill(self._board)
         self._actors.clear()
+
+
+def _kill(ray: Any, actor: Any) -> None:
+    try:
+        ray.kill(actor)
+    except Exception:  # noqa: BLE001 - an actor of an ended Ray job is already gone
+        pass
 
 
 def _failed(kind: str, keys: list[int], reason: str) -> Any:

@@ -1,4 +1,4 @@
-"""Study files: loading and validating ``studies/*.toml`` into a :class:`StudySpec`.
+"""Study files: loading and validating ``dse/studies/*.toml`` into a :class:`StudySpec`.
 
 The schema is documented in ``docs/study_files.md``. Every key is checked: an unknown key, a
 wrong type or an out-of-range value raises :class:`SpecError` with one line naming the file, the
@@ -281,7 +281,7 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> StudySpec:
     """Load and validate a study: a file path, a shipped study's name or a parsed dict.
 
     Args:
-        source: ``"studies/demo.toml"``, ``"demo"`` (a shipped study, see
+        source: ``"dse/studies/demo.toml"``, ``"demo"`` (a shipped study, see
             :func:`shipped_studies`), or the study file's content as a dict (as from
             ``tomllib``), e.g. built in a notebook.
 
@@ -517,11 +517,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def _studies_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "studies"
+    return Path(__file__).resolve().parent / "studies"  # inside the package: in the wheel
 
 
 def shipped_studies() -> dict[str, Path]:
-    """Shipped study files by name (``demo`` -> ``studies/demo.toml``)."""
+    """Shipped study files by name (``demo`` -> ``dse/studies/demo.toml``)."""
     folder = _studies_dir()
     return {p.stem: p for p in sorted(folder.glob("*.toml"))} if folder.is_dir() else {}
 

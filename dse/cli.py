@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="dse",
         description="Design-space exploration for ML-systems co-design.",
     )
+    from dse import __version__
+
+    ap.add_argument("--version", action="version", version=f"dse {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="launch or resume a study")

@@ -1,7 +1,7 @@
 """The four-layer co-design space: N:M training recipe, sparse-GEMM engine, SUSHI-like serving
 and the training cluster, sharing one N:M ratio and one workload (ViT-B/16).
 
-Parameters (namespaced for the model tables of ``studies/codesign.toml``):
+Parameters (namespaced for the model tables of ``dse/studies/codesign.toml``):
 
 * shared: ``sparsity.n`` / ``sparsity.m``, active only under a sparse ``nm.recipe`` (else
   4:4, which the engine runs dense), as in :mod:`search_spaces.joint`;

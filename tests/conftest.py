@@ -84,3 +84,12 @@ def study_file(tmp_path: Path):  # type: ignore[no-untyped-def]
         return write_study(tmp_path, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():  # type: ignore[no-untyped-def]
+    """One local 2-CPU Ray cluster per test module (start-up costs seconds)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()

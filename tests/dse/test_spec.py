@@ -20,7 +20,9 @@ def test_shipped_demo_loads() -> None:
 def test_every_shipped_study_loads_and_builds() -> None:
     from dse import Problem
 
-    for name, path in shipped_studies().items():
+    shipped = shipped_studies()
+    assert {"demo", "vegeta", "joint", "comet_1t", "nm_decay", "sushi_cache"} <= set(shipped)
+    for name, path in shipped.items():
         spec = load_spec(path)
         problem = Problem(spec)
         assert problem.objectives, name

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 
-DEMO = (Path(__file__).resolve().parents[2] / "studies" / "demo.toml").read_text()
+DEMO = (Path(__file__).resolve().parents[2] / "dse" / "studies" / "demo.toml").read_text()
 
 
 def _study(text: str) -> bytes:

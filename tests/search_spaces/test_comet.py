@@ -11,7 +11,7 @@ from search_spaces import domain
 from search_spaces.comet import EXECUTION, PROVISIONING, space
 
 
-STUDY = Path(__file__).resolve().parents[2] / "studies" / "comet_1t.toml"
+STUDY = Path(__file__).resolve().parents[2] / "dse" / "studies" / "comet_1t.toml"
 
 
 def test_names_are_model_inputs_and_values_in_range() -> None:

@@ -70,7 +70,7 @@ def test_shipped_study_loads_and_reads_this_space() -> None:
 
     from dse import load_spec
 
-    path = Path(__file__).resolve().parents[2] / "studies" / "nm_decay.toml"
+    path = Path(__file__).resolve().parents[2] / "dse" / "studies" / "nm_decay.toml"
     spec = load_spec(str(path))
     assert spec.mode == "trial"
     assert [m.model for m in spec.models] == ["nm_training"]
