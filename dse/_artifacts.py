@@ -39,7 +39,7 @@ def check_study_name(name: object, where: str) -> str:
 
     Args:
         name: The candidate name.
-        where: What supplied it, for the message (``"dse/studies/x.toml: study.name"``, ``"--name"``).
+        where: What supplied it, for the message (``"x.toml: study.name"``, ``"--name"``).
 
     Raises:
         SpecError: one line naming ``where``, the rule and the rejected name (shortened).
