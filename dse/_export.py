@@ -169,12 +169,19 @@ def export_records(
         if f not in FORMATS:
             raise DseError(f"unknown export format {f!r}; expected one of {', '.join(FORMATS)}")
     records = study_records(study, pareto_only)
-    base = Path(path)
     written = []
     for f in formats:
-        target = base if len(formats) == 1 else base.with_suffix(f".{f}")
-        written.append(write_records(records, target, f))
+        written.append(write_records(records, export_path(path, f), f))
     return written
+
+
+def export_path(path: str | Path, fmt: str) -> Path:
+    """``path`` with the format's extension: ``front/x`` -> ``front/x.csv``; a path that
+    already ends in a known format's extension has it replaced (``x.json`` -> ``x.csv``)."""
+    base = Path(path)
+    if base.suffix.lower().lstrip(".") in (*FORMATS, "yml"):
+        base = base.with_suffix("")
+    return base.with_name(f"{base.name}.{fmt}")
 
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
