@@ -9,7 +9,9 @@ Rules (reference notes §7, Calculon's search, Megatron-LM's constraints):
 * sequence parallelism only with ``t > 1`` and ``t | s b``;
 * ZeRO stages 1-3 only with ``d > 1``; stages 2-3 only without pipelining (DeepSpeed);
 * TP overlap only with ``t > 1``; DP overlap only with ``d > 1``;
-* offload flags only when the cluster has expansion memory (``offload=True``).
+* offload flags only when the cluster has expansion memory (``offload=True``);
+* a network choice (``networks``: ``(tp, dp, pp)`` tiers, Calculon's per-dimension network)
+  other than ``auto`` only for a dimension of degree > 1.
 
 Duplicates (a knob that changes nothing, e.g. ZeRO with ``d = 1``) are left out, so every
 configuration is distinct. Memory fit is *not* filtered here: the model reports ``mem_over_gb``.
@@ -88,6 +90,7 @@ def enumerate_configs(
     offload: bool = False,
     overlap: Sequence[bool] = (False, True),
     dtypes: Sequence[str] = ("fp16",),
+    networks: Sequence[tuple[str, str, str]] = (("auto", "auto", "auto"),),
     tp_inside_node: bool = True,
     max_microbatch: int | None = None,
 ) -> dict[str, np.ndarray]:
@@ -97,7 +100,8 @@ def enumerate_configs(
         A batch with ``num_nodes``, ``gpus_per_node``, ``global_batch`` and the execution
         inputs of :class:`~costmodels.cluster.ClusterModel` (``tp``, ``pp``, ``microbatch``,
         ``interleave``, ``seq_parallel``, ``recompute``, ``zero_stage``, offload and overlap
-        flags, ``dtype``), plus ``dp`` for convenience (not a model input).
+        flags, ``dtype``, ``tp_network``/``dp_network``/``pp_network``), plus ``dp`` for
+        convenience (not a model input).
 
     Raises:
         ModelError: for a non-positive node or accelerator count.
@@ -123,10 +127,12 @@ def enumerate_configs(
                 overlap,
                 overlap,
                 range(len(dtypes)),
+                range(len(networks)),
             )
         ),
         dtype=np.int64,
     )
+    tiers = np.asarray(networks, dtype=str).reshape(-1, 3)
     rows = len(s["tp"])
     k = len(knobs)
     si = np.repeat(np.arange(rows), k)
@@ -137,6 +143,9 @@ def enumerate_configs(
     keep &= (zero == 0) | ((d > 1) & ((zero <= 1) | (p == 1)))
     keep &= (tpo == 0) | (t > 1)
     keep &= (dpo == 0) | (d > 1)
+    net = tiers[knobs[ki, 9]]
+    for col, degree in enumerate((t, d, p)):
+        keep &= (net[:, col] == "auto") | (degree > 1)
     si, ki = si[keep], ki[keep]
     kn = knobs[ki]
     size = len(si)
@@ -158,6 +167,9 @@ def enumerate_configs(
         "tp_overlap": kn[:, 6].astype(bool),
         "dp_overlap": kn[:, 7].astype(bool),
         "dtype": np.asarray(dtypes)[kn[:, 8]],
+        "tp_network": tiers[kn[:, 9], 0],
+        "dp_network": tiers[kn[:, 9], 1],
+        "pp_network": tiers[kn[:, 9], 2],
     }
 
 

@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from costmodels.cluster import WORKLOADS, ClusterModel, WorkloadError, load_workloads
+from costmodels.cluster import (
+    WORKLOADS,
+    ClusterModel,
+    WorkloadError,
+    best_config,
+    enumerate_configs,
+    load_workloads,
+)
 from costmodels.cluster._anchors import PARAM_COUNTS, model_params
 
 
@@ -143,3 +150,30 @@ def test_a_wider_attention_costs_more_flops_memory_and_time() -> None:
 def test_param_counts_match_the_papers() -> None:
     for w, published, _ in PARAM_COUNTS:
         assert model_params(w) == pytest.approx(published, rel=0.01), w.name
+
+
+def test_enumerate_crosses_networks_per_dimension(model: ClusterModel) -> None:
+    nets = [
+        ("auto", "auto", "auto"),
+        ("scale_out", "scale_up", "auto"),
+        ("auto", "auto", "scale_out"),
+    ]
+    base = enumerate_configs(model.workload, 16, 8, zero_stages=(0,), overlap=(False,))
+    cfg = enumerate_configs(
+        model.workload, 16, 8, zero_stages=(0,), overlap=(False,), networks=nets
+    )
+    assert len(cfg["tp"]) > len(base["tp"])
+    # a non-auto network only where that dimension has degree > 1 (no duplicates)
+    assert not ((cfg["tp_network"] != "auto") & (cfg["tp"] == 1)).any()
+    assert not ((cfg["dp_network"] != "auto") & (cfg["dp"] == 1)).any()
+    assert not ((cfg["pp_network"] != "auto") & (cfg["pp"] == 1)).any()
+    cfg.pop("dp")
+    out = model.evaluate(model.batch(**cfg))
+    # DP on the scale-up tier (TP moved to the NICs) is valid exactly when DP tiles a node
+    dp = 128 // (cfg["tp"] * cfg["pp"])  # 16 nodes x 8
+    up = cfg["dp_network"] == "scale_up"
+    tiles = (dp <= 8) & (8 % dp == 0)
+    assert up.any()
+    assert ((out["invalid_config"][up] > 0) == ~tiles[up]).all()
+    best = best_config(model, {"num_nodes": 16, "gpus_per_node": 8}, networks=nets)
+    assert best["feasible"] > 0 and best["params"]["tp_network"] in ("auto", "scale_out")
