@@ -30,6 +30,7 @@ from dse._run import RunSummary, artifacts_dir
 from dse._spec import StudySpec, find_study_file, load_spec, parse_spec, shipped_studies
 from dse._storage import open_storage
 from dse._sweep import SweepResult, run_sweep
+from dse._sweep_tables import read_sweep
 from search_spaces import register_space
 
 
@@ -63,6 +64,7 @@ __all__ = [
     "pareto_mask",
     "pareto_ranks",
     "parse_spec",
+    "read_sweep",
     "reference_point",
     "register_model",
     "register_space",

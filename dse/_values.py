@@ -11,6 +11,8 @@ __all__ = ["plain", "stored"]
 
 def plain(value: Any) -> Any:
     """A numpy scalar as the Python scalar it holds; anything else unchanged."""
+    if isinstance(value, str):
+        return str(value)  # numpy.str_ too, which YAML cannot represent
     return value.item() if hasattr(value, "item") and not hasattr(value, "__len__") else value
 
 

@@ -104,8 +104,18 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="best configs in each model's native schema")
     p.add_argument("study_name")
-    p.add_argument("--pareto", action="store_true", help="only the feasible Pareto set")
-    p.add_argument("--format", default="json", help="csv, json, yaml or a comma list")
+    p.add_argument("--pareto", action="store_true",
+                   help="only the feasible Pareto set (a sweep's whole front, ties included)")
+    p.add_argument("--feasible", action="store_true",
+                   help="only feasible designs (a sweep's whole feasible set)")
+    p.add_argument("--where", metavar="EXPR",
+                   help="keep records where EXPR holds, e.g. 'comet.capex_usd < 1e8 and "
+                        "comet.tp == 8' (names, numbers, comparisons, and/or/not)")
+    p.add_argument("--sort", metavar="METRIC",
+                   help="order by a column, best first for objectives; '-METRIC' reverses")
+    p.add_argument("--top", type=int, metavar="K", help="keep the first K records")
+    p.add_argument("--format", default="json",
+                   help="csv, json, yaml, parquet (needs pyarrow) or a comma list")
     p.add_argument("-o", "--output", required=True, metavar="PATH")
     _storage_arg(p)
 
@@ -435,7 +445,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     study = _load_study(args.storage, args.study_name)
-    paths = export_records(study, args.output, formats, pareto_only=args.pareto)
+    paths = export_records(study, args.output, formats, pareto_only=args.pareto,
+                           feasible_only=args.feasible, where=args.where, sort=args.sort,
+                           top=args.top)
     for p in paths:
         print(f"wrote {p}")
     return 0
