@@ -2,7 +2,9 @@
 
 More persistent buffer, activation buffer, bandwidth, clock or utilization never makes a query
 slower or adds off-chip bytes for the same SubNet and the same PB content; over a fixed served
-SubNet sequence with a fixed PB-content schedule, a larger PB never adds off-chip traffic.
+SubNet sequence with a fixed PB-content schedule, a larger PB never adds off-chip traffic (on
+the tables, and end to end through the model for a static PB, whose served sequence does not
+depend on the PB size).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from costmodels import get_model
 from costmodels.sushi import build_pool
 from costmodels.sushi._accelerator import ServingTables, serving_tables
 from costmodels.sushi._cache import FILL_PRIORITIES
@@ -123,3 +126,27 @@ def test_bigger_pb_never_more_traffic_for_the_same_served_sequence(
     # 25 queries), the misses never grow; a refill then loads only bytes the block uses.
     blocks = np.repeat(served[::25], 25)[: served.size]
     _never_above(_sequence_traffic(small, blocks, blocks), _sequence_traffic(big, blocks, blocks))
+
+
+@pytest.mark.parametrize("supernet", ["ofa_mbv3_w1.0", "ofa_resnet50"])
+def test_model_bigger_static_pb_never_more_offchip_traffic(supernet: str) -> None:
+    """End to end through the model (its fast table path and the scheduler): a static PB holds
+    the pool's common SubGraph, which every SubNet contains, so on accuracy-floor queries every
+    SubNet's latency falls by the same amount, the served sequence is the same at every PB size,
+    and the traffic per query can only fall."""
+    model = get_model("sushi")
+    pbs = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+    out = model.evaluate(
+        model.batch(
+            supernet=supernet,
+            pool_size=12,
+            policy="static_pb",
+            overlap="serial",
+            latency_query_share=0.0,
+            n_queries=1000,
+            pb_mb=pbs,
+            onchip_mem_mb=64.0,
+        )
+    )
+    assert np.all(np.diff(out["offchip_mb_per_query"]) <= 1e-9), out["offchip_mb_per_query"]
+    np.testing.assert_allclose(out["served_acc_pct"], out["served_acc_pct"][0], rtol=1e-12)
