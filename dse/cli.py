@@ -519,8 +519,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     options = {k: _option_value(v) for k, v in _parse_kv(args.option, "--option").items()}
     sets = _parse_kv(args.set, "--set")
     get_model_class(args.model)  # unknown model: one-line error before anything else
+    expected: list[dict[str, Any]] | None = None
     if args.config:
-        points, options = _points_from_config(args.config, args.model, options, sets)
+        points, options, expected = _points_from_config(args.config, args.model, options, sets)
     else:
         lists = {k: v.split(",") for k, v in sets.items()}
         n = max((len(v) for v in lists.values()), default=1)
@@ -532,15 +533,36 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     results = evaluate_points(args.model, points, options)
     if args.json:
         _print_json(results[0] if len(results) == 1 else results)
-    else:
-        for r in results:
-            feas = "feasible" if r["feasible"] else "INFEASIBLE"
-            print(f"{r['model']} ({feas})")
-            for k, v in r["metrics"].items():
-                print(f"  {k:28s} {v}")
-            for k, v in r["constraints"].items():
-                print(f"  {k:28s} {v}  (violation, <= 0 feasible)")
+        return 0
+    units = {o.name: o.unit for o in build_model(args.model, options).outputs}
+    for i, r in enumerate(results):
+        feas = "feasible" if r["feasible"] else "INFEASIBLE"
+        print(f"{r['model']} point {i} ({feas})")
+        _print_metric_table(r, units, expected[i] if expected else None)
     return 0
+
+
+def _print_metric_table(result: dict[str, Any], units: dict[str, str],
+                        exported: dict[str, Any] | None) -> None:
+    """Metrics and violations with their units; against an export, whether each matches."""
+    rows = [(k, v, units.get(k, ""), "") for k, v in result["metrics"].items()]
+    rows += [(k, v, units.get(k, ""), "violation, <= 0 feasible")
+             for k, v in result["constraints"].items()]
+    width = max((len(k) for k, *_ in rows), default=10)
+    head = f"  {'metric':<{width}}  {'value':>14}  {'unit':<8}"
+    print(head + ("  exported" if exported is not None else ""))
+    for k, v, unit, note in rows:
+        line = f"  {k:<{width}}  {_fmt_value(v):>14}  {unit:<8}"
+        if exported is not None:
+            if k not in exported:
+                line += "  (not in the export)"
+            else:
+                line += "  matches" if exported[k] == v else f"  DIFFERS: {exported[k]!r}"
+        print(line + (f"  ({note})" if note else ""))
+
+
+def _fmt_value(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 def _evaluate_study(args: argparse.Namespace) -> int:
@@ -570,10 +592,13 @@ def _evaluate_study(args: argparse.Namespace) -> int:
 
 def _points_from_config(
     path: str, model_name: str, options: dict[str, Any], sets: dict[str, str]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    """The model's points in an export, its options, and each point's exported metrics and
+    violations by the model's own output names."""
     from dse._export import load_records
 
     points = []
+    expected: list[dict[str, Any]] = []
     found_options = None
     for i, r in enumerate(load_records(path)):
         configs = r["config"]
@@ -597,9 +622,12 @@ def _points_from_config(
             flat = model.from_native(params)
             flat.update(sets)
             points.append(flat)
+            exported = {**dict(r.get("metrics") or {}), **dict(r.get("constraints") or {})}
+            expected.append({k[len(ns) + 1:]: v for k, v in exported.items()
+                             if isinstance(k, str) and k.startswith(f"{ns}.")})
     if not points:
         raise DseError(f"{path}: no exported config for model {model_name!r}")
-    return points, {**(found_options or {}), **options}
+    return points, {**(found_options or {}), **options}, expected
 
 
 # -- models / spaces / validate -----------------------------------------------------------------

@@ -138,3 +138,18 @@ def test_export_always_adds_the_format_extension(capsys, study_file, tmp_path: P
     code, _, _ = _run(capsys, "export", "demo", "--format", "json,yaml", "-o",
                       str(tmp_path / "all.json"), "--storage", storage)
     assert code == 0 and (tmp_path / "all.json").is_file() and (tmp_path / "all.yaml").is_file()
+
+
+def test_evaluate_prints_units_and_whether_each_exported_metric_matches(
+    capsys, study_file, tmp_path: Path
+) -> None:
+    storage = str(tmp_path / "s.journal")
+    _run(capsys, "run", str(study_file(n_trials=10)), "--storage", storage, "--quiet")
+    _run(capsys, "export", "demo", "--pareto", "-o", str(tmp_path / "f"), "--storage", storage)
+    code, out, _ = _run(capsys, "evaluate", "demo", "--config", str(tmp_path / "f.json"))
+    assert code == 0
+    rows = [ln.split() for ln in out.splitlines() if ln.startswith("  ") and "metric" not in ln]
+    assert rows and all(r[-1] == "matches" or "matches" in r for r in rows)
+    code, out, _ = _run(capsys, "evaluate", "sparse_gemm", "--set", "nm_n=1")
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("latency_ms"))
+    assert line.split()[2] == "ms"
