@@ -74,3 +74,29 @@ def test_fp32_doubles_bytes_and_runs_at_the_fp32_peak(model: ClusterModel) -> No
     assert full["time_fwd_s"] > 10 * half["time_fwd_s"]
     no_engine = model.evaluate(model.batch(**POINT, dtype="fp32", peak_tflops_fp32=0.0))
     assert no_engine["invalid_config"][0] > 0
+
+
+def test_mixed_batch_equals_pointwise(model: ClusterModel) -> None:
+    # Constant columns take fast paths (squeezed flags, Megatron's placement); a mixed batch
+    # takes the general ones: both must give the same numbers.
+    cols: dict[str, Any] = dict(
+        num_nodes=[128, 128, 64, 128, 256, 128],
+        tp=[8, 16, 8, 4, 8, 2],
+        pp=[8, 4, 8, 8, 8, 16],
+        mode=["training", "inference", "training", "inference", "training", "training"],
+        dtype=["fp16", "fp32", "bf16", "fp16", "fp32", "fp16"],
+        tp_network=["auto", "auto", "scale_out", "scale_up", "auto", "auto"],
+        dp_network=["auto", "scale_out", "auto", "auto", "scale_up", "auto"],
+        pp_network=["auto", "auto", "auto", "scale_out", "auto", "scale_up"],
+        collective_algo=["ring", "hierarchical", "ring", "ring", "hierarchical", "ring"],
+        inter_topology=["rail_only", "fat_tree", "fat_tree", "rail_only", "fat_tree", "fat_tree"],
+        oversubscription=[1.0, 2.0, 4.0, 1.0, 3.0, 2.0],
+        leaf_nodes=[4, 8, 16, 32, 2, 64],
+        recompute=["full", "selective", "none", "full", "selective", "none"],
+        zero_stage=[0, 1, 0, 3, 1, 0],
+    )
+    together = model.evaluate(model.batch(**cols))
+    for i in range(len(cols["tp"])):
+        alone = model.evaluate(model.batch(**{k: v[i] for k, v in cols.items()}))
+        for k, v in together.items():
+            assert alone[k][0] == pytest.approx(v[i], rel=1e-12, abs=1e-12), (i, k)
