@@ -175,6 +175,10 @@ class CostModel(ABC):
         """Published numbers this model reproduces, with the modeled values."""
         return []
 
+    def check_runtime(self) -> None:
+        """Raise :class:`ModelError` naming what to install when ``evaluate`` cannot run here
+        (an optional dependency); a study checks it before anything is written."""
+
     def breakdown(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Detail rows for one design point, for dashboards' domain views.
 

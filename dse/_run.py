@@ -27,8 +27,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from costmodels import ModelError
 from dse._artifacts import artifacts_dir
-from dse._errors import DseError
+from dse._errors import DseError, SpecError
 from dse._evaluate import BatchOutcome
 from dse._executors import SerialExecutor, make_executor
 from dse._hypervolume import REFERENCE_ATTR, ReferenceKeeper
@@ -159,6 +160,11 @@ def run_study(
             :func:`artifacts_dir`).
     """
     problem = Problem(spec, cache_dir=cache_dir)
+    for ns, model in problem.models.items():
+        try:
+            model.check_runtime()  # e.g. torch for a proxy training: named with its install
+        except ModelError as exc:
+            raise SpecError(f"{spec.path}: models.{ns}: {exc}") from None
     sampler = make_sampler(spec.sampler, spec.seed, problem.space, len(problem.objectives))
     if storage is None:
         storage = open_storage(spec.storage)

@@ -246,6 +246,10 @@ class NMTrainingModel(CostModel):
         self.last_failures: dict[int, str] = {}
         self._curves: dict[str, list[dict[str, Any]]] = {}
 
+    def check_runtime(self) -> None:
+        """Training needs torch: a one-line error with its install command when it is missing."""
+        require_torch()
+
     # -- shapes ----------------------------------------------------------------------------
     @property
     def total_steps(self) -> int:

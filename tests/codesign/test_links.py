@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,25 @@ def test_codesign_study_loads_with_links_in_dependency_order() -> None:
         assert order.index(before) < order.index(after)
     assert len(problem.objectives) >= 4
     assert {"bound.sushi.p99_latency_ms", "bound.train.cost_usd"} <= set(problem.constraint_keys)
+
+
+def test_a_missing_torch_stops_the_run_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    from dse.cli import main
+
+    real = importlib.import_module
+
+    def no_torch(name: str, *args: object) -> object:
+        if name == "torch":
+            raise ImportError("No module named 'torch'")
+        return real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("costmodels.nm_training._model.importlib.import_module", no_torch)
+    journal = tmp_path / "s.journal"
+    assert main(["run", "codesign", "--storage", str(journal)]) == 2
+    err = capsys.readouterr().err
+    assert "models.nm" in err and "pip install 'dse[train]'" in err
+    assert not journal.exists()
