@@ -178,7 +178,13 @@ def _search_chunk(
     fixed = np.maximum(t_ma * t_n * t_k * k.ISSUE_INTERVAL, t_m * t_n * k.TILE_BYTES
                        / k.STORE_BYTES_PER_CYCLE)
     time = np.maximum(rf_bytes / bw3, l2_bytes / l2bw3)
-    np.maximum(time, engine_cycles(t_ma, bm, t_n, bn, t_k, lat3), out=time)
+    # The chain time depends on a row only through (latency, kind, N): once per distinct one.
+    _, first, inverse = np.unique(
+        np.concatenate([latency, kind, n], axis=1), axis=0, return_index=True,
+        return_inverse=True,
+    )
+    chains = engine_cycles(t_ma[first], bm, t_n, bn, t_k[first], lat3[first])
+    np.maximum(time, chains[inverse.reshape(-1)], out=time)
     np.maximum(time, fixed, out=time)
     best = time.min(axis=-1, keepdims=True)
     traffic = np.where(time <= best * (1.0 + 1e-9), rf_bytes + l2_bytes, np.inf)

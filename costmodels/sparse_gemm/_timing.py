@@ -338,7 +338,8 @@ def time_layers(
     st["comp"], st["rf"], st["l2"] = comp, rf, l2
     for q, op in enumerate(KIND_NAMES):
         st[op] = np.where(kind_r == q, st["instrs"], 0.0)
-    level1 = _Rows(st, no_dram, runnable, rk, bm, bn, n_r[:, 0])
+    summed = np.stack([st[name] for name in _SUMMED], axis=1)
+    level1 = _Rows(st, summed, no_dram, runnable, rk, bm, bn, n_r[:, 0])
 
     # -- level 2: the per-layer choice, once per distinct (rows, DRAM speed, pattern) --------
     first2, inv2 = dedupe_rows(*row_of_slot.T, dram_bpc, pattern.key)
@@ -385,6 +386,7 @@ class _Rows:
     """Level-1 results: per (row, layer) counts and bounds of one encoding and blocking."""
 
     st: dict[str, np.ndarray]
+    summed: np.ndarray  # (R, Q, L) the _SUMMED quantities, stacked for row gathers
     no_dram: np.ndarray  # max of every bound but DRAM
     runnable: np.ndarray  # the blocking fits the registers (or the encoding is dense)
     kind: np.ndarray  # (R,)
@@ -429,7 +431,15 @@ def _choose(
     lidx = np.arange(layers)[None, :]
     work = np.take_along_axis(t, pick[:, None, :], axis=1)[:, 0]
     cycles = work + lat[:, None]
-    out = {name: rows.st[name][row2, lidx] @ count for name in _SUMMED}
+    # Count-weighted sums: per encoding slot, gather whole rows (contiguous) and weight the
+    # layers that run on that slot.
+    sums = np.zeros((len(cand), len(_SUMMED)))
+    for j in range(4):
+        weight = np.where(pick == j, count, 0.0)
+        used = weight.any(axis=1)
+        if used.any():
+            sums[used] += np.einsum("vql,vl->vq", rows.summed[safe[used, j]], weight[used])
+    out = dict(zip(_SUMMED, sums.T, strict=True))
     comp = rows.st["comp"][row2, lidx]
     out["compute_bound_cycles"] = np.where(work <= comp, cycles, 0.0) @ count
     out["cycles"] = cycles @ count
