@@ -16,21 +16,32 @@ Routes (GET only; anything else is 404/405 - nothing is read from the file syste
     /api/study/<name>/summary, /api/study/<name>/page
     /static/plotly.min.js, /static/report.js, /static/report.css
 
-If optuna-dashboard is installed, the hypervolume figure (which it lacks) is also saved into each
-study with ``optuna_dashboard.save_plotly_graph_object`` whenever it changes, so it shows up there.
+The server is read-only: it never writes to the storage, and it refuses a storage that does not
+exist rather than creating one. Only when asked (``push_to_optuna_dashboard=True``, the CLI's
+``--push-figures``) and optuna-dashboard is installed does it save the hypervolume figure (which
+optuna-dashboard lacks) into each study with ``optuna_dashboard.save_plotly_graph_object``.
+
+Connections are served by a bounded pool of threads (``max_threads``), each connection with a
+socket timeout (``timeout_s``) so a client that connects and sends nothing (or stops reading)
+frees its thread when the timeout passes; past ``max_threads + max_queued`` open connections a
+new one is answered ``503`` at once and closed instead of queued without bound (400 half-open
+connections used to hold 402 threads).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -51,6 +62,7 @@ from dashboards._report import (
     study_page_html,
     study_rows,
 )
+from dse._errors import DseError
 
 
 __all__ = ["DashboardServer", "make_server", "serve"]
@@ -215,6 +227,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.timeout_s)  # per connection: see DashboardServer
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         _log.debug("%s - %s", self.address_string(), format % args)
 
@@ -308,20 +324,86 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found()
 
 
-class DashboardServer(ThreadingHTTPServer):
-    """The live dashboard's HTTP server (``serve_forever`` / ``shutdown`` / ``url``)."""
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+         b"Content-Length: 5\r\nRetry-After: 2\r\nConnection: close\r\n\r\nbusy\n")
 
-    daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], dashboard: _Dashboard) -> None:
-        super().__init__(address, _Handler)
+class DashboardServer(HTTPServer):
+    """The live dashboard's HTTP server (``serve_forever`` / ``shutdown`` / ``url``).
+
+    Args:
+        address: (host, port) to bind.
+        dashboard: the server's state.
+        max_threads: connections served at once, each on a pool thread.
+        max_queued: further connections accepted and queued for a thread; past that a
+            connection is answered 503 and closed at once.
+        timeout_s: socket timeout of each connection (idle keep-alive, slow clients).
+    """
+
+    def __init__(self, address: tuple[str, int], dashboard: _Dashboard, *,
+                 max_threads: int = 16, max_queued: int = 64, timeout_s: float = 20.0) -> None:
         self.dashboard = dashboard
+        self.timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max_threads, thread_name_prefix="dse-dashboard")
+        self._slots = threading.BoundedSemaphore(max_threads + max_queued)
+        super().__init__(address, _Handler)  # binds; closes itself (and the pool) on failure
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         host = host.decode() if isinstance(host, bytes) else str(host)
         return f"http://{host}:{port}/"
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            self._pool.submit(self._serve_connection, request, client_address)
+        except RuntimeError:  # the pool is shut down: the server is closing
+            self._slots.release()
+            self.shutdown_request(request)
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except (TimeoutError, ConnectionError):
+            pass  # a client that went quiet or away: its thread is free again
+        except Exception:  # noqa: BLE001 - one bad connection must not stop the server
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _bind(host: str, port: int, dashboard: _Dashboard, **limits: Any) -> DashboardServer:
+    """The server bound to ``host:port``, or a one-line DseError saying why it cannot be."""
+    if not 0 <= port <= 65535:
+        raise DseError(f"port {port}: expected a port number in [0, 65535] (0 picks a free one)")
+    try:
+        return DashboardServer((host, port), dashboard, **limits)
+    except socket.gaierror as exc:
+        raise DseError(f"host {host!r}: cannot be resolved ({exc.strerror}); expected an "
+                       "interface name or address such as 127.0.0.1") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            why = "is already in use; pick another with --port (0 picks a free one)"
+        elif exc.errno == errno.EACCES:
+            why = "needs privileges; pick a port above 1023"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            why = "is not an address of this machine"
+        else:
+            why = f"cannot be bound ({exc.strerror or exc})"
+        raise DseError(f"{host}:{port} {why}") from None
 
 
 def make_server(
@@ -330,7 +412,10 @@ def make_server(
     port: int = 8050,
     refresh_s: float = 5.0,
     *,
-    push_to_optuna_dashboard: bool = True,
+    push_to_optuna_dashboard: bool = False,
+    max_threads: int = 16,
+    max_queued: int = 64,
+    timeout_s: float = 20.0,
 ) -> DashboardServer:
     """Create (but don't start) the live dashboard server; ``port=0`` picks a free port.
 
@@ -340,10 +425,20 @@ def make_server(
         port: TCP port.
         refresh_s: how often open pages poll for changes, in seconds.
         push_to_optuna_dashboard: also save the hypervolume figure into each study for
-            optuna-dashboard when that package is installed.
+            optuna-dashboard when that package is installed (the only write the server makes;
+            off by default: the dashboard is read-only unless asked).
+        max_threads: connections served at once (a bounded thread pool).
+        max_queued: further connections queued; past that a connection gets 503 at once.
+        timeout_s: socket timeout of each connection, so idle or stalled clients free their
+            thread.
+
+    Raises:
+        DseError: one line when the storage does not exist or cannot be opened, or the
+            address cannot be bound (port in use, out of range, not this machine's).
     """
     dashboard = _Dashboard(resolve_storage(storage), refresh_s, push_to_optuna_dashboard)
-    return DashboardServer((host, port), dashboard)
+    return _bind(host, port, dashboard, max_threads=max_threads, max_queued=max_queued,
+                 timeout_s=timeout_s)
 
 
 def serve(
@@ -352,7 +447,7 @@ def serve(
     port: int = 8050,
     refresh_s: float = 5.0,
     *,
-    push_to_optuna_dashboard: bool = True,
+    push_to_optuna_dashboard: bool = False,
 ) -> None:
     """Serve the live dashboard until interrupted (Ctrl-C).
 

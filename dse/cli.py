@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboard", help="live dashboard over every study in the storage")
     p.add_argument("--port", type=int, default=8050)
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--push-figures", action="store_true",
+                   help="also save the hypervolume figure into each study for optuna-dashboard "
+                        "(the dashboard is read-only otherwise)")
     _storage_arg(p)
 
     p = sub.add_parser("salvage", help="copy every readable record of a damaged journal file")
@@ -411,7 +414,8 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     serve = _dashboards("serve")
     if serve is None:
         return 2
-    serve(open_storage(args.storage, create=True), host=args.host, port=args.port)
+    serve(open_storage(args.storage, create=False), host=args.host, port=args.port,
+          push_to_optuna_dashboard=args.push_figures)
     return 0
 
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -118,7 +121,13 @@ def test_pushes_hypervolume_to_optuna_dashboard_when_installed(
 
     fake.save_plotly_graph_object = save_plotly_graph_object  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "optuna_dashboard", fake)
-    srv = make_server(demo_storage, port=0)
+    srv = make_server(demo_storage, port=0)  # read-only unless asked: nothing is pushed
+    try:
+        assert srv.dashboard.study("demo-zdt1") is not None
+    finally:
+        srv.server_close()
+    assert saved == []
+    srv = make_server(demo_storage, port=0, push_to_optuna_dashboard=True)
     try:
         assert srv.dashboard.study("demo-zdt1") is not None
         assert srv.dashboard.study("demo-zdt1") is not None  # cached: pushed once
@@ -142,3 +151,76 @@ def test_study_names_with_slashes_and_markup(studies: ModuleType, tmp_path: Path
         assert status == 200 and b"Study a/b &lt;x&gt;" in body
         status, _, body = get(srv, f"/configs/{quote(name, safe='')}/trial-0.json")
         assert status == 200 and json.loads(body)["trial"] == 0
+
+
+@contextlib.contextmanager
+def _idle_clients(
+    storage: optuna.storages.BaseStorage, studies: ModuleType, n: int, **limits: float
+) -> Iterator[tuple[DashboardServer, list[socket.socket]]]:
+    """A running server with ``n`` connections open that never send a request."""
+    srv = make_server(storage, port=0, **limits)  # type: ignore[arg-type]
+    with studies.running(srv):
+        host, port = srv.server_address[:2]
+        idle = [socket.create_connection((str(host), port), timeout=60) for _ in range(n)]
+        try:
+            yield srv, idle
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_connections_past_the_pool_get_503_and_threads_stay_bounded(
+    demo_storage: optuna.storages.BaseStorage, studies: ModuleType
+) -> None:
+    limits = {"max_threads": 2, "max_queued": 2, "timeout_s": 600}
+    with _idle_clients(demo_storage, studies, 30, **limits) as (_, idle):
+        # Two are held by the pool's threads and two queue; the other 26 get 503 at once.
+        replies = [sock.recv(64) for sock in idle[4:]]
+        assert all(r.startswith(b"HTTP/1.1 503") for r in replies)
+        pool = [t for t in threading.enumerate() if t.name.startswith("dse-dashboard")]
+        assert len(pool) <= 2
+
+
+def test_an_idle_connection_times_out_and_frees_its_thread(
+    demo_storage: optuna.storages.BaseStorage, studies: ModuleType
+) -> None:
+    limits = {"max_threads": 1, "max_queued": 1, "timeout_s": 0.5}
+    with _idle_clients(demo_storage, studies, 1, **limits) as (srv, idle):
+        # The only thread is held by a connection that never sends a request; the request
+        # below is answered once that connection has timed out.
+        assert get(srv, "/api/index/summary")[0] == 200
+        assert idle[0].recv(64) == b""  # the server closed the idle connection
+
+
+def test_busy_port_and_bad_port_are_one_line(
+    demo_storage: optuna.storages.BaseStorage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dse._errors import DseError
+    from dse.cli import main
+
+    srv = make_server(demo_storage, port=0)
+    try:
+        port = srv.server_address[1]
+        with pytest.raises(DseError, match="already in use"):
+            make_server(demo_storage, port=port)
+        journal = tmp_path / "s.journal"
+        optuna.copy_study(from_study_name="demo-zdt1", from_storage=demo_storage,
+                          to_storage=optuna.storages.JournalStorage(
+                              optuna.storages.journal.JournalFileBackend(str(journal))))
+        assert main(["dashboard", "--storage", str(journal), "--port", str(port)]) == 2
+        assert main(["dashboard", "--storage", str(journal), "--port", "70000"]) == 2
+    finally:
+        srv.server_close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("dse: error:") for line in err)
+    assert "already in use" in err[0]
+
+
+def test_a_missing_storage_is_refused_not_created(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from dse.cli import main
+
+    typo = tmp_path / "typo.journal"
+    assert main(["dashboard", "--storage", str(typo), "--port", "0"]) == 2
+    assert not typo.exists() and not list(tmp_path.iterdir())
+    assert capsys.readouterr().err.count("\n") == 1
