@@ -160,18 +160,19 @@ def _query_stats(
     rows: np.ndarray,
     trace: Trace,
     served: np.ndarray,
-    cur_hist: np.ndarray,
-    q: int,
-    stall: np.ndarray,
+    cur_tick: np.ndarray,
+    tick: int,
+    stall_tick: np.ndarray,
     res: _Acc,
 ) -> None:
-    """Per-query statistics of rows that served ``served`` ``[R, T]`` with block contents
-    ``cur_hist`` ``[R, n_blocks + 1]`` and block stalls ``stall`` (reference: the end of
-    ``_simulate`` with ``detail=True``; the same values)."""
+    """Per-query statistics of rows that served ``served`` ``[R, T]`` with PB contents
+    ``cur_tick`` and stalls ``stall_tick`` (on each tick's first query) per tick of ``tick``
+    queries ``[R, n_ticks]`` (reference: the end of ``_simulate`` with ``detail=True``; the
+    same values)."""
     n_pts = len(rows)
     _, n_sub, n_cand = t.lat.shape
     n_q = len(trace)
-    block_cur = np.repeat(cur_hist[:, :-1], q, axis=1)[:, :n_q]
+    block_cur = np.repeat(cur_tick, tick, axis=1)[:, :n_q]
     code = served * n_cand + block_cur  # pair index into one point's [S, G] table
     size = n_sub * n_cand
     local = code + (np.arange(n_pts) * size)[:, None]
@@ -179,7 +180,6 @@ def _query_stats(
         n_pts, n_sub, n_cand
     )
     code += (rows * size)[:, None]  # into the batch's flattened tables
-    res.stall_ms[rows] = stall.sum(axis=1)
     lo, span = t.lo[rows], t.span[rows]
     is_lat, q_all = trace.is_latency, trace.target_q
     served_lat = np.empty((n_pts, n_q), dtype=np.float32)
@@ -189,8 +189,8 @@ def _query_stats(
         t1 = min(n_q, t0 + _T_CHUNK)
         got = lat_flat[code[:, t0:t1]]
         # a stall lands on the first query of its block (the reference adds 0.0 elsewhere)
-        firsts = np.arange(-(-t0 // q) * q, t1, q)
-        got[:, firsts - t0] += stall[:, firsts // q]
+        firsts = np.arange(-(-t0 // tick) * tick, t1, tick)
+        got[:, firsts - t0] += stall_tick[:, firsts // tick]
         served_lat[:, t0:t1] = got
         lat_cols = np.flatnonzero(is_lat[t0:t1])
         over = (got[:, lat_cols] - lo[:, None]) / span[:, None] > q_all[t0 + lat_cols][None, :]
@@ -319,20 +319,27 @@ def _dynamic_pb(
     rows: np.ndarray,
     oblivious: np.ndarray,
     blocking: np.ndarray,
-    q: int,
-    w_blocks: int,
+    period: np.ndarray,
+    w_blocks: np.ndarray,
+    tick: int,
     trace: Trace,
     fallback: str,
     res: _Acc,
 ) -> None:
-    """Rows whose PB is re-decided every ``q`` queries over ``w_blocks`` blocks of history."""
+    """Rows whose PB is re-decided every ``period`` ``[R]`` queries over ``w_blocks`` ``[R]``
+    blocks of history; every period is a multiple of ``tick``.
+
+    Time runs over ticks of ``tick`` queries for all rows at once; a row decides at the end of
+    each of its blocks (never after its last), from the running sum of its last ``w_blocks``
+    block latencies (reference: the ring's sum; equal up to rounding, so decisions differ only
+    between candidates whose window latencies tie to the last bits).
+    """
     whole = len(rows) == t.lat.shape[0]  # rows are sorted and distinct: then all points
     lat = t.lat if whole else t.lat[rows]
     n_pts, n_sub, n_cand = lat.shape
     empty = n_cand - 1
     n_q = len(trace)
     pts = np.arange(n_pts)
-    pts_c = pts[:, None]
     l_sel = np.where(oblivious[:, None, None], lat[:, :, empty : empty + 1], lat)  # [R, S, G]
     l_sel = l_sel.transpose(0, 2, 1)  # [R, G, S]
     by_lat, lat_pick, acc_pick = _picks(l_sel, fallback)
@@ -341,55 +348,87 @@ def _dynamic_pb(
     pick = np.concatenate([lat_pick, acc_pick], axis=2).reshape(n_pts * n_cand, 2 * n_sub + 2)
     acc_idx = (n_sub + 1 + t.first_ok)[None, :]
     is_lat = trace.is_latency
-    switch_ms = tables.switch_bytes[rows] / tables.bw_bytes_per_ms[rows][:, None, None]
+    q_all = trace.target_q
+    bw = tables.bw_bytes_per_ms[rows]
+    switch_bytes = tables.switch_bytes[rows]
+    switch_ms = switch_bytes / bw[:, None, None]
     # ties keep the PB as it is: staying is a hair cheaper than any equal alternative
     switch_score = switch_ms - 1e-9 * np.eye(n_cand)[None]
-    blocks = _block_orders(trace, q)
-    n_blocks = len(blocks)
+    blocks = _block_orders(trace, tick)
+    n_ticks = len(blocks)
+    per = period // tick  # ticks per block
+    n_blocks = -(-n_q // period)
+    ring = np.zeros((int(w_blocks.max()), n_pts, n_cand))
+    window_ms = np.zeros((n_pts, n_cand))  # running sum of the ring (reference: ring.sum(0))
+    block_ms = np.empty((n_pts, n_cand))
+    done = np.zeros(n_pts, dtype=np.int64)  # blocks decided
     cur = np.full(n_pts, empty)
     served = np.empty((n_pts, n_q), dtype=np.int32)
-    cur_hist = np.empty((n_pts, n_blocks + 1), dtype=np.int64)
-    cur_hist[:, 0] = cur
-    ring = np.zeros((w_blocks, n_pts, n_cand))
-    window_ms = np.zeros((n_pts, n_cand))  # running sum of the ring (reference: ring.sum(0))
-    use_counts = q > n_sub  # per-SubNet counts times the table beats summing q rows
-    flat_off = (pts * n_sub)[:, None]
-    q_all = trace.target_q
-    small = q * n_sub <= _BRUTE_MAX
+    cur_tick = np.empty((n_pts, n_ticks), dtype=np.int64)
+    moved = np.zeros((n_pts, int(n_blocks.max())))  # bytes loaded at the start of block j
+    stall = np.zeros((n_pts, int(n_blocks.max())))  # stall on the first query of block j
+    stall[:, 0] = np.where(blocking, switch_ms[:, empty, empty], 0.0)
+    # the reference sums a block as counts x table when its group (points sharing period and
+    # window) times the period exceeds 256, else row by row
+    by_period = []
+    for p in np.unique(period).tolist():
+        same = period == p
+        group = max(int((same & (w_blocks == w)).sum()) for w in np.unique(w_blocks[same]))
+        by_period.append((p, group * p > 256))
+    small = tick * n_sub <= _BRUTE_MAX
     for b, (q_b, inv_b) in enumerate(blocks):
-        sl = slice(b * q, min(n_q, (b + 1) * q))
+        sl = slice(b * tick, min(n_q, (b + 1) * tick))
+        cur_tick[:, b] = cur
         u_rows = u_sorted[pts, cur]  # [R, S]
         if small:  # k[r, t] = #{s : u[r, s] <= q_t}, counted directly
             k = np.count_nonzero(u_rows[:, None, :] <= q_all[None, sl, None], axis=2)
-        else:  # ranked among the block's sorted targets
+        else:  # ranked among the tick's sorted targets
             k = _rank_counts(u_rows, q_b, inv_b)
         idx = np.where(is_lat[None, sl], k, acc_idx[:, sl])
         chosen = np.take_along_axis(pick[pts * n_cand + cur], idx, axis=1)
         served[:, sl] = chosen
-        if b + 1 < n_blocks:
-            # latency the block's SubNets would have had under each candidate PB content
-            if use_counts:
-                hist = np.bincount((chosen + flat_off).ravel(), minlength=n_pts * n_sub)
-                block_ms = np.matmul(hist.reshape(n_pts, 1, n_sub), lat)[:, 0, :]
+        if sl.stop >= n_q:
+            break  # the last block: nothing left to decide for
+        e = np.flatnonzero((b + 1) % per == 0)  # rows whose block ends here
+        if len(e) == 0:
+            continue
+        # latency the block's SubNets would have had under each candidate PB content, summed
+        # as the reference sums it (per-SubNet counts times the table for large groups, else
+        # the block's rows), per period of the rows deciding now
+        for p, counts in by_period:
+            r = e[period[e] == p]
+            if len(r) == 0:
+                continue
+            blk = served[r, sl.stop - p : sl.stop]
+            lat_r = lat if len(r) == n_pts else lat[r]
+            if counts:
+                hist = np.bincount(
+                    (blk + (np.arange(len(r)) * n_sub)[:, None]).ravel(), minlength=len(r) * n_sub
+                )
+                block_ms[r] = np.matmul(hist.reshape(len(r), 1, n_sub), lat_r)[:, 0, :]
             else:
-                block_ms = lat[pts_c, chosen, :].sum(axis=1)
-            slot = b % w_blocks
-            if b >= w_blocks:
-                window_ms -= ring[slot]
-            ring[slot] = block_ms
-            window_ms += block_ms
-            cur = (window_ms + switch_score[pts, cur, :]).argmin(axis=1)
-        cur_hist[:, b + 1] = cur
-    # switches between consecutive blocks: traffic, count, and a stall on the next block
-    frm, to = cur_hist[:, :-2], cur_hist[:, 1:-1]
-    moved = tables.switch_bytes[rows[:, None], frm, to]
-    sw0 = tables.switch_bytes[rows, empty, empty]
-    res.sw_bytes[rows] = sw0 + moved.sum(axis=1)
-    res.switches[rows] = (sw0 > 0).astype(np.int64) + (moved > 0).sum(axis=1)
-    stall = np.zeros((n_pts, n_blocks))
-    stall[:, 0] = np.where(blocking, switch_ms[:, empty, empty], 0.0)
-    stall[:, 1:] = np.where(blocking[:, None], switch_ms[pts_c, frm, to], 0.0)
-    _query_stats(t, rows, trace, served, cur_hist, q, stall, res)
+                block_ms[r] = lat_r[np.arange(len(r))[:, None], blk, :].sum(axis=1)
+        slot = done[e] % w_blocks[e]
+        old = done[e] >= w_blocks[e]
+        window_ms[e[old]] -= ring[slot[old], e[old]]
+        ring[slot, e] = block_ms[e]
+        window_ms[e] += block_ms[e]
+        new = (window_ms[e] + switch_score[e, cur[e], :]).argmin(axis=1)
+        done[e] += 1
+        moved[e, done[e]] = switch_bytes[e, cur[e], new]
+        stall[e, done[e]] = np.where(blocking[e], switch_ms[e, cur[e], new], 0.0)
+        cur[e] = new
+    # totals per period, over exactly each row's blocks (the reference's sums, same lengths)
+    sw0 = switch_bytes[:, empty, empty]
+    stall_tick = np.zeros((n_pts, n_ticks))
+    for p in np.unique(period):
+        r = np.flatnonzero(period == p)
+        nb = int(n_blocks[r[0]])
+        res.sw_bytes[rows[r]] = sw0[r] + moved[r, 1:nb].sum(axis=1)
+        res.switches[rows[r]] = (sw0[r] > 0).astype(np.int64) + (moved[r, 1:nb] > 0).sum(axis=1)
+        res.stall_ms[rows[r]] = stall[r, :nb].sum(axis=1)
+        stall_tick[r[:, None], np.arange(nb)[None, :] * int(per[r[0]])] = stall[r, :nb]
+    _query_stats(t, rows, trace, served, cur_tick, tick, stall_tick, res)
 
 
 def _sorted_tables(tables: ServingTables, acc: np.ndarray, trace: Trace) -> _Sorted:
@@ -414,6 +453,21 @@ def _sorted_tables(tables: ServingTables, acc: np.ndarray, trace: Trace) -> _Sor
         alpha=alpha,
         first_ok=np.searchsorted(acc_s, alpha - 1e-9, side="left"),
     )
+
+
+def _period_groups(period: np.ndarray, dynamic: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Dynamic rows grouped so every period in a group is a multiple of the group's tick (the
+    smallest period in it): one time loop per group, with as few ticks as the fastest row's
+    blocks."""
+    groups: list[tuple[int, list[int]]] = []
+    for p in np.unique(period[dynamic]).tolist():
+        for base, members in groups:
+            if p % base == 0:
+                members.append(p)
+                break
+        else:
+            groups.append((p, [p]))
+    return [(base, np.flatnonzero(dynamic & np.isin(period, members))) for base, members in groups]
 
 
 def simulate_with_baseline(
@@ -471,16 +525,16 @@ def simulate_with_baseline(
     if len(fixed):
         cur = np.where(policy[fixed] == "static_pb", n_cand - 2, n_cand - 1)
         _fixed_pb(t, tables, fixed, cur, blocking[fixed], trace, fallback, res)
-    for qc, wc in np.unique(np.column_stack([q, w])[dynamic], axis=0):
-        rows = np.flatnonzero(dynamic & (q == qc) & (w == wc))
+    for tick, rows in _period_groups(q, dynamic):
         _dynamic_pb(
             t,
             tables,
             rows,
             oblivious[rows],
             blocking[rows],
-            int(qc),
-            int(wc),
+            q[rows],
+            w[rows],
+            tick,
             trace,
             fallback,
             res,
