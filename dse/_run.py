@@ -544,15 +544,6 @@ def _knee(F: np.ndarray) -> int:
     return int(np.flatnonzero(finite)[np.argmin(np.linalg.norm((G - lo) / span, axis=1))])
 
 
-def _distinct_objectives(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """One point per distinct objective vector: equal-valued designs add nothing to a front."""
-    if not cols or len(cols["__F"]) < 2:
-        return cols
-    _, first = np.unique(cols["__F"], axis=0, return_index=True)
-    first.sort()
-    return {c: v[first] for c, v in cols.items()}
-
-
 def _tell_nested(
     study: optuna.Study, problem: Problem, trial: optuna.Trial, outer: dict[str, Any],
     result: Any,
@@ -574,7 +565,8 @@ def _tell_nested(
             return TrialState.FAIL
     if result.get("curve"):
         trial.set_user_attr("dse.curve", [[s, stored(v)] for s, v in result["curve"]])
-    front = _distinct_objectives(front)
+    # Every inner design on the front is kept, ties included (run_sweep folds only the same
+    # design evaluated twice).
     k = _knee(front["__F"])
     inner_names = [p.name for p in problem.space.params
                    if p.name not in outer and not isinstance(p, Fixed)]

@@ -176,3 +176,22 @@ def test_sort_orders_best_first_and_missing_last() -> None:
     assert order_rows("-a.x", COLUMNS, rows, {}).tolist() == [3, 1, 0, 2]
     with pytest.raises(DseError, match="--sort"):
         order_rows("b", COLUMNS, rows, {})
+
+
+def test_nested_inner_fronts_keep_their_ties(study_file, tmp_path: Path) -> None:
+    path = study_file(mode="nested", n_trials=2, extra_space="""
+        [space.override]
+        "demo.x" = { steps = 5 }
+        "demo.y" = [0.0, 1e-300]
+        "demo.level" = [0, 1]
+    """, body="""
+        [nested]
+        outer = ["demo.level"]
+    """)
+    storage = str(tmp_path / "s.journal")
+    run_study(load_spec(path).with_overrides(storage=storage))
+    study = _study(storage)
+    outer = [t for t in study.trials if t.user_attrs.get("dse.mode") == "nested-outer"]
+    for t in outer:
+        inner = [s for s in study.trials if s.user_attrs.get("dse.outer_trial") == t.number]
+        assert len(inner) + 1 == 10  # 5 x-values, each reached by two designs
