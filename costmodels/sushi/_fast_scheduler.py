@@ -334,7 +334,12 @@ def _dynamic_pb(
     block latencies (reference: the ring's sum; equal up to rounding, so decisions differ only
     between candidates whose window latencies tie to the last bits).
     """
-    whole = len(rows) == t.lat.shape[0]  # rows are sorted and distinct: then all points
+    # rows of one period contiguous: their tables are then a view, and BLAS sees what the
+    # reference gives it
+    order = np.argsort(period, kind="stable")
+    rows, oblivious, blocking = rows[order], oblivious[order], blocking[order]
+    period, w_blocks = period[order], w_blocks[order]
+    whole = len(rows) == t.lat.shape[0] and bool((rows == np.arange(len(rows))).all())
     lat = t.lat if whole else t.lat[rows]
     n_pts, n_sub, n_cand = lat.shape
     empty = n_cand - 1
@@ -372,19 +377,24 @@ def _dynamic_pb(
     # window) times the period exceeds 256, else row by row
     by_period = []
     for p in np.unique(period).tolist():
-        same = period == p
-        group = max(int((same & (w_blocks == w)).sum()) for w in np.unique(w_blocks[same]))
-        by_period.append((p, group * p > 256))
+        same = np.flatnonzero(period == p)  # a contiguous range
+        group = max(int((w_blocks[same] == w).sum()) for w in np.unique(w_blocks[same]))
+        by_period.append((p, group * p > 256, int(same[0]), int(same[-1]) + 1))
     small = tick * n_sub <= _BRUTE_MAX
+    lat_cols = [np.flatnonzero(is_lat[i : i + tick]) for i in range(0, n_q, tick)]
     for b, (q_b, inv_b) in enumerate(blocks):
         sl = slice(b * tick, min(n_q, (b + 1) * tick))
         cur_tick[:, b] = cur
         u_rows = u_sorted[pts, cur]  # [R, S]
-        if small:  # k[r, t] = #{s : u[r, s] <= q_t}, counted directly
-            k = np.count_nonzero(u_rows[:, None, :] <= q_all[None, sl, None], axis=2)
+        if small:  # k[r, t] = #{s : u[r, s] <= q_t}, counted directly, latency queries only
+            cols = lat_cols[b]
+            idx = np.repeat(acc_idx[:, sl], n_pts, axis=0)
+            idx[:, cols] = np.count_nonzero(
+                u_rows[:, None, :] <= q_all[sl][cols][None, :, None], axis=2
+            )
         else:  # ranked among the tick's sorted targets
             k = _rank_counts(u_rows, q_b, inv_b)
-        idx = np.where(is_lat[None, sl], k, acc_idx[:, sl])
+            idx = np.where(is_lat[None, sl], k, acc_idx[:, sl])
         chosen = np.take_along_axis(pick[pts * n_cand + cur], idx, axis=1)
         served[:, sl] = chosen
         if sl.stop >= n_q:
@@ -395,19 +405,18 @@ def _dynamic_pb(
         # latency the block's SubNets would have had under each candidate PB content, summed
         # as the reference sums it (per-SubNet counts times the table for large groups, else
         # the block's rows), per period of the rows deciding now
-        for p, counts in by_period:
-            r = e[period[e] == p]
-            if len(r) == 0:
-                continue
-            blk = served[r, sl.stop - p : sl.stop]
-            lat_r = lat if len(r) == n_pts else lat[r]
+        for p, counts, lo_r, hi_r in by_period:
+            if (b + 1) % (p // tick):
+                continue  # this period's rows are inside a block
+            n_r = hi_r - lo_r
+            blk = served[lo_r:hi_r, sl.stop - p : sl.stop]
+            lat_r = lat[lo_r:hi_r]
             if counts:
-                hist = np.bincount(
-                    (blk + (np.arange(len(r)) * n_sub)[:, None]).ravel(), minlength=len(r) * n_sub
-                )
-                block_ms[r] = np.matmul(hist.reshape(len(r), 1, n_sub), lat_r)[:, 0, :]
+                flat = (blk + (np.arange(n_r) * n_sub)[:, None]).ravel()
+                hist = np.bincount(flat, minlength=n_r * n_sub).reshape(n_r, 1, n_sub)
+                block_ms[lo_r:hi_r] = np.matmul(hist, lat_r)[:, 0, :]
             else:
-                block_ms[r] = lat_r[np.arange(len(r))[:, None], blk, :].sum(axis=1)
+                block_ms[lo_r:hi_r] = lat_r[np.arange(n_r)[:, None], blk, :].sum(axis=1)
         slot = done[e] % w_blocks[e]
         old = done[e] >= w_blocks[e]
         window_ms[e[old]] -= ring[slot[old], e[old]]
