@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal, Protocol, get_args
 
 import numpy as np
 
-from search_spaces import Param, ParamError
+from search_spaces import Param, ParamError, UserError
 
 
 __all__ = [
@@ -53,7 +53,7 @@ AnchorKind = Literal["held_out", "fitted", "consistency"]
 ANCHOR_KINDS: tuple[str, ...] = get_args(AnchorKind)
 
 
-class ModelError(ValueError):
+class ModelError(UserError):
     """A model was asked for something it cannot do; the message names the input."""
 
 

@@ -22,9 +22,7 @@ import pandas as pd
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from dse._inputs import input_map
-from dse._pareto import pareto_mask
-from dse._study import named_constraints
+from dse import input_map, named_constraints, pareto_mask  # the engine's public API
 
 
 __all__ = [
@@ -84,7 +82,7 @@ def resolve_storage(storage: str | os.PathLike[str] | BaseStorage) -> BaseStorag
     """
     if isinstance(storage, BaseStorage):
         return storage
-    from dse._storage import open_storage
+    from dse import open_storage
 
     return open_storage(os.fspath(storage), create=False)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from search_spaces import UserError
+
 
 __all__ = ["DseError", "SpecError", "StorageError"]
 
 
-class DseError(ValueError):
+class DseError(UserError):
     """A user-facing error: the message is one line naming what was wrong and what was expected."""
 
 

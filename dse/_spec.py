@@ -45,6 +45,11 @@ SWEEP_METHODS = ("exhaustive", "evolutionary")
 SWEEP_SAVE = ("all", "feasible", "front", "none")
 
 
+# What StudySpec.with_overrides changes (the CLI flags of `dse run`).
+OVERRIDES = ("n_trials", "timeout_s", "seed", "workers", "ray_address", "executor", "storage",
+             "name")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     namespace: str
@@ -170,7 +175,15 @@ class StudySpec:
     notes: tuple[str, ...] = ()
 
     def with_overrides(self, **changes: Any) -> StudySpec:
-        """A copy with CLI overrides applied (``n_trials``, ``workers``, ``seed`` ...)."""
+        """A copy with CLI overrides applied (``n_trials``, ``workers``, ``seed`` ...).
+
+        Raises:
+            SpecError: for a key that is not an override (a typo would otherwise be ignored).
+        """
+        unknown = sorted(set(changes) - set(OVERRIDES))
+        if unknown:
+            raise SpecError(f"with_overrides: unknown override {unknown[0]!r}; expected one of "
+                            f"{', '.join(OVERRIDES)}")
         spec = self
         if changes.get("n_trials") is not None:
             spec = replace(spec, budget=replace(spec.budget, n_trials=int(changes["n_trials"])))

@@ -12,6 +12,7 @@ import importlib.util
 from collections.abc import Callable
 
 from search_spaces._declared import declared, model_space
+from search_spaces._errors import UserError
 from search_spaces._params import (
     Categorical,
     Condition,
@@ -38,6 +39,7 @@ __all__ = [
     "ParamError",
     "Space",
     "SpaceError",
+    "UserError",
     "apply_override",
     "available_domains",
     "declared",

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from search_spaces._errors import UserError
+
 
 __all__ = [
     "Categorical",
@@ -31,7 +33,7 @@ __all__ = [
 ]
 
 
-class ParamError(ValueError):
+class ParamError(UserError):
     """A parameter value, override or declaration is invalid; the message names it."""
 
 

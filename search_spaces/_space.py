@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from search_spaces._errors import UserError
 from search_spaces._params import Condition, Fixed, Param, ParamError, apply_override
 
 
@@ -29,7 +30,7 @@ __all__ = ["Batch", "Constraint", "Derived", "Space", "SpaceError", "union"]
 Batch = dict[str, np.ndarray]
 
 
-class SpaceError(ValueError):
+class SpaceError(UserError):
     """A space declaration or operation is invalid; the message names the parameter."""
 
 

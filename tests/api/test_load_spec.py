@@ -22,3 +22,10 @@ def test_a_bad_dict_is_one_line_naming_the_key() -> None:
     with pytest.raises(dse.SpecError, match=r"study\.mode: expected one of"):
         dse.load_spec({"study": {"name": "x", "mode": "fast"}, "models": {"demo": {}},
                        "objectives": [{"metric": "demo.f1"}]})
+
+
+def test_with_overrides_rejects_unknown_keys() -> None:
+    spec = dse.load_spec("demo")
+    assert spec.with_overrides(n_trials=7).budget.n_trials == 7
+    with pytest.raises(dse.SpecError, match="unknown override 'n_trial'; expected one of"):
+        spec.with_overrides(n_trial=7)
