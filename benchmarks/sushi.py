@@ -232,9 +232,13 @@ def bench_reference_front(fast: SushiModel) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-front", action="store_true", help="skip section 5")
+    parser.add_argument("--front-only", action="store_true", help="run section 5 only")
     args = parser.parse_args()
     print(f"sushi benchmark: {machine_line()}, numpy {np.__version__} (shared host)")
     ref, fast = SushiModel(impl="reference"), SushiModel()
+    if args.front_only:
+        bench_reference_front(fast)
+        return
     bench_single_point(ref, fast)
     bench_study_sample(ref, fast)
     bench_study_enumeration(ref, fast)

@@ -54,6 +54,7 @@ IMPLS = ("fast", "reference")
 _LINK_FIELDS = ("weight_bytes_scale", "gemm_latency_scale")
 # Hardware points per table chunk: bounds the [P, S, G, G] switch and [P, S, G] table memory.
 _POINT_CHUNK = 256
+_SMALL_BATCH = 8  # up to this many points of a pool, the reference scheduler is faster
 _FAST_CHUNK = 512  # the fast path holds about 10 [P, S, G] arrays (about 130 MB at S = 48)
 
 INPUTS: tuple[Param, ...] = (
@@ -510,17 +511,31 @@ class SushiModel(CostModel):
             cols["gemm_latency_scale"][idx],
             subnet_order=order,
         )
-        stats, base = simulate_with_baseline(
-            tables,
-            pool.acc[order],
-            trace,
-            policy,
-            cols["update_period_q"][idx],
-            cols["history_window"][idx],
-            cols["switch_blocking"][idx].astype(bool),
-            self.fallback,
-        )
-        _write_outputs(out, idx, tables, stats, base)
+        period, window = cols["update_period_q"][idx], cols["history_window"][idx]
+        blocking = cols["switch_blocking"][idx].astype(bool)
+        if len(idx) > _SMALL_BATCH:
+            stats, base = simulate_with_baseline(
+                tables, pool.acc[order], trace, policy, period, window, blocking, self.fallback
+            )
+            _write_outputs(out, idx, tables, stats, base)
+            return
+        # a few points: the reference scheduler's choice tables beat a time loop per block
+        for qw in np.unique(np.column_stack([period, window]), axis=0):
+            rows = np.flatnonzero((period == qw[0]) & (window == qw[1]))
+            part = ServingTables(
+                **{k: getattr(tables, k)[rows] for k in ServingTables.__dataclass_fields__}
+            )
+            own, base = _serve_reference(
+                part,
+                pool.acc[order],
+                trace,
+                policy[rows],
+                int(qw[0]),
+                int(qw[1]),
+                blocking[rows],
+                self.fallback,
+            )
+            _write_outputs(out, idx[rows], part, own, base)
 
     def _evaluate_group(
         self,
@@ -532,35 +547,19 @@ class SushiModel(CostModel):
         out: dict[str, np.ndarray],
     ) -> None:
         """The reference path: one group shares Q and window; the baseline is stacked."""
-        m = len(idx)
         hw = {k: cols[k][idx] for k in HW_FIELDS}
         policy = cols["policy"][idx].astype(str)
         switching = np.isin(policy, ("sushi", "cache_oblivious"))
         tables = serving_tables(pool, hw, self.stride2_full_res, switching)
-        # the point's policy and the no-PB baseline, stacked on the point axis
-        stacked = _stack_tables(tables)
-        policy = np.concatenate([policy, np.full(m, "no_pb")])
-        blocking = np.tile(cols["switch_blocking"][idx].astype(bool), 2)
-        stats = simulate(
-            stacked,
+        own, base = _serve_reference(
+            tables,
             pool.acc,
             trace,
             policy,
             int(row["update_period_q"]),
             int(row["history_window"]),
-            blocking,
+            cols["switch_blocking"][idx].astype(bool),
             self.fallback,
-            detail=np.arange(2 * m) < m,  # the baseline only feeds the savings
-        )
-        mine = np.arange(m)
-        base = BaselineStats(
-            mean_latency_ms=stats.mean_latency_ms[m:],
-            served_acc_pct=stats.served_acc_pct[m:],
-            offchip_bytes=stats.offchip_bytes[m:],
-            fetch_share=stats.fetch_share[m:],
-        )
-        own = ServingStats(
-            **{k: getattr(stats, k)[mine] for k in ServingStats.__dataclass_fields__}
         )
         _write_outputs(out, idx, tables, own, base)
 
@@ -656,6 +655,40 @@ class SushiModel(CostModel):
 _VIOLATION_ONLY = ("stream_buf_mb", "onchip_mem_mb", "mac_budget")  # no effect on serving
 _PB_ONLY = ("pb_mb", "fill_priority", "switch_blocking")  # unused without a PB
 _PERIOD_ONLY = ("update_period_q", "history_window")  # unused when the PB never changes
+
+
+def _serve_reference(
+    tables: ServingTables,
+    acc: np.ndarray,
+    trace: Trace,
+    policy: np.ndarray,
+    period: int,
+    window: int,
+    blocking: np.ndarray,
+    fallback: str,
+) -> tuple[ServingStats, BaselineStats]:
+    """The reference scheduler on points sharing ``period`` and ``window``: the points'
+    policies and the no-PB baseline, stacked on the point axis."""
+    m = len(policy)
+    stats = simulate(
+        _stack_tables(tables),
+        acc,
+        trace,
+        np.concatenate([policy, np.full(m, "no_pb")]),
+        period,
+        window,
+        np.tile(blocking, 2),
+        fallback,
+        detail=np.arange(2 * m) < m,  # the baseline only feeds the savings
+    )
+    base = BaselineStats(
+        mean_latency_ms=stats.mean_latency_ms[m:],
+        served_acc_pct=stats.served_acc_pct[m:],
+        offchip_bytes=stats.offchip_bytes[m:],
+        fetch_share=stats.fetch_share[m:],
+    )
+    own = ServingStats(**{k: getattr(stats, k)[:m] for k in ServingStats.__dataclass_fields__})
+    return own, base
 
 
 def _violations(cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
