@@ -16,12 +16,14 @@ models and the links), over the same candidates:
   - serving alone: the Pareto set of (latency, served accuracy, energy) with dense weights;
   - cluster alone: the Pareto set of (time to train, capex) for dense training;
 
-  every combination of the four sets, evaluated through the pipeline; its feasible front.
+  every combination of the four sets, evaluated through the pipeline; its feasible front;
+* **composed knees**: each layer's single best compromise (the point of its own front nearest
+  its own ideal, normalized), the four composed into one design.
 
-Both fronts' hypervolumes are computed in one normalization (ideal 0, nadir 1 over the union of
-both fronts, reference point 1.1 per axis), so they compare. The script then prints, for the two
-extreme designs of the joint front that the composed set misses by the most, what differs and
-what each difference does to the objectives.
+All hypervolumes are computed in one normalization (ideal 0, nadir 1 over the union of the
+joint and composed fronts, reference point 1.1 per axis), so they compare. The script then
+prints how many joint-front designs no composed design matches or beats, and per objective the
+joint optimum next to the composed one, with the parameters that differ.
 """
 
 from __future__ import annotations
@@ -113,6 +115,15 @@ def _own_front(cols: dict[str, np.ndarray], objectives: list[tuple[str, float]],
     return keep[np.sort(first)]
 
 
+def _knee(cols: dict[str, np.ndarray], objectives: list[tuple[str, float]],
+          rows: np.ndarray) -> np.ndarray:
+    """The one row of ``rows`` nearest the ideal of its own objectives (normalized)."""
+    F = np.stack([np.asarray(cols[k], np.float64)[rows] * s for k, s in objectives], axis=1)
+    lo, hi = F.min(axis=0), F.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return rows[[int(np.argmin(np.linalg.norm((F - lo) / span, axis=1)))]]
+
+
 def _layer_params(problem: Problem, ns: str) -> list[str]:
     return [p.name for p in problem.space.searched if p.name.startswith(f"{ns}.")]
 
@@ -130,6 +141,18 @@ def _describe(problem: Problem, cols: dict[str, np.ndarray], i: int) -> str:
 
 def _objective_line(problem: Problem, cols: dict[str, np.ndarray], i: int) -> str:
     return ", ".join(f"{o.key}={float(cols[o.key][i]):.4g}" for o in problem.objectives)
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "inf"
+
+
+def _covered(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """Rows of ``P`` (minimized) that some row of ``Q`` equals or dominates."""
+    if not len(Q):
+        return np.zeros(len(P), dtype=bool)
+    le = (Q[None, :, :] <= P[:, None, :] + 1e-12).all(axis=2)
+    return le.any(axis=1)
 
 
 def main() -> int:
@@ -151,6 +174,15 @@ def main() -> int:
     print(f"joint: {len(joint['__F']):,} designs ({len(RECIPES)} recipes x "
           f"{len(parts[0]['__F']):,} engine x server x cluster points), "
           f"{int(joint['__feasible'].sum()):,} feasible, front {len(jf)}")
+
+    print("per recipe: proxy top-1 change vs dense [pp], best engine GEMM time and bytes vs "
+          "dense, training steps on 2:4 sparse math")
+    for recipe, part in zip(RECIPES, parts):
+        name = f"{recipe['nm.recipe']} {part['sparsity.n'][0]}:{part['sparsity.m'][0]}"
+        print(f"  {name:22s} {float(part['acc.acc_delta_pp'][0]):+6.2f} pp   "
+              f"x{float(np.nanmin(part['link.gemm_latency_scale'])):.3f} time   "
+              f"x{float(np.nanmin(part['link.weight_bytes_scale'])):.4f} bytes   "
+              f"{float(part['train.accelerated_frac'][0]):.2f} of steps")
 
     # -- each layer alone -----------------------------------------------------------------------
     recipe_rows = np.asarray([np.flatnonzero(np.all(
@@ -174,21 +206,37 @@ def main() -> int:
     print(f"layers alone: {len(r_star)} recipes, {len(h_star)} engines, {len(s_star)} server "
           f"configs, {len(c_star)} clusters on their own fronts")
 
-    layer_rows = {"hw": (engine_batch, h_star), "sushi": (dense, s_star), "cl": (dense, c_star)}
-    combos: dict[str, list[Any]] = {name: [] for name in problem.space.names}
-    for r, h, s, c in itertools.product(r_star, h_star, s_star, c_star):
-        point = {name: joint[name][r] for name in problem.space.names}
-        for ns, i in (("hw", h), ("sushi", s), ("cl", c)):
-            src = layer_rows[ns][0]
-            for name in _layer_params(problem, ns):
-                point[name] = src[name][i]
-        for name in combos:
-            combos[name].append(point[name])
-    batch = {name: np.asarray(v, dtype=problem.space[name].dtype) for name, v in combos.items()}
-    composed = _evaluate(problem, batch)
+    layer_rows = {"hw": engine_batch, "sushi": dense, "cl": dense}
+
+    def compose(rs: np.ndarray, hs: np.ndarray, ss: np.ndarray, cs: np.ndarray
+                ) -> dict[str, np.ndarray]:
+        combos: dict[str, list[Any]] = {name: [] for name in problem.space.names}
+        for r, h, s, c in itertools.product(rs, hs, ss, cs):
+            point = {name: joint[name][r] for name in problem.space.names}
+            for ns, i in (("hw", h), ("sushi", s), ("cl", c)):
+                for name in _layer_params(problem, ns):
+                    point[name] = layer_rows[ns][name][i]
+            for name in combos:
+                combos[name].append(point[name])
+        return _evaluate(problem, {name: np.asarray(v, dtype=problem.space[name].dtype)
+                                   for name, v in combos.items()})
+
+    composed = compose(r_star, h_star, s_star, c_star)
     cf = _front(composed)
-    print(f"composed: {len(composed['__F']):,} combinations, "
+    print(f"composed (every layer's own Pareto set): {len(composed['__F']):,} combinations, "
           f"{int(composed['__feasible'].sum()):,} feasible, front {len(cf)}")
+    own = {"recipe": [("nm.top1_acc", -1.0), ("nm.train_flops", 1.0)],
+           "engine": [("hw.latency_ms", 1.0), ("hw.area_rel", 1.0)],
+           "server": [("sushi.latency_ms", 1.0), ("sushi.served_acc_pct", -1.0),
+                      ("sushi.energy_mj", 1.0)],
+           "cluster": [("cl.time_to_train_days", 1.0), ("cl.capex_usd", 1.0)]}
+    knees = compose(_knee(joint, own["recipe"], r_star),
+                    _knee(engine_batch, own["engine"], h_star),
+                    _knee(dense, own["server"], s_star), _knee(dense, own["cluster"], c_star))
+    kf = _front(knees)
+    print(f"composed (every layer's knee, one design each): {len(kf)} feasible design(s)")
+    for i in kf:
+        print(f"    {_describe(problem, knees, i)}\n    {_objective_line(problem, knees, i)}")
 
     # -- hypervolume in one normalization ------------------------------------------------------
     directions = [o.direction for o in problem.objectives]
@@ -196,8 +244,13 @@ def main() -> int:
     ref = reference_point(union, directions)
     hv_j = ref.hypervolume(joint["__F"][jf])
     hv_c = ref.hypervolume(composed["__F"][cf]) if len(cf) else 0.0
+    hv_k = ref.hypervolume(knees["__F"][kf]) if len(kf) else 0.0
     print(f"hypervolume (normalized, reference 1.1 x nadir of both fronts): joint {hv_j:.4f}, "
-          f"composed {hv_c:.4f}, ratio {hv_j / hv_c if hv_c else float('inf'):.2f}x")
+          f"composed Pareto sets {hv_c:.4f} (joint/composed {_ratio(hv_j, hv_c)}), "
+          f"composed knees {hv_k:.4f} (joint/knees {_ratio(hv_j, hv_k)})")
+    covered = _covered(joint["__F"][jf], composed["__F"][cf])
+    print(f"joint front designs no composed design matches or beats: {int((~covered).sum())} "
+          f"of {len(jf)}")
 
     # -- where the joint optimum differs -----------------------------------------------------
     print("joint optimum per objective vs the composed set's:")
