@@ -17,8 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from dse._hypervolume import Reference, hypervolume, hypervolume_history, reference_point
-from dse._pareto import pareto_mask
+from dse import Reference, hypervolume, hypervolume_history, pareto_mask, reference_point
 
 
 if TYPE_CHECKING:

@@ -30,8 +30,7 @@ import plotly.io as pio
 from optuna.storages import BaseStorage
 
 from dashboards._data import StudyData, check_study_names, resolve_storage, study_data
-from dse._errors import DseError
-from dse._hypervolume import Reference, hypervolume_history, reference_point, study_reference
+from dse import DseError, Reference, hypervolume_history, reference_point, study_reference
 
 
 __all__ = ["build_comparison", "common_reference", "comparison_figures"]

@@ -41,7 +41,7 @@ from dashboards._figures import (
     study_summary,
     trials_payload,
 )
-from dse._hypervolume import hypervolume
+from dse import hypervolume
 
 
 __all__ = [

@@ -62,7 +62,7 @@ from dashboards._report import (
     study_page_html,
     study_rows,
 )
-from dse._errors import DseError
+from dse import DseError
 
 
 __all__ = ["DashboardServer", "make_server", "serve"]
