@@ -19,7 +19,7 @@ For every study given (default: ``vegeta``, ``comet_1t`` and ``demo``):
    evaluations and CPU seconds to reach 99 % of the true hypervolume, and the final fraction.
 
 Prints a table per study, writes ``benchmarks/out/search_<study>.html`` (plotly, offline) with
-the curves, and ``benchmarks/out/search.json`` with every figure.
+the curves, and ``benchmarks/out/search_<studies>.json`` with every figure.
 
 Usage: ``python benchmarks/search.py [--studies vegeta comet_1t demo] [--seeds 5] [--quick]``
 """
@@ -291,8 +291,9 @@ def main() -> None:
     results = [bench_study(s, args.seeds, args.n_trials, args.gp_trials, args.population,
                            args.quick) for s in args.studies]
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "search.json").write_text(json.dumps(results, indent=1))
-    print(f"\nfigures: {OUT / 'search.json'}")
+    out = OUT / f"search_{'_'.join(args.studies)}.json"
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nfigures: {out}")
 
 
 if __name__ == "__main__":
