@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -28,7 +29,8 @@ def test_run_status_export_evaluate_round_trip(capsys, study_file, tmp_path: Pat
     assert row["study"] == "demo" and row["trials"] == 25 and row["pareto_size"] >= 1
     assert row["hypervolume_normalized"] > 0
     assert row["hypervolume_reference"].startswith("fixed: first 10 feasible results")
-    for fmt in ("json", "yaml", "csv"):
+    parquet = ("parquet",) if importlib.util.find_spec("pyarrow") else ()
+    for fmt in ("json", "yaml", "csv", *parquet):
         target = tmp_path / f"front.{fmt}"
         code, _, _ = _run(capsys, "export", "demo", "--pareto", "--format", fmt, "-o",
                           str(target), "--storage", storage)
