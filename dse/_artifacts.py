@@ -12,7 +12,8 @@ Files are kept per storage, then per study, so two storages never share a study'
 * a storage *URL*: ``dse-studies/SCHEME-HASH.files/NAME/``, with ``HASH`` the first 12 hex
   digits of the URL's SHA-256 (a URL may hold a password, which must not become a file name).
 
-Only files inside such a folder are ever written or deleted (:func:`inside` guards deletion).
+A validated name is one path component, so a study's files never leave its folder; inside it,
+only files the sweep code wrote are ever deleted (see :mod:`dse._columnar`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dse._errors import SpecError
 from dse._storage import describe_storage
 
 
-__all__ = ["MAX_NAME_LENGTH", "NAME_RULE", "artifacts_dir", "check_study_name", "inside",
+__all__ = ["MAX_NAME_LENGTH", "NAME_RULE", "artifacts_dir", "check_study_name",
            "storage_files_dir"]
 
 MAX_NAME_LENGTH = 100
@@ -65,12 +66,3 @@ def storage_files_dir(storage_spec: str | None) -> Path:
 def artifacts_dir(storage_spec: str | None, study_name: str) -> Path:
     """Where one study's files live (see the module docstring); the name is checked first."""
     return storage_files_dir(storage_spec) / check_study_name(study_name, "study name")
-
-
-def inside(root: Path, path: Path) -> bool:
-    """Whether ``path`` is ``root`` or lies under it, after resolving links and ``..``."""
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True

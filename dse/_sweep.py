@@ -337,6 +337,8 @@ def run_sweep(
     if files is not None and not state.complete:
         try:
             writer = _points_writer(problem, spec, files["points"], state, resumed)
+            if resumed and writer is not None and writer.n != state.written:
+                raise DseError("the points table is gone")
         except DseError:
             if not resumed:
                 raise  # a folder this module did not write: refused, left alone

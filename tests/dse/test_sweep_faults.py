@@ -205,3 +205,17 @@ def test_an_edited_space_is_refused_once_recorded_and_swept_anew_before(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 2 and "holds the trials of a sweep with other" in err[1]
     assert len(_study(tmp_path).trials) == done.n_new
+
+
+def test_a_checkpoint_whose_table_is_gone_starts_over(study_file, tmp_path: Path,
+                                                     monkeypatch) -> None:
+    import shutil
+
+    spec = _spec(study_file, tmp_path)
+    _kill_on_call(monkeypatch, dse._sweep, "save_checkpoint", 4)
+    with pytest.raises(Killed):
+        run_study(spec)
+    monkeypatch.undo()
+    shutil.rmtree(artifacts_dir(spec.storage, "demo") / "points")
+    assert run_study(spec).sweep["complete"]
+    _assert_clean(study_file, tmp_path)
