@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from costmodels import get_model
 from dse._errors import DseError
 from dse._inputs import InputMap, input_map
-from dse._select import order_rows, table_of, where_mask
+from dse._select import sort_rows, table_of, where_mask
 from dse._study import named_constraints, pareto_trials, trial_config
 from dse._sweep_tables import sweep_table
 from dse._values import plain
@@ -185,7 +185,7 @@ def select_rows(
         rows = rows[where_mask(where, columns, n)[rows]]
     if sort:
         directions = {o["metric"]: o["direction"] for o in _objectives(study)}
-        rows = order_rows(sort, columns, rows, directions)
+        rows = sort_rows(sort, columns, rows, directions)
     if top is not None:
         if top < 1:
             raise DseError(f"--top {top}: expected a positive number of records")

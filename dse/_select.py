@@ -29,7 +29,7 @@ import numpy as np
 from dse._errors import DseError
 
 
-__all__ = ["MAX_WHERE_LENGTH", "order_rows", "where_mask"]
+__all__ = ["MAX_WHERE_LENGTH", "order_rows", "sort_rows", "table_of", "where_mask"]
 
 MAX_WHERE_LENGTH = 2000
 _MAX_NODES = 500
@@ -216,13 +216,22 @@ def order_rows(
         v = values.astype(np.float64)
         missing = np.isnan(v)
         v = np.where(missing, 0.0, -v if descending else v)
-        order = np.lexsort((v, missing))
     else:
-        text = values.astype(str)
-        order = np.argsort(text, kind="stable")
-        if descending:
-            order = order[::-1]
-    return rows[order]
+        _, rank = np.unique(values.astype(str), return_inverse=True)
+        v = -rank.ravel() if descending else rank.ravel()
+        missing = np.zeros(len(v), dtype=bool)
+    return rows[np.lexsort((v, missing))]  # stable: ties keep their order
+
+
+def sort_rows(
+    keys: str, columns: Mapping[str, np.ndarray], rows: np.ndarray,
+    directions: Mapping[str, str],
+) -> np.ndarray:
+    """``rows`` ordered by a comma list of keys (each as in :func:`order_rows`), the first
+    deciding, the next breaking its ties."""
+    for key in reversed([k.strip() for k in keys.split(",") if k.strip()]):
+        rows = order_rows(key, columns, rows, directions)
+    return rows
 
 
 def table_of(records: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:

@@ -115,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep records where EXPR holds, e.g. 'comet.capex_usd < 1e8 and "
                         "comet.tp == 8' (names, numbers, comparisons, and/or/not)")
     p.add_argument("--sort", metavar="METRIC",
-                   help="order by a column, best first for objectives; '-METRIC' reverses")
+                   help="order by a column, best first for objectives; '-METRIC' reverses; "
+                        "a comma list breaks ties")
     p.add_argument("--top", type=int, metavar="K", help="keep the first K records")
     p.add_argument("--format", default="json",
                    help="csv, json, yaml, parquet (needs pyarrow) or a comma list")

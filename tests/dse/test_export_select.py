@@ -14,7 +14,7 @@ import dse
 from dse import load_spec, open_storage, run_study
 from dse._errors import DseError
 from dse._export import export_records, load_records
-from dse._select import order_rows, where_mask
+from dse._select import order_rows, sort_rows, where_mask
 from dse.cli import main
 
 
@@ -176,6 +176,8 @@ def test_sort_orders_best_first_and_missing_last() -> None:
     assert order_rows("-a.x", COLUMNS, rows, {}).tolist() == [3, 1, 0, 2]
     with pytest.raises(DseError, match="--sort"):
         order_rows("b", COLUMNS, rows, {})
+    assert order_rows("-a.k", COLUMNS, rows, {}).tolist() == [3, 1, 0, 2]  # ties keep order
+    assert sort_rows("a.k, -my-metric", COLUMNS, rows, {}).tolist() == [2, 0, 1, 3]
 
 
 def test_nested_inner_fronts_keep_their_ties(study_file, tmp_path: Path) -> None:
