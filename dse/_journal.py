@@ -40,11 +40,14 @@ Every damage found is reported once per process in one line on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -88,6 +91,30 @@ def _first_report(path: str, kind: str, offset: int) -> bool:
 
 
 # -- lock -----------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _ctrl_c_after_the_write() -> Iterator[None]:
+    """Defer Ctrl-C until the lock is taken, the records written and the lock released.
+
+    A ``KeyboardInterrupt`` raised between two steps of the lock (say after ``flock`` returned
+    but before its descriptor was recorded) leaves this process holding a lock that its next
+    write, the one failing the interrupted trials, then waits for forever. Only the main thread
+    receives ``KeyboardInterrupt``, and only with Python's default handler installed; anything
+    else is left alone.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if received:
+            raise KeyboardInterrupt
+
+
 class JournalLock:
     """Exclusive write lock on a journal that is released when its holder dies.
 
@@ -461,6 +488,10 @@ class RobustJournalBackend(BaseJournalBackend):
     # -- writing ------------------------------------------------------------------------------
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()
+        with _ctrl_c_after_the_write():
+            self._append(data)
+
+    def _append(self, data: bytes) -> None:
         self._lock.acquire()
         try:
             fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
