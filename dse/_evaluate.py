@@ -18,7 +18,14 @@ from costmodels import PruneRequested
 from dse._problem import Problem
 
 
-__all__ = ["BatchOutcome", "PointContext", "evaluate_batch", "work"]
+__all__ = ["BatchOutcome", "JobFailure", "PointContext", "evaluate_batch", "work"]
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """A job that produced no result, with the reason (executors turn it into a failed Done)."""
+
+    reason: str
 
 
 @dataclass
@@ -156,7 +163,7 @@ def work(
     (nested mode).
 
     An ``inner_sweep`` job pins the outer parameters in ``payload["outer"]`` and sweeps the
-    rest; it returns the inner front as columns, or an error string, never raises.
+    rest; it returns the inner front as columns, or a :class:`JobFailure`, never raises.
     """
     if kind == "batch":
         return evaluate_batch(problem, payload, keys, contexts)
@@ -168,7 +175,7 @@ def work(
             curve = _first_curve(inner)
             result = run_sweep(inner, payload["sweep"], payload.get("seed"))
         except Exception as exc:  # a failing model fails this proposal, not the study
-            return _one_line(exc)
+            return JobFailure(_one_line(exc))
         return {"front": result.front, "evaluated": result.evaluated,
                 "least_violating": result.least_violating, "curve": curve}
     if kind == "chunk":

@@ -31,7 +31,7 @@ from costmodels import ModelError
 from dse._artifacts import artifacts_dir
 from dse._errors import DseError, SpecError
 from dse._evaluate import BatchOutcome
-from dse._executors import SerialExecutor, make_executor
+from dse._executors import Done, Executor, Job, SerialExecutor, ensure_ray, make_executor
 from dse._hypervolume import REFERENCE_ATTR, ReferenceKeeper
 from dse._optuna_bridge import make_sampler, suggest, suggest_order
 from dse._problem import Evaluation, Problem
@@ -166,6 +166,9 @@ def run_study(
         except ModelError as exc:
             raise SpecError(f"{spec.path}: models.{ns}: {exc}") from None
     sampler = make_sampler(spec.sampler, spec.seed, problem.space, len(problem.objectives))
+    if spec.executor.kind == "ray":
+        # before the storage: an unreachable cluster is one line and nothing written
+        ensure_ray(spec.executor.workers, spec.executor.ray_address)
     if storage is None:
         storage = open_storage(spec.storage)
     study = open_study(problem, storage, sampler)
@@ -304,15 +307,17 @@ def _run_trials(
                     trials.append(ask_trial(study, run))
                 points = [suggest(t, problem.space, order) for t in trials]
                 asked += k
-                executor.submit(job, "batch", _batch_of(points, problem.space),
-                                [t.number for t in trials])
+                executor.submit(Job(job, "batch", _batch_of(points, problem.space),
+                                    tuple(t.number for t in trials)))
                 job += 1
                 if isinstance(executor, SerialExecutor):
                     break  # the serial executor already finished it: tell before asking more
             if not pending:
                 break
-            for done_job, outcome in executor.poll(timeout=0.05):
-                trials = pending.pop(done_job)
+            for done in executor.poll(timeout=0.05):
+                trials = pending.pop(done.job)
+                outcome = done.value if done.failure is None else BatchOutcome(
+                    len(trials), errors=[done.failure] * len(trials), pruned=[False] * len(trials))
                 for i, trial in enumerate(trials):
                     curve = pruner.finish(trial.number)
                     state = _tell(study, problem, trial, outcome, i, curve)
@@ -340,8 +345,15 @@ def _run_trials(
         executor.close()
         progress.close()
     summary.n_finished = counted_trials(study)
+    _stop_if_lost(executor, summary.n_failed)
     return summary
 
+
+def _stop_if_lost(executor: Executor, n_failed: int) -> None:
+    """One line and a non-zero exit when the executor lost every worker mid-run."""
+    if executor.lost is not None:
+        raise DseError(f"no Ray worker left ({executor.lost}); {n_failed} trial(s) failed, "
+                       "their points are retried when the same command runs again")
 
 
 # -- sweep mode ---------------------------------------------------------------------------------
@@ -411,14 +423,14 @@ def _executor_chunks(executor: Any) -> Any:
                 if r is None:
                     exhausted = True
                     break
-                executor.submit(submitted, "chunk", r, [])
+                executor.submit(Job(submitted, "chunk", r))
                 submitted += 1
             if next_out == submitted and exhausted:
                 return
-            for job, result in executor.poll(timeout=0.05):
-                if isinstance(result, str):
-                    raise DseError(f"sweep chunk {job} failed: {result}")
-                results[job] = result
+            for done in executor.poll(timeout=0.05):
+                if done.failure is not None:
+                    raise DseError(f"sweep chunk {done.job} failed: {done.failure}")
+                results[done.job] = done.value
             while next_out in results:
                 yield results.pop(next_out)
                 next_out += 1
@@ -434,13 +446,13 @@ def _executor_population(executor: Any) -> Any:
         bounds = np.linspace(0, n, executor.capacity + 1).astype(int)
         parts = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         for job, (a, b) in enumerate(parts):
-            executor.submit(job, "points", {k: v[a:b] for k, v in batch.items()}, [])
+            executor.submit(Job(job, "points", {k: v[a:b] for k, v in batch.items()}))
         results: dict[int, Any] = {}
         while len(results) < len(parts):
-            for job, result in executor.poll(timeout=0.05):
-                if isinstance(result, str):
-                    raise DseError(f"evolutionary sweep: a worker failed: {result}")
-                results[job] = result
+            for done in executor.poll(timeout=0.05):
+                if done.failure is not None:
+                    raise DseError(f"evolutionary sweep: a worker failed: {done.failure}")
+                results[done.job] = done.value
         return Evaluation.concat([results[j] for j in range(len(parts))])
 
     return run
@@ -546,12 +558,13 @@ def _knee(F: np.ndarray) -> int:
 
 def _tell_nested(
     study: optuna.Study, problem: Problem, trial: optuna.Trial, outer: dict[str, Any],
-    result: Any,
+    done: Done,
 ) -> TrialState:
-    if isinstance(result, str):
-        trial.set_user_attr("dse.fail_reason", result)
+    if done.failure is not None:
+        trial.set_user_attr("dse.fail_reason", done.failure)
         study.tell(trial, state=TrialState.FAIL)
         return TrialState.FAIL
+    result = done.value
     front = result["front"]
     feasible = bool(front) and len(front["__F"]) > 0
     if not feasible:
@@ -638,23 +651,23 @@ def _run_nested(
                 outer = {p.name: point[p.name] for p in outer_space.params}
                 pending[trial.number] = (trial, outer)
                 asked += 1
-                executor.submit(trial.number, "inner_sweep",
-                                {"outer": outer, "sweep": inner_sweep, "seed": spec.seed},
-                                [trial.number])
+                executor.submit(Job(trial.number, "inner_sweep",
+                                    {"outer": outer, "sweep": inner_sweep, "seed": spec.seed},
+                                    (trial.number,)))
                 if isinstance(executor, SerialExecutor):
                     break
             if not pending:
                 break
-            for number, result in executor.poll(timeout=0.05):
-                trial, outer = pending.pop(number)
-                state = _tell_nested(study, problem, trial, outer, result)
+            for done in executor.poll(timeout=0.05):
+                trial, outer = pending.pop(done.job)
+                state = _tell_nested(study, problem, trial, outer, done)
                 if state == TrialState.FAIL:
                     summary.note_failure(str(trial.user_attrs.get("dse.fail_reason", "")))
                 summary.n_complete += state == TrialState.COMPLETE
                 summary.n_failed += state == TrialState.FAIL
                 summary.n_new += 1
-                if not isinstance(result, str) and result["front"]:
-                    F = result["front"]["__F"]
+                if done.failure is None and done.value["front"]:
+                    F = done.value["front"]["__F"]
                     progress.add(F, np.ones(len(F), dtype=bool), 1)
                 else:
                     progress.tick(1)
@@ -666,4 +679,5 @@ def _run_nested(
         executor.close()
         progress.close()
     summary.n_finished = done_before + summary.n_new
+    _stop_if_lost(executor, summary.n_failed)
     return summary

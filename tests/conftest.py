@@ -90,6 +90,8 @@ def study_file(tmp_path: Path):  # type: ignore[no-untyped-def]
 def ray_cluster():  # type: ignore[no-untyped-def]
     """One local 2-CPU Ray cluster per test module (start-up costs seconds)."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from dse._executors import ensure_ray
+
+    ensure_ray(2, None)  # the local Ray dse starts (loopback only)
     yield
     ray.shutdown()

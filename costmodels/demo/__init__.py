@@ -17,12 +17,15 @@ Options exist to exercise the engine: ``delay_s`` makes each point cost that lon
 benchmarks), ``fail_above`` returns NaN for ``x`` above it, ``raise_above`` raises, and
 ``report_steps`` streams intermediate values (for pruning tests), and ``die_above`` ends the
 worker process outright (``os._exit``) for ``x`` above it, unless the file ``die_marker`` names
-already exists (the first death creates it), to test how executors survive dead workers.
+already exists (the first death creates it), to test how executors survive dead workers; with
+``die_node`` the worker first kills its parent process (a Ray worker's raylet), taking its whole
+node down, to test how executors survive dead nodes.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Mapping
 
@@ -64,6 +67,7 @@ class DemoModel(CostModel):
         expensive: bool = False,
         die_above: float | None = None,
         die_marker: str | None = None,
+        die_node: bool = False,
     ) -> None:
         self.delay_s = float(delay_s)
         self.fail_above = fail_above
@@ -72,6 +76,7 @@ class DemoModel(CostModel):
         self.expensive = bool(expensive)  # type: ignore[misc]
         self.die_above = die_above
         self.die_marker = die_marker
+        self.die_node = bool(die_node)
 
     def evaluate(
         self, batch: Mapping[str, np.ndarray], context: EvalContext | None = None
@@ -85,6 +90,8 @@ class DemoModel(CostModel):
             if self.die_marker is None or not os.path.exists(self.die_marker):
                 if self.die_marker is not None:
                     open(self.die_marker, "w").close()
+                if self.die_node:
+                    os.kill(os.getppid(), signal.SIGKILL)
                 os._exit(17)
         if self.delay_s:
             time.sleep(self.delay_s * len(x))

@@ -15,6 +15,21 @@ from dse import load_spec, open_storage, run_study
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
 
 
+def test_local_ray_listens_on_loopback_only() -> None:
+    import psutil
+
+    procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
+    listening = []
+    for p in procs:
+        try:
+            conns = p.net_connections(kind="inet")
+        except psutil.Error:  # a worker that just ended
+            continue
+        listening += [(p.name(), c.laddr.ip) for c in conns if c.status == psutil.CONN_LISTEN]
+    assert listening  # the GCS, the raylet, the driver's core worker at least
+    assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for _, ip in listening), listening
+
+
 def _study(storage: str, name: str = "demo") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=open_storage(storage))
 

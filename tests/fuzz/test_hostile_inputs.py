@@ -82,6 +82,10 @@ CASES: dict[str, tuple[dict[str, bytes], list[str], str]] = {
     "bad integer flag": ({}, ["run", "demo", "--n-trials", "many"], "invalid int value"),
     "infinite --timeout": ({}, ["run", "demo", "--timeout", "inf"], "--timeout=inf"),
     "no command": ({}, [], "required"),
+    "unreachable --ray-address": (
+        {}, ["run", "demo", "--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster"),
+    "malformed --ray-address": (
+        {}, ["run", "demo", "--ray-address", "nowhere"], "expected HOST:PORT"),
 }
 
 
