@@ -120,3 +120,16 @@ def test_per_layer_latency_is_vectorized_and_adds_up(model: SparseGemmModel, eng
     np.testing.assert_allclose(total, model.evaluate(batch)["latency_ms"], rtol=1e-12)
     assert set(np.unique(per["encoding"])) <= {"dense", "2:4", "1:4", "rowwise"}
     assert (per["n_run"] >= per["n_stored"] - 1e-12).all()  # only ever denser, never lossy
+
+
+def test_sparser_never_more_instructions_weights_or_dram_bytes(model: SparseGemmModel,
+                                                               engines) -> None:
+    n = len(engines["engine"])
+    outs = [
+        model.evaluate(model.batch(None, **(engines | {
+            "sparsity": np.full(n, "nm"), "nm_n": np.full(n, s), "nm_m": np.full(n, 4)})))
+        for s in (4, 2, 1)
+    ]
+    for name in ("compute_instrs", "weights_mb", "dram_mb", "energy_mj"):
+        cols = np.stack([o[name] for o in outs])
+        assert (np.diff(cols, axis=0) <= 1e-9 * cols[:-1]).all(), name
