@@ -97,6 +97,46 @@ def _round(v: Any) -> Any:
     return v
 
 
+LOG_SPAN = 100.0  # a positive metric whose max/min exceeds this (two decades) gets a log axis
+SHORT_LABEL = 16  # characters of an axis label before it is abbreviated (full name on hover)
+
+
+def spans_decades(values: Any) -> bool:
+    """Whether finite ``values`` are all positive and span more than two decades (log axis)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return bool(len(v) and v.min() > 0 and v.max() / v.min() > LOG_SPAN)
+
+
+def short_label(name: str, limit: int = SHORT_LABEL) -> str:
+    """An axis label short enough to sit beside its neighbours: namespace dropped, then cut.
+
+    ``sparse_gemm.area_rel [x RASA-DM]`` becomes ``area_rel [x RASA-DM]``, then ``area_rel [x
+    RA…`` if still longer than ``limit``; the full name goes in the hover text.
+    """
+    head, _, unit = name.partition(" [")
+    head = head.rsplit(".", 1)[-1]
+    text = f"{head} [{unit}" if unit else head
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def wrapped_label(name: str, width: int = 18) -> str:
+    """An axis title broken into lines of about ``width`` characters (3-D scene titles)."""
+    lines: list[str] = []
+    for word in re.split(r"(?<=[._ ])", name):
+        if lines and len(lines[-1]) + len(word) <= width:
+            lines[-1] += word
+        else:
+            lines.append(word)
+    return "<br>".join(html.escape(line.strip()) for line in lines)
+
+
+def _hide_infeasible(data: StudyData) -> bool:
+    """Infeasible points start hidden (a legend click shows them) when they outnumber the front."""
+    c = data.complete
+    return int((~c["feasible"]).sum()) > int(c["pareto"].sum())
+
+
 def trials_payload(data: StudyData) -> dict[str, Any]:
     """Every trial's configuration and metrics, compact, for the page's details panel."""
     return {str(n): _round(cfg) for n, cfg in data.configs().items()}
@@ -124,6 +164,20 @@ def _groups(data: StudyData) -> list[tuple[str, pd.DataFrame, dict[str, Any]]]:
         ("infeasible", infeasible, {"color": INFEASIBLE_COLOR, "size": 6, "symbol": "x"}),
         ("Pareto front", pareto, {"color": PARETO_COLOR, "size": 9, "line": {"width": 1}}),
     ]
+
+
+def _group_trace_args(data: StudyData, name: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """Legend name and visibility of one point group (infeasible ones may start hidden)."""
+    if name == "infeasible" and _hide_infeasible(data):
+        return {"name": f"infeasible ({len(frame)}, hidden: click to show)",
+                "visible": "legendonly"}
+    return {"name": f"{name} ({len(frame)})"}
+
+
+def _axis_types(data: StudyData) -> list[str]:
+    """``log`` for each objective whose plotted values span more than two decades."""
+    vals = data.values(data.complete)
+    return ["log" if spans_decades(vals[:, k]) else "linear" for k in range(data.n_objectives)]
 
 
 def _hover_texts(data: StudyData, frame: pd.DataFrame) -> list[str]:
@@ -161,11 +215,11 @@ def pareto_2d(data: StudyData, i: int = 0, j: int = 1) -> go.Figure:
                 x=_f32(vals[:, i]),
                 y=_f32(vals[:, j]),
                 mode="markers",
-                name=f"{name} ({len(frame)})",
                 marker=marker,
                 customdata=frame.index.to_numpy(dtype=np.int32),
                 text=_hover_texts(data, frame) if is_front else None,
                 hovertemplate=_hovertemplate(data, ["x", "y"], [i, j], is_front),
+                **_group_trace_args(data, name, frame),
             )
         )
         if is_front and len(frame) > 1:
@@ -180,9 +234,10 @@ def pareto_2d(data: StudyData, i: int = 0, j: int = 1) -> go.Figure:
                     showlegend=False,
                 )
             )
+    types = _axis_types(data)
     fig.update_layout(
-        xaxis_title=data.labels[i],
-        yaxis_title=data.labels[j],
+        xaxis={"title": {"text": data.labels[i]}, "type": types[i]},
+        yaxis={"title": {"text": data.labels[j]}, "type": types[j]},
         legend={"orientation": "h", "y": -0.18},
         margin={"t": 30},
     )
@@ -208,22 +263,25 @@ def pareto_3d(data: StudyData) -> go.Figure:
                 y=_f32(vals[:, 1]),
                 z=_f32(vals[:, 2]),
                 mode="markers",
-                name=f"{name} ({len(frame)})",
                 marker=m,
                 customdata=frame.index.to_numpy(dtype=np.int32),
                 text=_hover_texts(data, frame) if is_front else None,
                 hovertemplate=_hovertemplate(data, ["x", "y", "z"], [0, 1, 2], is_front),
+                **_group_trace_args(data, name, frame),
             )
         )
+    types = _axis_types(data)
+    # Long titles are wrapped, and the camera steps back, so no title runs out of the scene.
+    axes = {
+        f"{ax}axis": {"title": {"text": wrapped_label(data.labels[k]), "font": {"size": 12}},
+                      "type": types[k], "tickfont": {"size": 10}}
+        for k, ax in enumerate("xyz")
+    }
     fig.update_layout(
-        scene={
-            "xaxis_title": data.labels[0],
-            "yaxis_title": data.labels[1],
-            "zaxis_title": data.labels[2],
-        },
+        scene={**axes, "camera": {"eye": {"x": 1.6, "y": 1.6, "z": 1.0}}},
         legend={"orientation": "h"},
-        margin={"t": 30, "l": 0, "r": 0, "b": 0},
-        height=600,
+        margin={"t": 30, "l": 10, "r": 10, "b": 10},
+        height=640,
     )
     return fig
 
@@ -244,24 +302,52 @@ def pareto_matrix(data: StudyData) -> go.Figure:
                     {"label": data.labels[k], "values": _f32(vals[:, k])}
                     for k in range(data.n_objectives)
                 ],
-                name=f"{name} ({len(frame)})",
                 marker=m,
                 customdata=frame.index.to_numpy(dtype=np.int32),
                 hovertemplate="<b>trial %{customdata}</b><extra>%{fullData.name}</extra>",
                 diagonal_visible=False,
                 showupperhalf=False,
+                **_group_trace_args(data, name, frame),
             )
         )
     size = 220 * data.n_objectives
-    fig.update_layout(height=max(450, size), legend={"orientation": "h"}, margin={"t": 30})
+    axes: dict[str, Any] = {}
+    for k, kind in enumerate(_axis_types(data)):
+        suffix = "" if k == 0 else str(k + 1)
+        axes[f"xaxis{suffix}"] = {"type": kind, "tickfont": {"size": 10}, "nticks": 5}
+        axes[f"yaxis{suffix}"] = {"type": kind, "tickfont": {"size": 10}, "nticks": 6}
+    fig.update_layout(height=max(450, size), legend={"orientation": "h"}, margin={"t": 30},
+                      font={"size": 11}, **axes)
     return fig
 
 
-def parallel_coordinates(data: StudyData) -> go.Figure | None:
-    """Parallel coordinates over params and objectives, with a button to keep only the front."""
-    c = data.complete
-    if c.empty:
-        return None
+PARCOORDS_WIDTH_PX = 860  # axis span the labels fit: a 1400 px window less the side panel
+PARCOORDS_CHAR_PX = 6.5  # width of one label character at the parcoords' 11 px font
+MAX_PARCOORDS_PARAMS = 12  # params shown at first; the rest can be ticked on under the plot
+
+
+def tick_format(values: np.ndarray) -> str:
+    """A d3 format that never prints ``4.5×10<sup>19</sup>``: plain up to 1e6, else ``4.5e+19``."""
+    v = np.abs(values[np.isfinite(values)])
+    v = v[v > 0]
+    if len(v) and (v.max() >= 1e6 or v.max() < 1e-3):
+        return ".3~e"
+    return ",.6~g"
+
+
+def _numeric_dimension(label: str, v: np.ndarray) -> dict[str, Any]:
+    """One numeric parcoords axis: log10 with power-of-ten ticks when it spans two decades."""
+    if spans_decades(v):
+        lg = np.log10(v)
+        lo, hi = int(np.floor(np.nanmin(lg))), int(np.ceil(np.nanmax(lg)))
+        step = max(1, (hi - lo + 5) // 6)  # at most ~6 ticks
+        ticks = list(range(lo, hi + 1, step))
+        return {"label": f"{label} (log)", "values": _f32(lg), "tickvals": ticks,
+                "ticktext": [f"1e{k}" for k in ticks]}
+    return {"label": label, "values": _f32(v), "tickformat": tick_format(v)}
+
+
+def _param_dimensions(data: StudyData, c: pd.DataFrame) -> list[dict[str, Any]]:
     params = data.params.loc[c.index]
     dims: list[dict[str, Any]] = []
     for name in list(params.columns)[:30]:
@@ -271,26 +357,51 @@ def parallel_coordinates(data: StudyData) -> go.Figure | None:
         numeric = pd.to_numeric(col, errors="coerce")
         if numeric.notna().sum() == col.notna().sum() and numeric.notna().any():
             v = numeric.to_numpy(dtype=np.float64)
-            lo, hi = np.nanmin(v), np.nanmax(v)
-            label = name
             if np.isnan(v).any():  # conditional parameter: show "absent" just below the range
-                v = np.where(np.isnan(v), lo - 0.1 * ((hi - lo) or 1.0), v)
-                label = f"{name} (n/a at bottom)"
-            dims.append({"label": label, "values": _f32(v)})
+                dim = _numeric_dimension(f"{name} (n/a at bottom)", np.where(np.isnan(v), 1, v))
+                shown = np.asarray(dim["values"], dtype=np.float64)
+                shown[np.isnan(v)] = np.nan
+                lo, hi = np.nanmin(shown), np.nanmax(shown)
+                dim["values"] = _f32(np.where(np.isnan(v), lo - 0.1 * ((hi - lo) or 1.0), shown))
+            else:
+                dim = _numeric_dimension(str(name), v)
+            dim["varies"] = bool(np.nanmax(v) > np.nanmin(v)) if np.isfinite(v).any() else False
+            dims.append(dim)
         else:
             cats = sorted({str(x) for x in col.fillna("n/a")})
             codes = col.fillna("n/a").astype(str).map({k: i for i, k in enumerate(cats)})
             dims.append(
                 {
-                    "label": name,
+                    "label": str(name),
                     "values": codes.to_numpy(dtype=np.float32),
                     "tickvals": list(range(len(cats))),
-                    "ticktext": cats,
+                    "ticktext": [short_label(k, 12) for k in cats],
+                    "varies": len(cats) > 1,
                 }
             )
+    return dims
+
+
+def parallel_coordinates(data: StudyData) -> go.Figure | None:
+    """Parallel coordinates over params and objectives, with a button to keep only the front.
+
+    Labels are abbreviated to fit the axis spacing (rotated when even that is too tight); the
+    full names are in ``layout.meta.fullLabels`` (the page's script puts them in each label's
+    hover title) and every axis can be ticked on or off under the plot (``axisPicker``). Ticks
+    are plain numbers, ``4.5e+19`` for big ones, and log10 for axes spanning two decades.
+    """
+    c = data.complete
+    if c.empty:
+        return None
+    dims = _param_dimensions(data, c)
+    # The most informative params first: the ones that vary, up to MAX_PARCOORDS_PARAMS shown.
+    shown = 0
+    for dim in dims:
+        dim["visible"] = bool(dim.pop("varies")) and shown < MAX_PARCOORDS_PARAMS
+        shown += int(dim["visible"])
     vals = data.values(c)
     for k in range(data.n_objectives):
-        dims.append({"label": data.labels[k], "values": _f32(vals[:, k])})
+        dims.append({**_numeric_dimension(data.labels[k], vals[:, k]), "visible": True})
     front_flag = c["pareto"].to_numpy(dtype=np.float32)
     dims.append(
         {
@@ -299,12 +410,30 @@ def parallel_coordinates(data: StudyData) -> go.Figure | None:
             "tickvals": [0, 1],
             "ticktext": ["no", "yes"],
             "range": [-0.1, 1.1],
+            "visible": True,
         }
     )
     k_front = len(dims) - 1
+    n_visible = sum(bool(d["visible"]) for d in dims)
+    spacing = PARCOORDS_WIDTH_PX / max(1, n_visible - 1)
+    limit = int(spacing / PARCOORDS_CHAR_PX) - 1
+    angle = 0 if limit >= 10 else -30
+    limit = max(limit, 10) if angle == 0 else 18
+    full: dict[str, str] = {}
+    for dim in dims:
+        short = short_label(dim["label"], limit)
+        if short in full:  # two namespaces, one input name: keep a bit of each namespace
+            ns = str(dim["label"]).split(".", 1)[0][:3]
+            short = short_label(f"{ns}:{short}", limit + 4)
+        full[short] = dim["label"]
+        dim["label"] = short
     fig = go.Figure(
         go.Parcoords(
             dimensions=dims,
+            labelangle=angle,
+            labelfont={"size": 11},
+            tickfont={"size": 10},
+            rangefont={"size": 9},
             line={
                 "color": front_flag,
                 "colorscale": [[0, "rgba(170,170,170,0.35)"], [1, PARETO_COLOR]],
@@ -314,13 +443,14 @@ def parallel_coordinates(data: StudyData) -> go.Figure | None:
         )
     )
     fig.update_layout(
-        margin={"t": 110, "l": 60, "r": 60},
+        meta={"fullLabels": full, "axisPicker": True},
+        margin={"t": 150 if angle else 110, "l": 70, "r": 70},
         updatemenus=[
             {
                 "type": "buttons",
                 "direction": "right",
                 "x": 0,
-                "y": 1.45,
+                "y": 1.55 if angle else 1.45,
                 "xanchor": "left",
                 "buttons": [
                     {
@@ -414,6 +544,63 @@ def hypervolume_figure(data: StudyData, ref: Reference) -> tuple[go.Figure, floa
     fig.update_xaxes(title_text="seconds since start", row=1, col=2)
     fig.update_yaxes(title_text="hypervolume", row=1, col=1)
     return fig, final
+
+
+def sweep_summary(data: StudyData) -> dict[str, Any] | None:
+    """The sweep's own record (study attr ``dse.sweep_summary``) for a sweep study, else None."""
+    summary = data.user_attrs.get("dse.sweep_summary")
+    if data.user_attrs.get("dse.mode") != "sweep" or not isinstance(summary, dict):
+        return None
+    return summary
+
+
+def sweep_progress_figure(data: StudyData, summary: dict[str, Any]) -> go.Figure | None:
+    """A sweep's front size and hypervolume against the points it had evaluated.
+
+    From the per-chunk history ``dse run`` keeps in ``dse.sweep_summary["history"]``; the
+    hypervolume there is under the study's fixed reference, the same as everywhere else.
+    """
+    history = summary.get("history")
+    if not isinstance(history, dict) or not history.get("evaluated"):
+        return None
+    x = np.asarray(history["evaluated"], dtype=np.float64)
+    front = np.asarray(history.get("front", []), dtype=np.float64)
+    hv = np.asarray([np.nan if v is None else v for v in history.get("hypervolume", [])],
+                    dtype=np.float64)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("front size", "hypervolume"),
+                        horizontal_spacing=0.12)
+    fig.add_trace(go.Scatter(x=x, y=front, mode="lines+markers", line_shape="hv",
+                             name="front size", marker={"size": 4}), 1, 1)
+    if np.isfinite(hv).any():
+        fig.add_trace(go.Scatter(x=x, y=hv, mode="lines+markers", line_shape="hv",
+                                 name="hypervolume", marker={"size": 4}), 1, 2)
+    kind = "log" if spans_decades(x) else "linear"
+    for col in (1, 2):
+        fig.update_xaxes(title_text="points evaluated", type=kind, row=1, col=col)
+    fig.update_yaxes(title_text="designs on the front", row=1, col=1)
+    fig.update_yaxes(title_text="hypervolume (normalised)", row=1, col=2)
+    fig.update_layout(showlegend=False, margin={"t": 40})
+    return fig
+
+
+def _sweep_progress_panel(data: StudyData, summary: dict[str, Any]) -> Panel:
+    title = "Sweep progress: front and hypervolume against points evaluated"
+    evaluated = int(summary.get("evaluated", 0))
+    seconds = summary.get("seconds")
+    done = (f"The sweep evaluated {evaluated:,} points"
+            + (f" in {_fmt(seconds)} s" if seconds is not None else "")
+            + f" and kept a front of {int(summary.get('front', 0)):,}.")
+    fig = sweep_progress_figure(data, summary)
+    if fig is None:
+        return Panel("sweep", title, note=done + " It recorded no per-chunk history (swept "
+                     "before dse kept one), so there is no progress curve to draw.")
+    ref = study_reference(data)
+    caption = "" if ref is None else (
+        f" Hypervolume under the study's {'fixed' if ref.fixed else 'provisional'} reference "
+        f"({ref.source}), in normalised units.")
+    return Panel("sweep", title, figure=fig, note=done + caption + " Trial-order plots "
+                 "(hypervolume over trials, best so far, constraint rate) are left out: a "
+                 "sweep's trials are its front and sample, recorded in no meaningful order.")
 
 
 def best_so_far_figure(data: StudyData) -> go.Figure | None:
@@ -526,15 +713,22 @@ def _importance_study(data: StudyData) -> tuple[Any, list[str]]:
     return sample, [note]
 
 
+def _all_equal(values: list[float]) -> bool:
+    """Whether importances are all the same (to 1 % of the largest): no ranking to draw."""
+    v = np.asarray(values, dtype=np.float64)
+    return bool(np.ptp(v) <= 0.01 * max(float(np.abs(v).max()), 1e-12))
+
+
 def importance_figure(data: StudyData) -> tuple[go.Figure | None, str]:
     """Parameter importance per objective (Optuna's default evaluator, PED-ANOVA)."""
     import optuna
 
-    c = data.complete
-    if len(c) < MIN_IMPORTANCE_TRIALS:
+    # Optuna's evaluator reads every COMPLETE trial: count those (not only the finite ones).
+    n_complete = int((data.trials["state"] == "COMPLETE").sum())
+    if n_complete < MIN_IMPORTANCE_TRIALS:
         return None, (
             f"parameter importance needs at least {MIN_IMPORTANCE_TRIALS} completed trials "
-            f"(this study has {len(c)})"
+            f"(this study has {n_complete})"
         )
     m = data.n_objectives
     study, problems = _importance_study(data)
@@ -556,6 +750,13 @@ def importance_figure(data: StudyData) -> tuple[go.Figure | None, str]:
             problems.append(f"{data.objectives[k]}: {err}")
             continue
         if not imp:
+            continue
+        if len(imp) > 1 and _all_equal(list(imp.values())):
+            problems.append(
+                f"{data.objectives[k]}: every parameter gets the same importance "
+                f"({_fmt(next(iter(imp.values())))}), i.e. PED-ANOVA tells none of them apart "
+                f"on these {n_complete} trials"
+            )
             continue
         names = list(imp)[:15][::-1]
         fig.add_trace(
@@ -729,6 +930,8 @@ def engine_view(data: StudyData) -> Panel | None:
             text=bound,
             # Cell labels only while they stay legible; the hover always names the bound.
             texttemplate="%{text}" if util.size <= MAX_LABELLED_CELLS else None,
+            # A fixed size: plotly otherwise shrinks cell labels to fit, down to unreadable.
+            textfont={"size": 11},
             colorscale="Blues",
             zmin=0,
             zmax=1,
@@ -737,9 +940,10 @@ def engine_view(data: StudyData) -> Panel | None:
         )
     )
     fig.update_layout(
-        xaxis_title="layer",
-        yaxis_title="Pareto configuration",
-        height=max(300, 80 + 22 * len(rows)),
+        xaxis={"title": {"text": "layer"}, "tickfont": {"size": 11}, "automargin": True},
+        yaxis={"title": {"text": "Pareto configuration"}, "tickfont": {"size": 11},
+               "automargin": True},
+        height=max(320, 120 + 26 * len(rows)),
         margin={"t": 30},
     )
     return Panel("engine", title, figure=fig, note=note)
@@ -811,7 +1015,9 @@ def serving_view(data: StudyData) -> Panel | None:
                 1,
                 k + 1,
             )
-        fig.update_xaxes(title_text=buffers[0], row=1, col=k + 1)
+        fig.update_xaxes(title_text=buffers[0], row=1, col=k + 1,
+                         type="log" if spans_decades(x) else "linear")
+        fig.update_yaxes(type="log" if spans_decades(y) else "linear", row=1, col=k + 1)
     fig.update_layout(margin={"t": 40}, legend={"orientation": "h", "y": -0.25})
     return Panel("serving", title, figure=fig)
 
@@ -877,6 +1083,12 @@ def _guard(panel_id: str, title: str, build: Callable[[], Panel | None]) -> Pane
         return Panel(panel_id, title, note=f"could not build this view: {err}")
 
 
+def _recorded_front(sweep: dict[str, Any], n_front: int) -> str:
+    front = int(sweep.get("front", n_front))
+    recorded = int(sweep.get("front_recorded", front))
+    return f"{front:,} designs" if recorded >= front else f"{recorded:,} of its {front:,} designs"
+
+
 def study_summary(data: StudyData) -> str:
     """One plain sentence on what the study holds (or why there is nothing to plot)."""
     counts = data.state_counts()
@@ -896,6 +1108,18 @@ def study_summary(data: StudyData) -> str:
         n_front = int(data.trials["pareto"].sum())
         n_feas = int(data.complete["feasible"].sum())
         text += f" {n_feas} completed trials are feasible; {n_front} are on the Pareto front."
+        sweep = sweep_summary(data)
+        if sweep is not None and int(sweep.get("evaluated", 0)) > len(data.complete):
+            text += (
+                f" {len(data.complete):,} of {int(sweep['evaluated']):,} evaluated designs "
+                f"shown: the sweep recorded its front ({_recorded_front(sweep, n_front)}) "
+                "and a random sample of the rest."
+            )
+        if _hide_infeasible(data):
+            text += (
+                f" The {int((~data.complete['feasible']).sum()):,} infeasible points outnumber "
+                "the front and start hidden: click 'infeasible' in a legend to show them."
+            )
     return text
 
 
@@ -918,6 +1142,9 @@ def _figure_panel(panel_id: str, title: str, build: Callable[[], go.Figure | Non
 
 
 def _progress_panels(data: StudyData) -> list[Panel | None]:
+    sweep = sweep_summary(data)
+    if sweep is not None:
+        return [_guard("sweep", "Sweep progress", lambda: _sweep_progress_panel(data, sweep))]
     ref = study_reference(data)
     panels: list[Panel | None] = []
     if ref is not None:

@@ -276,19 +276,23 @@ def study_rows(storage: BaseStorage) -> list[dict[str, Any]]:
     return rows
 
 
+MAX_FRONT_4D = 400  # front points up to which the index computes a 4+-objective hypervolume
+
+
 def final_hypervolume(data: StudyData) -> float | None:
     """Hypervolume of the study's feasible front in normalised units, or None.
 
-    Reuses the hypervolume view's result; without it, computes it only for up to 3 objectives
-    (exact hypervolume in 4+ dimensions can take long on a big front).
+    Reuses the hypervolume view's result; without it, computes it for up to 3 objectives, and
+    for 4+ only on a front of at most ``MAX_FRONT_4D`` points (exact hypervolume in 4+
+    dimensions can take long on a big front).
     """
     if "hypervolume" in data.cache:
         final, complete = data.cache["hypervolume"]
         return float(final) if complete else None
     ref = study_reference(data)
-    if ref is None or data.n_objectives > 3:
-        return None
     front = data.trials["pareto"].to_numpy(dtype=bool)
+    if ref is None or (data.n_objectives > 3 and front.sum() > MAX_FRONT_4D):
+        return None
     return hypervolume(ref.normalize(data.values_min()[front]), ref.point)
 
 

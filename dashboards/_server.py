@@ -100,6 +100,7 @@ class _Dashboard:
         self.refresh_ms = max(200, int(refresh_s * 1000))
         self.push = push
         self.cache: dict[str, _Cached] = {}
+        self.hv_cache: dict[str, tuple[str, float | None]] = {}  # index column, per version
         self.lock = threading.Lock()
         self.plotly_js = plotly_js_path().read_bytes()
 
@@ -150,17 +151,33 @@ class _Dashboard:
     def index_parts(self) -> tuple[str, str, str]:
         rows = study_rows(self.storage)
         links = {r["name"]: f"/study/{_url_name(r['name'])}" for r in rows}
-        hvs = {}
-        for r in rows:
-            cached = self.cache.get(r["name"])
-            if cached is not None:
-                from dashboards._report import final_hypervolume
-
-                hvs[r["name"]] = final_hypervolume(cached.data)
+        hvs = {r["name"]: self.index_hypervolume(r["name"]) for r in rows}
         summary = f"{len(rows)} studies in the storage (live; refreshes every " + (
             f"{self.refresh_ms / 1000:g} s)."
         )
         return self.index_version(), summary, index_sections(rows, links, hvs)
+
+    def index_hypervolume(self, name: str) -> float | None:
+        """A study's final hypervolume for the index, without building its page.
+
+        Taken from the study's cached page when there is one; else the study is loaded once
+        per version (trial counts) and only its hypervolume is kept.
+        """
+        from dashboards._report import final_hypervolume
+
+        study_id = self.study_id(name)
+        if study_id is None:
+            return None
+        version = self.study_version(study_id)
+        cached = self.cache.get(name)
+        if cached is not None and cached.version == version:
+            return final_hypervolume(cached.data)
+        known = self.hv_cache.get(name)
+        if known is None or known[0] != version:
+            data = study_data(optuna.load_study(study_name=name, storage=self.storage))
+            known = (version, final_hypervolume(data))
+            self.hv_cache[name] = known
+        return known[1]
 
     def index_html(self) -> str:
         version, summary, sections = self.index_parts()

@@ -357,15 +357,37 @@ def _stop_if_lost(executor: Executor, n_failed: int) -> None:
 
 
 # -- sweep mode ---------------------------------------------------------------------------------
+SWEEP_HISTORY_ROWS = 256  # rows kept in the sweep summary's per-chunk history
+SWEEP_HISTORY_HV_POINTS = 2000  # 4+ objectives: no per-chunk hypervolume above this front size
+
+
 def _sweep_progress(
     study: optuna.Study, problem: Problem, total: int | None, quiet: bool
-) -> tuple[Progress, Any]:
+) -> tuple[Progress, Any, dict[str, list[Any]]]:
+    """The sweep's progress display, its per-chunk hook, and the history the hook fills.
+
+    The history (points evaluated, front size, normalised hypervolume under the study's fixed
+    reference, after each chunk or generation) is what the report plots for a sweep instead of
+    trial-order curves. It stays compact: past ``SWEEP_HISTORY_ROWS`` rows every other row is
+    dropped (the last one is always kept), so a long sweep keeps a log-spaced outline.
+    """
     progress = _progress(study, problem, total, quiet, unit="points")
+    history: dict[str, list[Any]] = {"evaluated": [], "front": [], "hypervolume": []}
 
     def hook(state: Any) -> None:
-        progress.set_front(state.front.F, state.evaluated)
+        front = np.asarray(state.front.F, dtype=np.float64)
+        progress.set_front(front, state.evaluated)
+        hv = None
+        if len(front) and (front.shape[1] <= 3 or len(front) <= SWEEP_HISTORY_HV_POINTS):
+            hv = progress.reference.hypervolume(front) if progress.reference else None
+        history["evaluated"].append(int(state.evaluated))
+        history["front"].append(len(front))
+        history["hypervolume"].append(None if hv is None else round(float(hv), 6))
+        if len(history["evaluated"]) > SWEEP_HISTORY_ROWS:
+            for rows in history.values():
+                rows[:] = rows[:-1:2] + rows[-1:]  # keeps the first and the last
 
-    return progress, hook
+    return progress, hook, history
 
 
 def _thin(front: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
@@ -491,7 +513,7 @@ def _run_sweep_mode(
     _check_sweep_state(spec, study, fingerprint)
     total = problem.space.size if spec.sweep.method == "exhaustive" else \
         spec.sweep.population * (spec.sweep.generations + 1)
-    progress, hook = _sweep_progress(study, problem, total, quiet)
+    progress, hook, history = _sweep_progress(study, problem, total, quiet)
     files.mkdir(parents=True, exist_ok=True)
     executor = None
     chunk_evaluator = population_evaluator = None
@@ -519,6 +541,7 @@ def _run_sweep_mode(
         "seconds": round(result.seconds, 3),
         "points_per_s": round(result.evaluated / max(result.seconds, 1e-9)),
         "complete": result.complete,
+        "history": history,
     }
     # A partial exhaustive sweep is not recorded: its checkpoint resumes it. A complete one is
     # recorded point by point under keys, and its checkpoint removed only after that, so a

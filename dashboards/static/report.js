@@ -93,6 +93,51 @@
     return cd === undefined || cd === null ? null : cd;
   }
 
+  // Parallel coordinates: abbreviated axis labels get their full name as a hover title, and
+  // a row of checkboxes under the plot turns each axis on or off (layout.meta).
+  function labelTitles(div) {
+    var meta = (div.layout && div.layout.meta) || {};
+    var full = meta.fullLabels;
+    if (!full) { return; }
+    div.querySelectorAll("text.axis-title").forEach(function (t) {
+      var name = full[t.textContent];
+      if (!name || t.querySelector("title")) { return; }
+      var title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+      title.textContent = name;
+      t.appendChild(title);
+      t.style.pointerEvents = "all";
+    });
+  }
+
+  function axisPicker(div) {
+    var meta = (div.layout && div.layout.meta) || {};
+    var trace = div.data && div.data[0];
+    if (!meta.axisPicker || !trace || !trace.dimensions) { return; }
+    var box = div.nextElementSibling;
+    if (!box || !box.classList.contains("axis-picker")) {
+      box = document.createElement("div");
+      box.className = "axis-picker";
+      div.parentNode.insertBefore(box, div.nextSibling);
+    }
+    var full = meta.fullLabels || {};
+    box.innerHTML = "<span>axes:</span> ";
+    trace.dimensions.forEach(function (d, i) {
+      var label = document.createElement("label");
+      var input = document.createElement("input");
+      input.type = "checkbox";
+      input.checked = d.visible !== false;
+      input.addEventListener("change", function () {
+        var upd = {};
+        upd["dimensions[" + i + "].visible"] = input.checked;
+        Plotly.restyle(div, upd, [0]);
+      });
+      label.title = full[d.label] || d.label;
+      label.appendChild(input);
+      label.appendChild(document.createTextNode(" " + d.label));
+      box.appendChild(label);
+    });
+  }
+
   function renderFigures(figs) {
     var config = { responsive: true, displaylogo: false };
     Object.keys(figs || {}).forEach(function (id) {
@@ -100,8 +145,11 @@
       if (!div) { return; }
       var fig = figs[id];
       Plotly.react(div, fig.data, fig.layout, config);
+      labelTitles(div);
+      axisPicker(div);
       if (!div.dataset.bound) {
         div.dataset.bound = "1";
+        div.on("plotly_afterplot", function () { labelTitles(div); });
         div.on("plotly_hover", function (ev) { var n = pointTrial(ev); if (n !== null) { showTrial(n); } });
         div.on("plotly_click", function (ev) {
           var n = pointTrial(ev);

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -48,6 +49,29 @@ def test_index_and_study_pages(server: DashboardServer) -> None:
     assert status == 200 and "javascript" in ctype and len(body) > 1_000_000
     status, _, body = get(server, "/api/studies")
     assert [r["name"] for r in json.loads(body)] == ["demo-zdt1"]
+
+
+def _index_hv(page: str) -> str:
+    row = re.findall(r'<tr data-study="demo-zdt1">(.*?)</tr>', page)[0]
+    return re.findall(r"<td>([^<]*)</td>", row)[-1]
+
+
+def test_index_fills_the_hypervolume_column_without_opening_a_study(
+    server: DashboardServer, demo_storage: optuna.storages.BaseStorage, studies: ModuleType,
+    tmp_path: Path,
+) -> None:
+    from dashboards import build_report
+
+    status, _, body = get(server, "/")
+    live = _index_hv(body.decode())
+    offline = build_report(demo_storage, None, tmp_path / "r1").read_text()
+    assert status == 200 and float(live) > 0 and live == _index_hv(offline)
+    # New trials: the index's number follows (recomputed for the new version only).
+    study = optuna.load_study(study_name="demo-zdt1", storage=demo_storage)
+    study.add_trials(studies.demo_trials(5, seed=11, start=200))
+    _, _, body = get(server, "/")
+    offline = build_report(demo_storage, None, tmp_path / "r2").read_text()
+    assert _index_hv(body.decode()) == _index_hv(offline)
 
 
 def test_page_json_and_configs(server: DashboardServer) -> None:

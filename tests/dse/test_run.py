@@ -70,6 +70,13 @@ def test_sweep_mode_finds_the_exact_front(study_file, storage_url: str, tmp_path
     assert len(cols["demo.x"]) == 51 * 11 * 4
     expected = np.asarray(cols["demo.x"]) + np.asarray(cols["demo.y"]) <= 1.5
     assert (np.asarray(cols["feasible"]).astype(bool) == expected).all()
+    # the per-chunk history the report plots: points evaluated, front size, hypervolume
+    history = study.user_attrs["dse.sweep_summary"]["history"]
+    assert history["evaluated"] == [1000, 2000, 51 * 11 * 4]
+    assert history["front"][-1] == 51 and all(n > 0 for n in history["front"])
+    hv = history["hypervolume"]
+    assert all(a <= b + 1e-9 for a, b in zip(hv, hv[1:], strict=False))
+    assert hv[-1] == pytest.approx(summary.hypervolume, abs=1e-6)
     # re-running a finished sweep adds nothing
     assert run_study(spec).n_new == 0
 
