@@ -59,3 +59,13 @@ class Cli:
 @pytest.fixture(scope="session")
 def cli() -> Cli:
     return Cli()
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory: pytest.TempPathFactory, cli: Cli) -> Path:
+    """A storage folder holding a small finished study, to prove failures leave it alone."""
+    folder = tmp_path_factory.mktemp("storage")
+    result = cli.run(["run", "demo", "--n-trials", "3", "--quiet",
+                      "--storage", str(folder / "studies.journal")])
+    assert result.code == 0, result.err
+    return folder

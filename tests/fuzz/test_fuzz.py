@@ -145,15 +145,6 @@ def study_files(draw: st.DrawFn) -> bytes:
 
 
 # -- the harness ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def seeded_storage(tmp_path_factory: pytest.TempPathFactory, cli) -> Path:  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("seeded")
-    result = cli.run(["run", "demo", "--n-trials", "3", "--quiet",
-                      "--storage", str(folder / "studies.journal")])
-    assert result.code == 0, result.err
-    return folder
-
-
 @contextmanager
 def _workspace(seeded: Path) -> Iterator[Path]:
     """A fresh folder with a copy of the seeded storage, the CLI's working directory."""
@@ -185,8 +176,8 @@ def _check(cli, folder: Path, argv: list[str]) -> None:  # type: ignore[no-untyp
 # -- properties -----------------------------------------------------------------------------
 @FUZZ
 @given(data=study_files())
-def test_fuzzed_study_files(cli, seeded_storage: Path, data: bytes) -> None:  # type: ignore[no-untyped-def]
-    with _workspace(seeded_storage) as folder:
+def test_fuzzed_study_files(cli, seeded: Path, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    with _workspace(seeded) as folder:
         (folder / "x.toml").write_bytes(data)
         _check(cli, folder, ["run", "x.toml", "--quiet", "--timeout", "20"])
 
@@ -234,8 +225,8 @@ def argvs(draw: st.DrawFn) -> list[str]:
 
 @FUZZ
 @given(argv=argvs())
-def test_fuzzed_command_lines(cli, seeded_storage: Path, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
-    with _workspace(seeded_storage) as folder:
+def test_fuzzed_command_lines(cli, seeded: Path, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
+    with _workspace(seeded) as folder:
         _check(cli, folder, argv)
 
 
@@ -261,9 +252,9 @@ near_records = st.lists(st.fixed_dictionaries({"config": st.one_of(
 @given(records=st.one_of(near_records, json_values),
        suffix=st.sampled_from([".json", ".json", ".yaml", ".csv", ".txt"]),
        garbage=st.one_of(st.none(), st.binary(max_size=80)))
-def test_fuzzed_config_files(cli, seeded_storage: Path, records: Any, suffix: str,  # type: ignore[no-untyped-def]
+def test_fuzzed_config_files(cli, seeded: Path, records: Any, suffix: str,  # type: ignore[no-untyped-def]
                              garbage: bytes | None) -> None:
-    with _workspace(seeded_storage) as folder:
+    with _workspace(seeded) as folder:
         path = folder / f"c{suffix}"
         if garbage is not None:
             path.write_bytes(garbage)
@@ -287,9 +278,9 @@ trace_rows = st.lists(st.one_of(
                               "", "t_arrival_s,mode,target_q"]),
        header=st.sampled_from(["t_arrival_s,mode,target_q", "t,mode,q", ""]),
        rows=trace_rows, garbage=st.one_of(st.none(), st.binary(max_size=60)))
-def test_fuzzed_trace_files(cli, seeded_storage: Path, magic: str, header: str,  # type: ignore[no-untyped-def]
+def test_fuzzed_trace_files(cli, seeded: Path, magic: str, header: str,  # type: ignore[no-untyped-def]
                             rows: list[str], garbage: bytes | None) -> None:
-    with _workspace(seeded_storage) as folder:
+    with _workspace(seeded) as folder:
         path = folder / "t.csv"
         if garbage is not None:
             path.write_bytes(garbage)

@@ -89,16 +89,6 @@ CASES: dict[str, tuple[dict[str, bytes], list[str], str]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory, cli) -> Path:  # type: ignore[no-untyped-def]
-    """A storage folder holding a small finished study, to prove failures leave it alone."""
-    folder = tmp_path_factory.mktemp("storage")
-    result = cli.run(["run", "demo", "--n-trials", "3", "--quiet",
-                      "--storage", str(folder / "studies.journal")])
-    assert result.code == 0, result.err
-    return folder
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_hostile_input_is_one_line_exit_2_and_changes_nothing(
     case: str, seeded: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
