@@ -66,15 +66,20 @@ def accelerated_fraction(
     """Fraction of a recipe's steps in binary N:M phases the ``hw_n:hw_m`` hardware runs."""
     cols = [np.asarray(batch[k]) for k in _RECIPE_FIELDS]
     n = len(cols[0])
-    out = np.empty(n)
-    # One schedule per distinct recipe (a study has a handful; a sweep shares one).
-    keys = [tuple(c[i].item() for c in cols) for i in range(n)] if n else []
-    seen: dict[tuple[object, ...], float] = {}
-    for i, key in enumerate(keys):
-        if key not in seen:
-            seen[key] = _fraction(dict(zip(_RECIPE_FIELDS, key)), hw_n, hw_m)
-        out[i] = seen[key]
-    return out
+    if n == 0:
+        return np.zeros(0)
+    # One schedule per distinct recipe row (a study has a handful; a sweep shares one): the
+    # rows are coded column by column, and only the distinct ones reach Python.
+    codes = np.zeros(n, dtype=np.int64)
+    for col in cols:
+        _, inv = np.unique(col, return_inverse=True)
+        codes = codes * (int(inv.max()) + 1) + inv.reshape(-1)
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    table = np.asarray([
+        _fraction({k: c[i].item() for k, c in zip(_RECIPE_FIELDS, cols)}, hw_n, hw_m)
+        for i in first
+    ], dtype=np.float64)
+    return table[inverse.reshape(-1)]
 
 
 def _fraction(p: Mapping[str, object], hw_n: int, hw_m: int) -> float:
