@@ -395,7 +395,7 @@ def _dynamic_pb(
         else:  # ranked among the tick's sorted targets
             k = _rank_counts(u_rows, q_b, inv_b)
             idx = np.where(is_lat[None, sl], k, acc_idx[:, sl])
-        chosen = np.take_along_axis(pick[pts * n_cand + cur], idx, axis=1)
+        chosen = pick[(pts * n_cand + cur)[:, None], idx]
         served[:, sl] = chosen
         if sl.stop >= n_q:
             break  # the last block: nothing left to decide for
