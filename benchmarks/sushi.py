@@ -4,7 +4,9 @@ implementation, side by side in one run, and a reference front of the ``sushi_ca
 The reference (``SushiModel(impl="reference")``) is the model as it was before the fast path:
 tables per point, one simulation per (pool, trace, Q, window) group with the no-PB baseline
 stacked on the point axis. Both run on the same points and the same traces; every comparison also
-checks the outputs agree (largest relative difference, switch counts equal).
+checks the outputs agree (largest relative difference, switch counts equal). Each comparison
+first evaluates its first batch with both, untimed (pools, traces and the fast path's memos
+built), then times every batch.
 
 1. One hardware point, 10,000-query trace (the anchors' regime), warm.
 2. The ``sushi_cache`` workload (2,000-query Markov trace): 4,096 points sampled from the
@@ -88,6 +90,8 @@ def _side_by_side(
     label: str, batches: list[Batch], ref: SushiModel, fast: SushiModel, repeats: int = 1
 ) -> None:
     """Evaluate the same batches with both paths (interleaved, so both see the same load)."""
+    for m in (ref, fast):  # pools and traces built, memos primed with one batch, untimed
+        m.evaluate(batches[0])
     ref_cpu = fast_cpu = ref_wall = fast_wall = 0.0
     n = sum(len(next(iter(b.values()))) for b in batches)
     for _ in range(repeats):
