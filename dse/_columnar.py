@@ -5,10 +5,13 @@ columns, column roles) and one raw little-endian binary file per column. Strings
 integer codes into the column's category list. Reading memory-maps the files, so a sweep of
 10^8 points is read lazily.
 
-Durability: each :meth:`ColumnarWriter.append` writes the chunk's bytes, fsyncs every column
-file and then replaces ``meta.json`` atomically with the new row count, so after a kill at any
-moment ``meta.json`` names only rows that are on disk. Resuming cuts the files back to the rows
-the sweep's checkpoint accounts for and appends from there.
+Durability: each :meth:`ColumnarWriter.append` writes the chunk's bytes and then replaces
+``meta.json`` atomically with the new row count, so after a kill of the process at any moment
+``meta.json`` names only rows that are in the files. With ``sync=True`` it first fsyncs every
+column file written since the last sync, and ``meta.json``, so the rows also survive a power
+loss; the sweep asks for that at most once a second (an fsync of each of ~40 column files per
+chunk tripled a 205-chunk sweep's wall time under load). Resuming cuts the files back to the
+rows the sweep's checkpoint accounts for and appends from there.
 
 Safety: the writer only ever creates its own folder, and on a fresh start deletes only the files
 its own ``meta.json`` lists. A folder that exists but is not a table this module wrote is
@@ -55,12 +58,13 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
     return meta
 
 
-def _write_json_atomically(path: Path, data: Any) -> None:
+def _write_json_atomically(path: Path, data: Any, sync: bool = True) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w") as fh:
         fh.write(json.dumps(data, indent=1))
         fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            os.fsync(fh.fileno())
     tmp.replace(path)
 
 
@@ -87,6 +91,7 @@ class ColumnarWriter:
         self.categories: dict[str, list[str]] = {}
         self.roles = {k: list(v) for k, v in (roles or {}).items()}
         self._cat_index: dict[str, dict[str, int]] = {}
+        self._unsynced: set[str] = set()
         if resume_rows is not None and (self.folder / _META).exists():
             meta = read_meta(self.folder)
             if int(meta["n"]) < resume_rows:
@@ -131,11 +136,23 @@ class ColumnarWriter:
                 "categories": self.categories,
                 "files": {k: f"{_safe(k)}.bin" for k in self.dtypes}, "roles": self.roles}
 
-    def _publish(self) -> None:
-        _write_json_atomically(self.folder / _META, self._meta())
+    def _publish(self, sync: bool = True) -> None:
+        _write_json_atomically(self.folder / _META, self._meta(), sync)
 
-    def append(self, columns: Mapping[str, np.ndarray]) -> None:
-        """Append one chunk (every column of equal length) and make it durable."""
+    def _sync(self) -> None:
+        for name in sorted(self._unsynced):
+            with (self.folder / f"{_safe(name)}.bin").open("ab") as fh:
+                os.fsync(fh.fileno())
+        self._unsynced.clear()
+
+    def append(self, columns: Mapping[str, np.ndarray], sync: bool = True) -> None:
+        """Append one chunk (every column of equal length) and publish its row count.
+
+        Args:
+            columns: The chunk's columns.
+            sync: Also fsync the files first, so the rows survive a power loss (a killed
+                process never loses published rows either way).
+        """
         encoded: dict[str, np.ndarray] = {}
         new: set[str] = set()
         rows = None
@@ -166,13 +183,15 @@ class ColumnarWriter:
             # the column in meta.json are not rows of this table.
             with (self.folder / f"{_safe(name)}.bin").open("wb" if name in new else "ab") as fh:
                 fh.write(col.tobytes())
-                fh.flush()
-                os.fsync(fh.fileno())
+            self._unsynced.add(name)
+        if sync:
+            self._sync()
         self.n += rows
-        self._publish()
+        self._publish(sync)
 
     def close(self) -> Path:
-        """The table's folder (every append is already published)."""
+        """Sync and publish everything appended; returns the table's folder."""
+        self._sync()
         self._publish()
         return self.folder
 

@@ -69,6 +69,7 @@ class SweepResult:
 
 
 ROW = "row"  # the column numbering evaluated points in order: each point's key
+SYNC_INTERVAL_S = 1.0  # at most one fsync of the sweep's files per this many seconds
 
 
 def _columns(
@@ -346,21 +347,28 @@ def run_sweep(
             state, resumed = SweepState(n_obj, spec.sample_rest, seed), False
             writer = _points_writer(problem, spec, files["points"], state, resumed)
 
-    def write(batch: Batch, ev: Any, first_row: int) -> None:
+    def write(batch: Batch, ev: Any, first_row: int, sync: bool) -> None:
         if writer is None:
             return
         rows = None if spec.save == "all" else np.flatnonzero(ev.feasible)
         cols = table_columns(problem, _columns(problem, batch, ev, first_row, rows))
         cols["feasible"] = ev.feasible if rows is None else np.ones(len(rows), dtype=bool)
-        writer.append(cols)
+        writer.append(cols, sync=sync)
         state.written = writer.n
 
+    last_sync = -np.inf
+
     def on_batch(batch: Batch, ev: Any) -> None:
+        nonlocal last_sync
+        # Every chunk survives a killed process; fsyncs (for power loss) at most once a second.
+        sync = time.monotonic() - last_sync >= SYNC_INTERVAL_S
+        if sync:
+            last_sync = time.monotonic()
         first_row = state.evaluated
         _absorb(state, problem, batch, ev)
-        write(batch, ev, first_row)
+        write(batch, ev, first_row, sync)
         if files is not None:
-            save_checkpoint(files["checkpoint"], state, fingerprint)
+            save_checkpoint(files["checkpoint"], state, fingerprint, sync=sync)
         if progress is not None:
             progress(state)
 
@@ -378,6 +386,8 @@ def run_sweep(
         # A wall-time budget is how an evolutionary search may be meant to end: it completes.
         _evolve(problem, spec, state, on_batch, deadline,
                 population_evaluator or problem.evaluate)
+    if writer is not None:
+        writer.close()  # syncs what the last chunks left unsynced
     front = distinct_designs(problem.space, state.front.payload)
     if complete and not state.complete:
         if files is not None and spec.save != "none":

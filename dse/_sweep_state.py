@@ -5,8 +5,8 @@ generators' states and, for the evolutionary search, the current population. The
 stores every array under a numbered member name and everything else (counters, column names,
 generator states) as one JSON document, so loading it runs no code: ``numpy.load`` is called
 with ``allow_pickle=False`` and anything that is not exactly this layout means starting over.
-The file is written to a temporary name, fsync'ed and renamed over the old one, so a kill
-leaves either the previous checkpoint or the new one.
+The file is written to a temporary name (fsync'ed when asked) and renamed over the old one, so
+a kill leaves either the previous checkpoint or the new one.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def _plain_array(a: Any) -> np.ndarray:
     return arr.astype(str) if arr.dtype.kind == "O" else arr
 
 
-def save_checkpoint(path: Path, state: SweepState, fingerprint: str) -> None:
-    """Write ``state`` atomically to ``path`` (an ``.npz`` file)."""
+def save_checkpoint(path: Path, state: SweepState, fingerprint: str, sync: bool = True) -> None:
+    """Write ``state`` atomically to ``path`` (an ``.npz`` file); fsync'ed with ``sync``."""
     arrays: dict[str, np.ndarray] = {}
 
     def put(value: Any) -> int:
@@ -135,7 +135,8 @@ def save_checkpoint(path: Path, state: SweepState, fingerprint: str) -> None:
     with tmp.open("wb") as fh:
         np.savez(fh, allow_pickle=False, **arrays)
         fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            os.fsync(fh.fileno())
     tmp.replace(path)
 
 
