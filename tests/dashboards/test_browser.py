@@ -222,3 +222,56 @@ def test_live_dashboard_picks_up_new_trials(
     assert f"Trial #{number}" in driver.find_element("id", "details").text
     screenshot(driver, "live-study")
     assert console_errors(driver) == []
+
+
+# Opacity of each domain view's traces (heatmaps: the number of framing shapes).
+DOMAIN_OPACITY_JS = """
+const out = {};
+for (const id of ['engine', 'serving', 'cluster', 'training']) {
+  const div = document.getElementById('plot-' + id);
+  if (!div || !div.data) { out[id] = null; continue; }
+  out[id] = div.data.map(t => t.type === 'heatmap' ? (div.layout.shapes || []).length
+                                : (t.marker && t.marker.opacity !== undefined
+                                   ? t.marker.opacity : t.opacity));
+}
+return out;
+"""
+
+
+@pytest.mark.slow
+def test_selecting_a_codesign_design_highlights_it_in_every_layer_view(
+    driver: Any, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    from dse import shipped_studies
+    from dse.cli import main
+
+    text = Path(shipped_studies()["codesign"]).read_text()
+    text = text.replace('fidelity = "default"',
+                        f'fidelity = "tiny", cache_dir = "{tmp_path / "cache"}"')
+    text = text.replace("[budget]\nn_trials = ", "[budget]\nn_trials = 2\n# was ")
+    text = text.replace('report = "dse-report/codesign"', f'report = "{tmp_path / "report"}"')
+    text = text.replace('export = "dse-export/codesign.json"', f'export = "{tmp_path / "f.json"}"')
+    (tmp_path / "codesign.toml").write_text(text)
+    assert main(["run", str(tmp_path / "codesign.toml"), "--storage",
+                 str(tmp_path / "s.journal"), "--quiet"]) == 0
+    driver.get((tmp_path / "report" / "study-codesign.html").as_uri())
+    wait_rendered(driver)
+    assert {"plot-splom", "plot-parcoords", "plot-engine", "plot-serving", "plot-cluster",
+            "plot-training"} <= set(driver.execute_script(
+                "return Array.from(document.querySelectorAll('div.plot')).map(d => d.id)"))
+    row = driver.find_elements("css selector", ".pareto-table tbody tr")[0]
+    row.find_elements("tag name", "td")[1].click()
+    views = driver.execute_script(DOMAIN_OPACITY_JS)
+    screenshot(driver, "report-codesign-selected")
+    assert views["engine"] == [1]  # the selected design's heatmap row is framed
+    for name in ("serving", "cluster"):  # per point: the selected design bright, others dim
+        per_point = [v for v in views[name] if isinstance(v, list)]
+        assert per_point and all(set(v) <= {1, 0.15} for v in per_point), (name, views[name])
+        assert any(1 in v for v in per_point) and any(0.15 in v for v in per_point), name
+    # Training: one line per proposal; the selected design's is bright when it has one.
+    curves = driver.execute_script(
+        "return document.getElementById('plot-training')._fullData.map(t => t.customdata[0])")
+    assert set(views["training"]) <= {1, 0.15}
+    assert (1 in views["training"]) == (int(row.get_attribute("data-trial")) in curves)
+    assert console_errors(driver) == []
