@@ -105,6 +105,27 @@ def test_models_disagreeing_on_a_shared_parameter_fail_at_load_naming_both() -> 
                   Stage(engine, "b", {"sparse_latency_ms": "shared.x"})])
 
 
+def test_models_with_disjoint_ranges_for_a_shared_parameter_fail_naming_both() -> None:
+    from costmodels import CostModel, Output
+    from search_spaces import Float
+
+    class Low(CostModel):
+        name = "low"
+        inputs = (Float("x", 0.0, 1.0, unit="GHz"),)
+        outputs = (Output("y"),)
+
+        def evaluate(self, batch, context=None):  # type: ignore[no-untyped-def]
+            return {"y": batch["x"]}
+
+    class High(Low):
+        name = "high"
+        inputs = (Float("x", 2.0, 3.0, unit="GHz"),)
+
+    with pytest.raises(ModelError, match=r"'a' \(low.x\) and 'b' \(high.x\) share 'shared.x' "
+                                         r"but accept no common value"):
+        Pipeline([Stage(Low(), "a", {"x": "shared.x"}), Stage(High(), "b", {"x": "shared.x"})])
+
+
 def test_codesign_study_loads_with_links_in_dependency_order() -> None:
     problem = Problem(load_spec("codesign"))
     order = [s.namespace for s in problem.pipeline.stages]
