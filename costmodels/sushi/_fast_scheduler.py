@@ -27,12 +27,11 @@ import numpy as np
 
 from costmodels.sushi._accelerator import ServingTables
 from costmodels.sushi._scheduler import (
-    FALLBACKS,
-    POLICIES,
     ServingStats,
     _queue_response,
     _rank_counts,
     _sorted_targets,
+    check_serving_inputs,
 )
 from costmodels.sushi._streams import Trace
 
@@ -244,22 +243,6 @@ def _fixed_pb(
     Counts come from the target intervals (:func:`_fixed_counts`); only the served latency per
     query is built (for p99 and the queue), as a lookup of each query's interval.
     """
-    step = max(1, _ROW_QUERIES // len(trace))
-    for start in range(0, len(rows), step):
-        part = slice(start, start + step)
-        _fixed_part(t, tables, rows[part], cur[part], blocking[part], trace, fallback, res)
-
-
-def _fixed_part(
-    t: _Sorted,
-    tables: ServingTables,
-    rows: np.ndarray,
-    cur: np.ndarray,
-    blocking: np.ndarray,
-    trace: Trace,
-    fallback: str,
-    res: _Acc,
-) -> None:
     empty = t.lat.shape[2] - 1
     l_cur = t.lat[rows, :, cur]  # [R, S]
     by_lat, lat_pick, acc_pick = _picks(l_cur, fallback)
@@ -505,14 +488,7 @@ def simulate_with_baseline(
     Raises:
         ValueError: naming an unknown policy or fallback, or an empty pool.
     """
-    if fallback not in FALLBACKS:
-        raise ValueError(f"fallback={fallback!r}: expected one of {', '.join(FALLBACKS)}")
-    policy = np.asarray(policy)
-    bad = ~np.isin(policy, POLICIES)
-    if bad.any():
-        raise ValueError(f"policy={policy[bad][0]!r}: expected one of {', '.join(POLICIES)}")
-    if tables.lat_ms.shape[1] == 0:
-        raise ValueError("SubNet pool is empty: nothing to serve")
+    policy = check_serving_inputs(tables, policy, fallback)
     t = _sorted_tables(tables, acc, trace)
     n_pts, _, n_cand = t.lat.shape
     blocking = np.asarray(switch_blocking, dtype=bool)
@@ -531,9 +507,11 @@ def simulate_with_baseline(
         lat_miss=np.empty(n_pts),
     )
     fixed = np.flatnonzero(~dynamic)
-    if len(fixed):
-        cur = np.where(policy[fixed] == "static_pb", n_cand - 2, n_cand - 1)
-        _fixed_pb(t, tables, fixed, cur, blocking[fixed], trace, fallback, res)
+    step = max(1, _ROW_QUERIES // len(trace))  # bounds the [R, T] temporaries
+    for start in range(0, len(fixed), step):
+        part = fixed[start : start + step]
+        cur = np.where(policy[part] == "static_pb", n_cand - 2, n_cand - 1)
+        _fixed_pb(t, tables, part, cur, blocking[part], trace, fallback, res)
     for tick, rows in _period_groups(q, dynamic):
         _dynamic_pb(
             t,

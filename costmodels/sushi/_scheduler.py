@@ -39,7 +39,7 @@ from costmodels.sushi._accelerator import ServingTables
 from costmodels.sushi._streams import Trace
 
 
-__all__ = ["FALLBACKS", "POLICIES", "ServingStats", "simulate"]
+__all__ = ["FALLBACKS", "POLICIES", "ServingStats", "check_serving_inputs", "simulate"]
 
 POLICIES = ("sushi", "static_pb", "cache_oblivious", "no_pb")
 _T_CHUNK = 2048  # queries per statistics chunk (bounds float temporaries to [P, 2048])
@@ -78,6 +78,23 @@ def _queue_response(service_ms: np.ndarray, arrival_ms: np.ndarray) -> np.ndarra
     return (wait_sum + service_ms.sum(axis=1, dtype=np.float64)) / service_ms.shape[1]
 
 
+def check_serving_inputs(tables: ServingTables, policy: np.ndarray, fallback: str) -> np.ndarray:
+    """The policies as an array, after checking them, the fallback and the pool.
+
+    Raises:
+        ValueError: naming an unknown policy or fallback, or an empty pool.
+    """
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback={fallback!r}: expected one of {', '.join(FALLBACKS)}")
+    policy = np.asarray(policy)
+    bad = ~np.isin(policy, POLICIES)
+    if bad.any():
+        raise ValueError(f"policy={policy[bad][0]!r}: expected one of {', '.join(POLICIES)}")
+    if tables.lat_ms.shape[1] == 0:
+        raise ValueError("SubNet pool is empty: nothing to serve")
+    return policy
+
+
 def simulate(
     tables: ServingTables,
     acc: np.ndarray,
@@ -108,14 +125,7 @@ def simulate(
     Points whose PB never changes (``static_pb``, ``no_pb``) need no per-block decisions and
     are simulated apart, in large query chunks.
     """
-    if fallback not in FALLBACKS:
-        raise ValueError(f"fallback={fallback!r}: expected one of {', '.join(FALLBACKS)}")
-    policy = np.asarray(policy)
-    bad = ~np.isin(policy, POLICIES)
-    if bad.any():
-        raise ValueError(f"policy={policy[bad][0]!r}: expected one of {', '.join(POLICIES)}")
-    if tables.lat_ms.shape[1] == 0:
-        raise ValueError("SubNet pool is empty: nothing to serve")
+    policy = check_serving_inputs(tables, policy, fallback)
     dynamic = np.isin(policy, ("sushi", "cache_oblivious"))
     blocking = np.asarray(switch_blocking, dtype=bool)
     wants = np.ones(len(policy), dtype=bool) if detail is None else np.asarray(detail, bool)
