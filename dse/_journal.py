@@ -128,18 +128,21 @@ class JournalLock:
         self._journal = journal_path
         self._flock_path = journal_path + ".dse-lock"
         self._symlink = journal_path + ".lock"
+        # One descriptor for the lock's whole life: flock belongs to the open file description,
+        # so if a Ctrl-C lands between taking and releasing it (or inside either), the next
+        # acquire on the same descriptor succeeds instead of waiting on itself forever.
         self._fd: int | None = None
 
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops a lock still held
+
     def acquire(self) -> bool:
-        fd = os.open(self._flock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if self._fd is None:
+            self._fd = os.open(self._flock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        try:
-            self._take_symlink(fd)
+            self._take_symlink(self._fd)
         except BaseException:
             self._unlock()
             raise
@@ -153,14 +156,10 @@ class JournalLock:
         self._unlock()
 
     def _unlock(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
+        if self._fd is None:
             return
-        try:
-            os.ftruncate(fd, 0)  # clear the mark: no dse writer holds the symlink any more
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        os.ftruncate(self._fd, 0)  # clear the mark: no dse writer holds the symlink any more
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _take_symlink(self, fd: int) -> None:
         previous_held = os.pread(fd, len(_HELD), 0) == _HELD

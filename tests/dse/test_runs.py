@@ -6,16 +6,14 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import optuna
-import pytest
 from optuna.trial import TrialState
 
 from dse import load_spec, open_storage, run_study
 from dse._runs import RUN_ATTR, _start_ticks, is_alive, register_run, registrations
-from dse._study import ORPHANED, counted_trials, recover_orphans
+from dse._study import ORPHANED, recover_orphans
 
 
 def _study(storage: str, name: str = "demo") -> optuna.Study:
@@ -94,47 +92,3 @@ def test_orphans_of_a_dead_run_are_retried_while_another_runs(tmp_path: Path) ->
     assert study.trials[trials["dead:d"]].user_attrs["dse.fail_reason"] == ORPHANED
     run.remove()
     assert registrations(study)["dse.run.dead"] is None  # found dead, removed
-
-
-def _drivers(study: Path, storage: str, n: int) -> list[subprocess.CompletedProcess[str]]:
-    procs = [subprocess.Popen([sys.executable, "-m", "dse.cli", "run", str(study),
-                               "--storage", storage, "--quiet"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(n)]
-    return [subprocess.CompletedProcess(p.args, p.wait(), *p.communicate()) for p in procs]
-
-
-def test_concurrent_drivers_keep_the_budget_and_never_duplicate(study_file,
-                                                               tmp_path: Path) -> None:
-    storage = str(tmp_path / "s.journal")
-    for done in _drivers(study_file(n_trials=24), storage, 2):
-        assert done.returncode == 0, done.stderr
-        assert "Traceback" not in done.stderr
-    study = _study(storage)
-    # Each driver asks one trial at a time: the other's one in-flight trial bounds the overshoot.
-    assert 24 <= counted_trials(study) <= 25
-    points = _points(study)
-    assert len(set(points)) == len(points)
-
-
-@pytest.mark.skipif(not os.environ.get("DSE_TEST_POSTGRES_URL"),
-                    reason="set DSE_TEST_POSTGRES_URL to run (.ci/run starts a server)")
-def test_four_drivers_on_a_fresh_postgresql_database(study_file) -> None:
-    import sqlalchemy
-
-    base = os.environ["DSE_TEST_POSTGRES_URL"]
-    schema = f"dse_fresh_{uuid.uuid4().hex[:10]}"  # a fresh, empty database of our own
-    engine = sqlalchemy.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base else "?"
-    url = f"{base}{sep}options=-csearch_path%3D{schema}"
-    try:
-        for done in _drivers(study_file(n_trials=8), url, 4):
-            assert done.returncode == 0, done.stderr
-            assert "Traceback" not in done.stderr and "Duplicated" not in done.stderr
-        assert 8 <= counted_trials(_study(url)) <= 11
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()

@@ -1,0 +1,485 @@
+"""Fault campaign: kill, interrupt, damage and race ``dse run``, then count what was lost.
+
+Usage::
+
+    .venv/bin/python -m benchmarks.faults [--count 20] [--postgres URL] [--skip-ray]
+
+Each case starts real ``dse run`` processes on the demo model and injects one fault:
+
+* **kill -9 / SIGINT at a random moment** (uniform over the run's expected duration, start-up
+  included), in trial mode and sweep mode, on a journal file and on PostgreSQL. The study is
+  re-run after each fault (the next fault may hit the re-run), and finished at the end.
+* **a killed Ray worker**: the worker processes of a ``--workers 2`` run are killed mid-study.
+* **journal damage**: a torn last record, a garbage last line, a zeroed 4 KiB block in the
+  middle; then ``dse status`` and ``dse run`` on the damaged journal.
+* **concurrent drivers**: two drivers on one journal, four on a fresh PostgreSQL database.
+
+Then the study is audited against what the storage held before the fault:
+
+* *lost*: trials COMPLETE before a fault that are missing or changed after (trial mode), or
+  front points of a clean reference sweep that were never recorded (sweep mode);
+* *duplicated*: COMPLETE trials whose parameters repeat another's (the random sampler on a
+  continuous space never repeats by chance), or sweep points recorded twice;
+* *over budget*: finished trials beyond ``n_trials``;
+* *tracebacks*: processes whose stderr holds a Python traceback;
+* *what the user sees*: the most common first stderr line of the faulted processes.
+
+The helpers (``start``, ``kill_when``, ``journal_lines``, ``audit_*``...) are shared with
+``tests/dse/test_faults.py``, which runs one small case of each fault deterministically (a kill
+lands when the journal has N lines, polled, not after a sleep). Results: ``docs/reliability.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+__all__ = [
+    "Outcome", "audit_sweep", "audit_trials", "complete_trials", "dse", "fresh_postgres",
+    "journal_lines", "kill_when", "start", "wait_until", "write_study",
+]
+
+
+# -- study files and processes -------------------------------------------------------------------
+def write_study(folder: Path, mode: str = "trial", n_trials: int = 40, name: str = "faults",
+                delay_s: float = 0.01) -> Path:
+    """A demo study file: random sampler (trial mode) or a 2,244-point exhaustive sweep."""
+    body = f"""
+        [study]
+        name = "{name}"
+        mode = "{mode}"
+        seed = 1
+
+        [models.demo]
+        model = "demo"
+        options = {{ delay_s = {delay_s} }}
+
+        [space]
+        domains = ["demo"]
+
+        [[objectives]]
+        metric = "demo.f1"
+
+        [[objectives]]
+        metric = "demo.f2"
+
+    """
+    if mode == "trial":
+        body += f"""
+        [sampler]
+        name = "random"
+
+        [budget]
+        n_trials = {n_trials}
+        """
+    else:
+        body += """
+        [space.override]
+        "demo.x" = { steps = 51 }
+        "demo.y" = { steps = 11 }
+
+        [sweep]
+        chunk_size = 250
+        sample_rest = 30
+        save = "all"
+        """
+    path = folder / f"{name}.toml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def dse(*args: str) -> list[str]:
+    """The command line running ``dse`` with this interpreter."""
+    return [sys.executable, "-m", "dse.cli", *args]
+
+
+def start(study: Path, storage: str, *extra: str,
+          cwd: Path | None = None) -> subprocess.Popen[str]:
+    """``dse run STUDY --storage STORAGE --quiet`` in the background."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(dse("run", str(study), "--storage", storage, "--quiet", *extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=cwd or study.parent, env=env)
+
+
+def run(study: Path, storage: str, *extra: str,
+        timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``dse run`` to completion."""
+    proc = start(study, storage, *extra)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def journal_lines(path: Path) -> int:
+    """Whole records in a journal file so far (0 before it exists)."""
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def kill_when(proc: subprocess.Popen[str], sig: int, ready: Callable[[], bool],
+              timeout: float = 300, every: float = 0.01) -> bool:
+    """Send ``sig`` to ``proc`` once ``ready()`` holds; False if it ended first."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ready():
+            try:
+                os.kill(proc.pid, sig)
+            except ProcessLookupError:
+                return False
+            return True
+        time.sleep(every)
+    return False
+
+
+def wait_until(ready: Callable[[], bool], timeout: float = 300, every: float = 0.05) -> bool:
+    """Poll ``ready()`` until it holds (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        time.sleep(every)
+    return False
+
+
+def after(seconds: float) -> Callable[[], bool]:
+    """A ``ready`` predicate true ``seconds`` from now (the campaign's random moments)."""
+    at = time.monotonic() + seconds
+    return lambda: time.monotonic() >= at
+
+
+# -- audits ---------------------------------------------------------------------------------------
+def _study(storage: str, name: str):  # type: ignore[no-untyped-def]
+    import optuna
+
+    from dse import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    return optuna.load_study(study_name=name, storage=open_storage(storage))
+
+
+def complete_trials(storage: str, name: str) -> dict[int, tuple]:
+    """number -> (params, values) of every COMPLETE trial (empty when the study is missing)."""
+    from optuna.trial import TrialState
+
+    try:
+        study = _study(storage, name)
+    except (KeyError, ValueError):
+        return {}
+    return {t.number: (tuple(sorted(t.params.items())), tuple(t.values))
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+
+
+@dataclass
+class Outcome:
+    """What a fault cost."""
+
+    lost: int = 0
+    duplicated: int = 0
+    over_budget: int = 0
+
+
+def audit_trials(before: dict[int, tuple], storage: str, name: str, n_trials: int) -> Outcome:
+    """Trial mode: COMPLETE trials lost or changed since ``before``, duplicates, overshoot."""
+    from dse._study import counted_trials
+
+    after_ = complete_trials(storage, name)
+    lost = sum(1 for n, v in before.items() if after_.get(n) != v)
+    params = [p for p, _ in after_.values()]
+    over = max(0, counted_trials(_study(storage, name)) - n_trials)
+    return Outcome(lost, len(params) - len(set(params)), over)
+
+
+def sweep_points(storage: str, name: str) -> list[tuple]:
+    """Parameters of every trial recorded by a sweep (front and sample)."""
+    return [p for p, _ in complete_trials(storage, name).values()]
+
+
+def audit_sweep(reference: set[tuple], storage: str, name: str) -> Outcome:
+    """Sweep mode: reference front points never recorded, and points recorded twice."""
+    from optuna.trial import TrialState
+
+    study = _study(storage, name)
+    front = {tuple(sorted(t.params.items())) for t in study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE,)) if t.user_attrs.get("dse.pareto")}
+    points = sweep_points(storage, name)
+    return Outcome(len(reference - front), len(points) - len(set(points)))
+
+
+@contextmanager
+def fresh_postgres(base: str) -> Iterator[str]:
+    """A URL to a fresh, empty schema of the PostgreSQL database ``base`` (dropped after)."""
+    import sqlalchemy
+
+    schema = f"dse_faults_{uuid.uuid4().hex[:10]}"
+    engine = sqlalchemy.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+# -- the campaign ---------------------------------------------------------------------------------
+@dataclass
+class Row:
+    """One line of the fault matrix."""
+
+    fault: str
+    how: str
+    count: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    over_budget: int = 0
+    tracebacks: int = 0
+    seen: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def add(self, outcome: Outcome) -> None:
+        self.lost += outcome.lost
+        self.duplicated += outcome.duplicated
+        self.over_budget += outcome.over_budget
+
+    def saw(self, *stderrs: str) -> None:
+        for err in stderrs:
+            self.tracebacks += "Traceback (most recent call last)" in err
+            first = next((ln for ln in err.splitlines() if ln.strip()), "(nothing)")
+            self.seen[_shorten(first)] += 1
+
+    def cells(self) -> list[str]:
+        seen = "; ".join(f"{line} ({n})" for line, n in self.seen.most_common(2))
+        return [self.fault, self.how, str(self.count), str(self.lost), str(self.duplicated),
+                str(self.over_budget), str(self.tracebacks), seen]
+
+
+def _shorten(line: str) -> str:
+    for marker in ("/tmp/", "postgresql+psycopg://"):
+        if marker in line:
+            head, _, tail = line.partition(marker)
+            line = head + "…" + tail.split(" ", 1)[-1] if " " in tail else head + "…"
+    return line[:110]
+
+
+def _storage_for(kind: str, folder: Path, pg: str | None) -> Iterator[str]:
+    if kind == "journal":
+        yield str(folder / "studies.journal")
+    else:
+        assert pg is not None
+        with fresh_postgres(pg) as url:
+            yield url
+
+
+def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | None,
+                rng: random.Random) -> None:
+    """``count`` faults at random moments on one study per storage, each followed by a re-run."""
+    n_trials = 300  # trial mode: about 8 s of trials; sweep mode: unused
+    window = 8.0 if mode == "trial" else 5.0  # about a run's length on a loaded 2-core machine
+    with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp:
+        folder = Path(tmp)
+        for storage in _storage_for(kind, folder, pg):
+            reference: set[tuple] = set()
+            if mode == "sweep":
+                ref_storage = str(folder / "reference.journal")
+                run(write_study(folder, mode, name="reference"), ref_storage)
+                reference = {tuple(sorted(t.params.items())) for t in _study(
+                    ref_storage, "reference").best_trials}
+            k = 0
+            serial = 0
+            while k < count:
+                name = f"s{serial}"
+                study = write_study(folder, mode, n_trials=n_trials, name=name)
+                before: dict[int, tuple] = {}
+                while k < count:
+                    proc = start(study, storage)
+                    hit = kill_when(proc, sig, after(rng.uniform(0.0, window)))
+                    out, err = proc.communicate(timeout=600)
+                    if not hit:  # the run finished first: this study is done
+                        break
+                    k += 1
+                    row.count += 1
+                    row.saw(err)
+                    if mode == "trial":
+                        now = complete_trials(storage, name)
+                        row.add(Outcome(lost=sum(1 for n, v in before.items()
+                                                 if now.get(n) != v)))
+                        before = now
+                done = run(study, storage)
+                row.saw(*(e for e in [done.stderr] if "Traceback" in e))
+                if mode == "trial":
+                    row.add(audit_trials(before, storage, name, n_trials))
+                else:
+                    row.add(audit_sweep(reference, storage, name))
+                serial += 1
+
+
+def ray_case(row: Row, count: int) -> None:
+    """Kill every Ray worker process of a ``--workers 2`` trial run mid-study."""
+    with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp:
+        folder = Path(tmp)
+        for i in range(count):
+            storage = str(folder / f"ray{i}.journal")
+            study = write_study(folder, "trial", n_trials=30, name=f"ray{i}", delay_s=0.2)
+            proc = start(study, storage, "--workers", "2")
+            killed = wait_until(_progressed(proc, storage, f"ray{i}", 5), every=0.5)
+            killed = killed and proc.poll() is None
+            if killed:
+                for pid in _ray_workers(proc.pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            try:
+                out, err = proc.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                err += "\n(hung: killed after 300 s)"
+            row.count += killed
+            row.saw(err)
+            done = run(study, storage)
+            row.saw(*(e for e in [done.stderr] if "Traceback" in e))
+            row.add(audit_trials({}, storage, f"ray{i}", 30))
+
+
+def _progressed(proc: subprocess.Popen[str], storage: str, name: str,
+                n: int) -> Callable[[], bool]:
+    """True once the run ended or its study has ``n`` COMPLETE trials."""
+    return lambda: proc.poll() is not None or len(complete_trials(storage, name)) >= n
+
+
+def _ray_workers(driver: int) -> list[int]:
+    """PIDs of Ray worker processes (``ray::...``) running the driver's actors."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::") and b"IDLE" not in cmd:
+            pids.append(int(entry.name))
+    return pids
+
+
+def damage_case(row: Row, damage: str, count: int) -> None:
+    """Damage a 40-trial journal, then ``dse status`` and a ``dse run`` to 50 trials."""
+    with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp:
+        folder = Path(tmp)
+        for i in range(count):
+            journal = folder / f"d{i}.journal"
+            study = write_study(folder, "trial", n_trials=40, name=f"d{i}", delay_s=0.0)
+            run(study, str(journal))
+            before = complete_trials(str(journal), f"d{i}")
+            data = bytearray(journal.read_bytes())
+            if damage == "torn tail":
+                data += b'{"op_code":6,"worker_id":"w","trial_id":3,"st'
+            elif damage == "garbage tail":
+                data += b"\x00\x00\x17 not a record \xff\n"
+            else:
+                at = len(data) // 2
+                data[at:at + 4096] = bytes(4096)
+            journal.write_bytes(bytes(data))
+            status = subprocess.run(dse("status", "--storage", str(journal)), text=True,
+                                    capture_output=True, timeout=300,
+                                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            resumed = run(study, str(journal), "--n-trials", "50")
+            row.count += 1
+            row.saw(status.stderr, resumed.stderr)
+            outcome = audit_trials(before, str(journal), f"d{i}", 50)
+            row.add(outcome)
+
+
+def concurrent_case(row: Row, kind: str, drivers: int, count: int, pg: str | None) -> None:
+    """``drivers`` drivers started together on one study (a fresh database for PostgreSQL)."""
+    with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp:
+        folder = Path(tmp)
+        for i in range(count):
+            (folder / f"c{i}").mkdir()
+            for storage in _storage_for(kind, folder / f"c{i}", pg):
+                study = write_study(folder, "trial", n_trials=40, name=f"c{i}")
+                procs = [start(study, storage) for _ in range(drivers)]
+                for p in procs:
+                    _, err = p.communicate(timeout=600)
+                    row.saw(err if err.strip() else f"(exit {p.returncode}, nothing on stderr)")
+                row.count += 1
+                row.add(audit_trials({}, storage, f"c{i}", 40))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from benchmarks._common import machine_line
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=20, help="faults per kill/SIGINT case")
+    ap.add_argument("--postgres", default=os.environ.get("DSE_TEST_POSTGRES_URL"),
+                    help="PostgreSQL URL for the server cases (default $DSE_TEST_POSTGRES_URL)")
+    ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    rng = random.Random(args.seed)
+    print(f"# fault campaign on {machine_line()}", flush=True)
+    kinds = ["journal"] + (["postgresql"] if args.postgres else [])
+    rows: list[Row] = []
+    t0 = time.monotonic()
+    for kind in kinds:
+        for mode in ("trial", "sweep"):
+            for sig, label in ((signal.SIGKILL, "kill -9"), (signal.SIGINT, "SIGINT")):
+                row = Row(f"{label}, {mode} mode, {kind}",
+                          "signal at a uniform random moment of the run, then re-run")
+                signal_case(row, mode, kind, sig, args.count, args.postgres, rng)
+                rows.append(row)
+                print(" | ".join(row.cells()), flush=True)
+    if not args.skip_ray:
+        row = Row("Ray workers killed", "kill -9 of every ray:: worker after 5 trials "
+                  "(--workers 2), then re-run")
+        ray_case(row, 3)
+        rows.append(row)
+        print(" | ".join(row.cells()), flush=True)
+    for damage, how in (("torn tail", "half a record appended"),
+                        ("garbage tail", "a non-JSON line appended"),
+                        ("zeroed block", "4 KiB of zeros in the middle")):
+        row = Row(f"journal {damage}", f"{how}; dse status; dse run to 50")
+        damage_case(row, damage, 5)
+        rows.append(row)
+        print(" | ".join(row.cells()), flush=True)
+    cases = [("journal", 2)] + ([("postgresql", 4)] if args.postgres else [])
+    for kind, n in cases:
+        row = Row(f"{n} concurrent drivers, {kind}",
+                  f"{n} dse run started together on a 40-trial study"
+                  + (" (fresh database)" if kind == "postgresql" else ""))
+        concurrent_case(row, kind, n, 3, args.postgres)
+        rows.append(row)
+        print(" | ".join(row.cells()), flush=True)
+    head = ["fault", "how injected", "count", "trials lost", "duplicated", "over budget",
+            "tracebacks", "what the user sees (first stderr line, most common)"]
+    print(f"\n# {time.monotonic() - t0:.0f} s on {machine_line()}\n")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in rows:
+        print("| " + " | ".join(c.replace("|", "\\|") for c in row.cells()) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
