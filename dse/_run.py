@@ -268,6 +268,63 @@ def _fail_interrupted(study: optuna.Study, trials: list[optuna.Trial]) -> None:
         study.tell(trial, state=TrialState.FAIL)
 
 
+@dataclass
+class _Job:
+    """Trials in flight as one executor job, and what telling them needs."""
+
+    trials: list[optuna.Trial] = field(default_factory=list)
+    kind: str = ""
+    payload: Any = None
+    extra: Any = None
+
+
+def _drive(
+    study: optuna.Study,
+    executor: Executor,
+    budget: int,
+    deadline: float | None,
+    ask: Any,
+    tell: Any,
+) -> bool:
+    """The ask/submit/poll/tell loop of trial and nested mode; returns whether interrupted.
+
+    ``ask(room, job)`` asks at most ``room`` trials into ``job.trials`` (registered with the
+    driver before any parameter is drawn, so a Ctrl-C at any point fails them cleanly), sets
+    ``job.kind``/``payload``/``extra`` and returns False when nothing may be asked now.
+    ``tell(job, done)`` tells a finished job (a :class:`~dse._executors.Done`). Up to
+    ``executor.capacity`` jobs are in flight; the serial executor finishes a job on submit,
+    so it is told before the next is asked.
+    """
+    pending: dict[int, _Job] = {}
+    asked = 0
+    number = 0
+    try:
+        while True:
+            timed_out = deadline is not None and time.monotonic() > deadline
+            while not timed_out and len(pending) < executor.capacity and asked < budget:
+                job = pending[number] = _Job()
+                if not ask(budget - asked, job):
+                    del pending[number]
+                    break
+                asked += len(job.trials)
+                executor.submit(Job(number, job.kind, job.payload,
+                                    tuple(t.number for t in job.trials)))
+                number += 1
+                if isinstance(executor, SerialExecutor):
+                    break
+            if not pending:
+                break
+            for done in executor.poll(timeout=0.05):
+                tell(pending.pop(done.job), done)
+    except KeyboardInterrupt:
+        executor.cancel()
+        _fail_interrupted(study, [t for job in pending.values() for t in job.trials])
+        return True
+    finally:
+        executor.close()
+    return False
+
+
 def _run_trials(
     spec: StudySpec, problem: Problem, study: optuna.Study, quiet: bool,
     cache_dir: str | Path | None, run: RunRegistration,
@@ -290,59 +347,44 @@ def _run_trials(
     order = suggest_order(problem.space)
     signs = np.asarray([o.sign for o in problem.objectives])
     deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
-    pending: dict[int, list[optuna.Trial]] = {}
-    asked = 0
-    job = 0
+    def ask(room: int, job: _Job) -> bool:
+        k = min(spec.executor.batch_size,
+                trials_to_ask(study, run, spec.budget.n_trials, room))
+        if k <= 0:
+            return False  # other drivers have the rest of the budget in flight
+        for _ in range(k):
+            job.trials.append(ask_trial(study, run))
+        points = [suggest(t, problem.space, order) for t in job.trials]
+        job.kind, job.payload = "batch", _batch_of(points, problem.space)
+        return True
+
+    def tell(job: _Job, done: Done) -> None:
+        n = len(job.trials)
+        outcome = done.value if done.failure is None else BatchOutcome(
+            n, errors=[done.failure] * n, pruned=[False] * n)
+        for i, trial in enumerate(job.trials):
+            curve = pruner.finish(trial.number)
+            state = _tell(study, problem, trial, outcome, i, curve)
+            if state == TrialState.FAIL:
+                summary.note_failure(outcome.errors[i] or "no result")
+            if state == TrialState.COMPLETE and curve:
+                pruner.add_history(curve)
+            summary.n_complete += state == TrialState.COMPLETE
+            summary.n_failed += state == TrialState.FAIL
+            summary.n_pruned += state == TrialState.PRUNED
+            summary.n_new += 1
+        if outcome.values is not None:
+            feas = np.asarray([e is None and not p
+                               for e, p in zip(outcome.errors, outcome.pruned)])
+            if outcome.G is not None and outcome.G.shape[1]:
+                feas &= (np.nan_to_num(outcome.G, nan=1.0) <= 0).all(axis=1)
+            progress.add(outcome.values * signs, feas, outcome.n)
+        else:
+            progress.tick(outcome.n)
+
     try:
-        while True:
-            timed_out = deadline is not None and time.monotonic() > deadline
-            while (not timed_out and len(pending) < executor.capacity and asked < budget):
-                k = min(spec.executor.batch_size,
-                        trials_to_ask(study, run, spec.budget.n_trials, budget - asked))
-                if k <= 0:
-                    break  # other drivers have the rest of the budget in flight
-                # Registered before suggesting, so a Ctrl-C at any point fails them cleanly.
-                trials = pending[job] = []
-                for _ in range(k):
-                    trials.append(ask_trial(study, run))
-                points = [suggest(t, problem.space, order) for t in trials]
-                asked += k
-                executor.submit(Job(job, "batch", _batch_of(points, problem.space),
-                                    tuple(t.number for t in trials)))
-                job += 1
-                if isinstance(executor, SerialExecutor):
-                    break  # the serial executor already finished it: tell before asking more
-            if not pending:
-                break
-            for done in executor.poll(timeout=0.05):
-                trials = pending.pop(done.job)
-                outcome = done.value if done.failure is None else BatchOutcome(
-                    len(trials), errors=[done.failure] * len(trials), pruned=[False] * len(trials))
-                for i, trial in enumerate(trials):
-                    curve = pruner.finish(trial.number)
-                    state = _tell(study, problem, trial, outcome, i, curve)
-                    if state == TrialState.FAIL:
-                        summary.note_failure(outcome.errors[i] or "no result")
-                    if state == TrialState.COMPLETE and curve:
-                        pruner.add_history(curve)
-                    summary.n_complete += state == TrialState.COMPLETE
-                    summary.n_failed += state == TrialState.FAIL
-                    summary.n_pruned += state == TrialState.PRUNED
-                    summary.n_new += 1
-                if outcome.values is not None:
-                    feas = np.asarray([e is None and not p
-                                       for e, p in zip(outcome.errors, outcome.pruned)])
-                    if outcome.G is not None and outcome.G.shape[1]:
-                        feas &= (np.nan_to_num(outcome.G, nan=1.0) <= 0).all(axis=1)
-                    progress.add(outcome.values * signs, feas, outcome.n)
-                else:
-                    progress.tick(outcome.n)
-    except KeyboardInterrupt:
-        executor.cancel()
-        _fail_interrupted(study, [t for trials in pending.values() for t in trials])
-        summary.interrupted = True
+        summary.interrupted = _drive(study, executor, budget, deadline, ask, tell)
     finally:
-        executor.close()
         progress.close()
     summary.n_finished = counted_trials(study)
     _stop_if_lost(executor, summary.n_failed)
@@ -662,44 +704,33 @@ def _run_nested(
     progress.resume_from(done_before)
     order = suggest_order(outer_space)
     deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
-    pending: dict[int, tuple[optuna.Trial, dict[str, Any]]] = {}
-    asked = 0
+    def ask(room: int, job: _Job) -> bool:
+        trial = ask_trial(study, run)
+        job.trials.append(trial)
+        trial.set_user_attr("dse.mode", "nested-outer")
+        point = suggest(trial, outer_space, order)
+        job.extra = {p.name: point[p.name] for p in outer_space.params}
+        job.kind = "inner_sweep"
+        job.payload = {"outer": job.extra, "sweep": inner_sweep, "seed": spec.seed}
+        return True
+
+    def tell(job: _Job, done: Done) -> None:
+        (trial,) = job.trials
+        state = _tell_nested(study, problem, trial, job.extra, done)
+        if state == TrialState.FAIL:
+            summary.note_failure(str(trial.user_attrs.get("dse.fail_reason", "")))
+        summary.n_complete += state == TrialState.COMPLETE
+        summary.n_failed += state == TrialState.FAIL
+        summary.n_new += 1
+        if done.failure is None and done.value["front"]:
+            F = done.value["front"]["__F"]
+            progress.add(F, np.ones(len(F), dtype=bool), 1)
+        else:
+            progress.tick(1)
+
     try:
-        while True:
-            timed_out = deadline is not None and time.monotonic() > deadline
-            while not timed_out and len(pending) < executor.capacity and asked < budget:
-                trial = ask_trial(study, run)
-                trial.set_user_attr("dse.mode", "nested-outer")
-                point = suggest(trial, outer_space, order)
-                outer = {p.name: point[p.name] for p in outer_space.params}
-                pending[trial.number] = (trial, outer)
-                asked += 1
-                executor.submit(Job(trial.number, "inner_sweep",
-                                    {"outer": outer, "sweep": inner_sweep, "seed": spec.seed},
-                                    (trial.number,)))
-                if isinstance(executor, SerialExecutor):
-                    break
-            if not pending:
-                break
-            for done in executor.poll(timeout=0.05):
-                trial, outer = pending.pop(done.job)
-                state = _tell_nested(study, problem, trial, outer, done)
-                if state == TrialState.FAIL:
-                    summary.note_failure(str(trial.user_attrs.get("dse.fail_reason", "")))
-                summary.n_complete += state == TrialState.COMPLETE
-                summary.n_failed += state == TrialState.FAIL
-                summary.n_new += 1
-                if done.failure is None and done.value["front"]:
-                    F = done.value["front"]["__F"]
-                    progress.add(F, np.ones(len(F), dtype=bool), 1)
-                else:
-                    progress.tick(1)
-    except KeyboardInterrupt:
-        executor.cancel()
-        _fail_interrupted(study, [trial for trial, _ in pending.values()])
-        summary.interrupted = True
+        summary.interrupted = _drive(study, executor, budget, deadline, ask, tell)
     finally:
-        executor.close()
         progress.close()
     summary.n_finished = done_before + summary.n_new
     _stop_if_lost(executor, summary.n_failed)
