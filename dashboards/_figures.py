@@ -180,6 +180,14 @@ def _axis_types(data: StudyData) -> list[str]:
     return ["log" if spans_decades(vals[:, k]) else "linear" for k in range(data.n_objectives)]
 
 
+def _exponents(data: StudyData) -> list[str]:
+    """Plotly ``exponentformat`` per objective: SI (``140M``, ``35B``) up to 1e12, beyond that
+    ``4.5e+19`` (plotly's power format renders as ``4.5×10¹⁹`` in small type, hard to read)."""
+    vals = np.abs(data.values(data.complete))
+    return ["e" if len(vals) and np.nanmax(vals[:, k]) >= 1e12 else "B"
+            for k in range(data.n_objectives)]
+
+
 def _hover_texts(data: StudyData, frame: pd.DataFrame) -> list[str]:
     texts = []
     for cfg in data.configs(frame.index).values():
@@ -234,10 +242,10 @@ def pareto_2d(data: StudyData, i: int = 0, j: int = 1) -> go.Figure:
                     showlegend=False,
                 )
             )
-    types = _axis_types(data)
+    types, exps = _axis_types(data), _exponents(data)
     fig.update_layout(
-        xaxis={"title": {"text": data.labels[i]}, "type": types[i]},
-        yaxis={"title": {"text": data.labels[j]}, "type": types[j]},
+        xaxis={"title": {"text": data.labels[i]}, "type": types[i], "exponentformat": exps[i]},
+        yaxis={"title": {"text": data.labels[j]}, "type": types[j], "exponentformat": exps[j]},
         legend={"orientation": "h", "y": -0.18},
         margin={"t": 30},
     )
@@ -270,11 +278,11 @@ def pareto_3d(data: StudyData) -> go.Figure:
                 **_group_trace_args(data, name, frame),
             )
         )
-    types = _axis_types(data)
+    types, exps = _axis_types(data), _exponents(data)
     # Long titles are wrapped, and the camera steps back, so no title runs out of the scene.
     axes = {
         f"{ax}axis": {"title": {"text": wrapped_label(data.labels[k]), "font": {"size": 12}},
-                      "type": types[k], "tickfont": {"size": 10}}
+                      "type": types[k], "exponentformat": exps[k], "tickfont": {"size": 10}}
         for k, ax in enumerate("xyz")
     }
     fig.update_layout(
@@ -312,10 +320,11 @@ def pareto_matrix(data: StudyData) -> go.Figure:
         )
     size = 220 * data.n_objectives
     axes: dict[str, Any] = {}
-    for k, kind in enumerate(_axis_types(data)):
+    for k, (kind, exp) in enumerate(zip(_axis_types(data), _exponents(data), strict=True)):
         suffix = "" if k == 0 else str(k + 1)
-        axes[f"xaxis{suffix}"] = {"type": kind, "tickfont": {"size": 10}, "nticks": 5}
-        axes[f"yaxis{suffix}"] = {"type": kind, "tickfont": {"size": 10}, "nticks": 6}
+        common = {"type": kind, "exponentformat": exp, "tickfont": {"size": 10}}
+        axes[f"xaxis{suffix}"] = {**common, "nticks": 5}
+        axes[f"yaxis{suffix}"] = {**common, "nticks": 6}
     fig.update_layout(height=max(450, size), legend={"orientation": "h"}, margin={"t": 30},
                       font={"size": 11}, **axes)
     return fig
@@ -444,13 +453,16 @@ def parallel_coordinates(data: StudyData) -> go.Figure | None:
     )
     fig.update_layout(
         meta={"fullLabels": full, "axisPicker": True},
-        margin={"t": 150 if angle else 110, "l": 70, "r": 70},
+        # The buttons go under the axes: above, the (rotated) labels need all the room.
+        margin={"t": 140 if angle else 90, "l": 70, "r": 70, "b": 70},
+        height=520,
         updatemenus=[
             {
                 "type": "buttons",
                 "direction": "right",
                 "x": 0,
-                "y": 1.55 if angle else 1.45,
+                "y": -0.08,
+                "yanchor": "top",
                 "xanchor": "left",
                 "buttons": [
                     {
@@ -613,6 +625,7 @@ def best_so_far_figure(data: StudyData) -> go.Figure | None:
     fig = make_subplots(rows=1, cols=m, subplot_titles=data.labels)
     vals = data.values(c)
     x = c.index.to_numpy(dtype=np.float64)
+    types, exps = _axis_types(data), _exponents(data)
     for k in range(m):
         acc = np.minimum if data.directions[k] == "minimize" else np.maximum
         best = acc.accumulate(vals[:, k])
@@ -644,6 +657,7 @@ def best_so_far_figure(data: StudyData) -> go.Figure | None:
             k + 1,
         )
         fig.update_xaxes(title_text="trial", row=1, col=k + 1)
+        fig.update_yaxes(exponentformat=exps[k], type=types[k], row=1, col=k + 1)
     fig.update_layout(margin={"t": 40}, legend={"orientation": "h", "y": -0.25})
     return fig
 
@@ -732,7 +746,12 @@ def importance_figure(data: StudyData) -> tuple[go.Figure | None, str]:
         )
     m = data.n_objectives
     study, problems = _importance_study(data)
-    fig = make_subplots(rows=1, cols=m, subplot_titles=data.labels, horizontal_spacing=0.12)
+    # Two panels a row at most: each keeps room for its parameter names and its title.
+    cols = min(m, 2)
+    n_rows = -(-m // cols)
+    fig = make_subplots(rows=n_rows, cols=cols, horizontal_spacing=0.3 if cols > 1 else 0.1,
+                        vertical_spacing=0.5 / n_rows if n_rows > 1 else 0.3,
+                        subplot_titles=[short_label(lab, 40) for lab in data.labels])
     drawn = 0
     for k in range(m):
         sign = -1.0 if data.directions[k] == "maximize" else 1.0
@@ -768,15 +787,16 @@ def importance_figure(data: StudyData) -> tuple[go.Figure | None, str]:
                 showlegend=False,
                 hovertemplate="%{y}: %{x:.3f}<extra></extra>",
             ),
-            1,
-            k + 1,
+            k // cols + 1,
+            k % cols + 1,
         )
-        fig.update_xaxes(title_text="importance", row=1, col=k + 1)
+        fig.update_xaxes(title_text="importance", row=k // cols + 1, col=k % cols + 1)
+        fig.update_yaxes(tickfont={"size": 11}, row=k // cols + 1, col=k % cols + 1)
         drawn += 1
     note = "; ".join(problems)
     if not drawn:
         return None, note or "no parameter varies, so there is no importance to show"
-    fig.update_layout(margin={"t": 40, "l": 150}, height=max(300, 60 + 22 * 15))
+    fig.update_layout(margin={"t": 40, "l": 150}, height=max(300, n_rows * (90 + 22 * 15)))
     return fig, note
 
 

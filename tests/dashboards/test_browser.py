@@ -275,3 +275,134 @@ def test_selecting_a_codesign_design_highlights_it_in_every_layer_view(
     assert set(views["training"]) <= {1, 0.15}
     assert (1 in views["training"]) == (int(row.get_attribute("data-trial")) in curves)
     assert console_errors(driver) == []
+
+
+# -- every shipped study, measured -----------------------------------------------------------
+
+# Text boxes of one plot, as the four screen corners of each SVG text element (rotation
+# included: getBBox in the element's own coordinates mapped by getScreenCTM), grouped as
+# tick labels per axis and axis titles. 3-D scenes draw their labels into WebGL: not measured.
+TEXT_BOXES_JS = """
+const div = document.getElementById(arguments[0]);
+const quad = t => {
+  const b = t.getBBox(), m = t.getScreenCTM();
+  if (!b.width || !b.height || !m) { return null; }
+  return [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height],
+          [b.x, b.y + b.height]].map(([x, y]) => [m.a * x + m.c * y + m.e,
+                                                  m.b * x + m.d * y + m.f]);
+};
+const visible = t => t.textContent.trim() && getComputedStyle(t).opacity !== '0' &&
+  getComputedStyle(t).display !== 'none';
+const boxes = sel => Array.from(div.querySelectorAll(sel)).filter(visible)
+  .map(t => [t.textContent, quad(t)]).filter(b => b[1]);
+const axes = [];
+div.querySelectorAll('.xaxislayer-above, .yaxislayer-above').forEach(g => {
+  axes.push(Array.from(g.querySelectorAll('text')).filter(visible)
+    .map(t => [t.textContent, quad(t)]).filter(b => b[1]));
+});
+div.querySelectorAll('.parcoords .y-axis').forEach(g => {
+  axes.push(Array.from(g.querySelectorAll('.tick text')).filter(visible)
+    .map(t => [t.textContent, quad(t)]).filter(b => b[1]));
+});
+const titles = boxes('.infolayer g[class^="g-x"] text, .infolayer g[class^="g-y"] text, ' +
+                     '.parcoords text.axis-title');
+return {axes: axes, titles: titles};
+"""
+
+
+def _overlap(a: list[list[float]], b: list[list[float]], slack: float = 0.5) -> bool:
+    """Whether two convex quads (screen corners) overlap by more than ``slack`` px (SAT)."""
+    for quad in (a, b):
+        for k in range(4):
+            (x0, y0), (x1, y1) = quad[k], quad[(k + 1) % 4]
+            nx, ny = y0 - y1, x1 - x0  # an edge normal
+            norm = (nx * nx + ny * ny) ** 0.5 or 1.0
+            pa = [(x * nx + y * ny) / norm for x, y in a]
+            pb = [(x * nx + y * ny) / norm for x, y in b]
+            if max(pa) - slack <= min(pb) or max(pb) - slack <= min(pa):
+                return False  # a separating axis
+    return True
+
+
+def label_collisions(drv: Any, plot_id: str) -> list[str]:
+    """Overlapping labels in one plot: ticks of one axis, titles with ticks or each other."""
+    found = drv.execute_script(TEXT_BOXES_JS, plot_id)
+    problems = []
+    for ticks in found["axes"]:
+        for i, (ta, qa) in enumerate(ticks):
+            for tb, qb in ticks[i + 1 :]:
+                if _overlap(qa, qb):
+                    problems.append(f"{plot_id}: tick labels {ta!r} and {tb!r}")
+    every_tick = [t for ticks in found["axes"] for t in ticks]
+    for i, (title, qt) in enumerate(found["titles"]):
+        problems += [f"{plot_id}: axis title {title!r} and tick label {tick!r}"
+                     for tick, qk in every_tick if _overlap(qt, qk)]
+        problems += [f"{plot_id}: axis titles {title!r} and {other!r}"
+                     for other, qo in found["titles"][i + 1 :] if _overlap(qt, qo)]
+    return problems
+
+
+def _run_every_shipped_study(root: Path) -> str:
+    """Every shipped study into one journal: sweeps whole, others with 3 trials of the tiny
+    proxy (one seed, its own cache), no [outputs]. Returns the journal's path."""
+    from dataclasses import replace
+
+    from dse import load_spec, run_study, shipped_studies
+    from dse._spec import OutputsSpec
+
+    journal = str(root / "shipped.journal")
+    tiny = {"fidelity": "tiny", "n_seeds": 1, "cache_dir": str(root / "cache")}
+    for path in shipped_studies().values():
+        spec = load_spec(path)
+        models = tuple(replace(m, options={**dict(m.options or {}), **tiny})
+                       if m.model == "nm_training" else m for m in spec.models)
+        spec = replace(spec, models=models, outputs=OutputsSpec()).with_overrides(
+            storage=journal, n_trials=None if spec.mode == "sweep" else 3)
+        run_study(spec, quiet=True)
+    return journal
+
+
+@pytest.fixture(scope="module")
+def shipped_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch")
+    root = tmp_path_factory.mktemp("shipped")
+    return build_report(_run_every_shipped_study(root), None, root / "report").parent
+
+
+def test_every_shipped_study_page_renders_readably(
+    driver: Any, shipped_report: Path, tmp_path: Path
+) -> None:
+    from dse import shipped_studies
+
+    pages = ["index.html", *(f"study-{name}.html" for name in sorted(shipped_studies()))]
+    problems: list[str] = []
+    for page in pages:
+        driver.get((shipped_report / page).as_uri())
+        plots = wait_rendered(driver)
+        driver.save_screenshot(str(tmp_path / page.replace(".html", ".png")))
+        problems += [f"{page}: console: {m}" for m in console_errors(driver)]
+        if page == "index.html":
+            cells = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.studies tbody tr'))"
+                ".map(r => r.lastElementChild.textContent)")
+            assert len(cells) == len(pages) - 1 and all(cells), cells  # every HV filled
+            continue
+        assert plots, page
+        for plot_id, _, _ in plots:
+            traces = driver.execute_script(
+                "return document.getElementById(arguments[0])._fullData.length", plot_id)
+            if not traces:
+                problems.append(f"{page}: {plot_id} has no trace")
+            problems += [f"{page}: {p}" for p in label_collisions(driver, plot_id)]
+        ticks = driver.execute_script(
+            "return Array.from(document.querySelectorAll('svg text')).map(t => t.textContent)")
+        problems += [f"{page}: raw power tick {t!r}" for t in ticks if "×10" in t]
+    assert problems == [], "\n".join(problems)
+    # A sweep page states its sample and plots its own progress, not trial-order curves.
+    driver.get((shipped_report / "study-comet_1t.html").as_uri())
+    wait_rendered(driver)
+    summary = driver.find_element("id", "summary").text
+    assert "of 1,166,400 evaluated designs shown" in summary
+    ids = driver.execute_script(
+        "return Array.from(document.querySelectorAll('div.plot')).map(d => d.id)")
+    assert "plot-sweep" in ids and "plot-hypervolume" not in ids and "plot-best" not in ids
