@@ -75,6 +75,9 @@ def _run(study: Path, storage: Path, repo: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-c", code, "run", str(study), "--storage", str(storage), "--quiet"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=storage.parent,
         env={**os.environ, "PYTHONPATH": str(repo)},
+        # A background shell starts us with SIGINT ignored, which children inherit: restore
+        # it, so SIGINT is Ctrl-C as on a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -111,6 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=20, help="cases per signal")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--signals", default="SIGKILL,SIGINT", help="comma list")
     ap.add_argument("--chunk", type=int, default=2000,
                     help="sweep chunk size (smaller: more of the run is sweeping, not recording)")
     ap.add_argument("--repo", type=Path, default=REPO,
@@ -134,7 +138,7 @@ def main() -> None:
         print("| signal | cases | killed before done | reruns (mean) | trials duplicated "
               "| rows lost or doubled | tracebacks |")
         print("|---|---|---|---|---|---|---|")
-        for sig in (signal.SIGKILL, signal.SIGINT):
+        for sig in [signal.Signals[name.strip()] for name in args.signals.split(",")]:
             killed = dup = bad_rows = tracebacks = 0
             reruns = []
             for case in range(args.kills):
@@ -149,7 +153,11 @@ def main() -> None:
                 n, more = _finish(study, storage, repo)
                 reruns.append(n)
                 text = stderr.decode(errors="replace") + more
-                tracebacks += text.count("Traceback")
+                if "Traceback" in text:
+                    tracebacks += text.count("Traceback")
+                    print(f"{sig.name} case {case}: "
+                          + " | ".join(text[text.index("Traceback"):].splitlines()[-3:]),
+                          file=sys.stderr)
                 params, dup_keys, rows = _count(storage)
                 extra = collections.Counter(params) - reference
                 dup += dup_keys + sum(extra.values())
