@@ -11,8 +11,10 @@ Modules, one job each: ``_supernet`` (OFA-MBv3 w1.0/w1.2 and OFA-ResNet50 per-la
 sampling, weight nesting), ``_accuracy`` (fits to published and measured accuracies),
 ``_pool`` (Pareto SubNet pools), ``_accelerator`` (SushiAccel-like latency/energy tables),
 ``_cache`` (SubGraph Stationary fill, hits, switch cost), ``_scheduler`` (SushiSched-like policy
-and baselines), ``_streams`` (query streams and trace files), ``_anchors`` (published numbers),
-``_model`` (the :class:`SushiModel`). Equations and sources: ``docs/models/sushi.md``.
+and baselines), ``_fast_tables`` and ``_fast_scheduler`` (the same tables and decisions with
+shared work done once: the default path), ``_streams`` (query streams and trace files),
+``_anchors`` (published numbers), ``_model`` (the :class:`SushiModel`). Equations and
+sources: ``docs/models/sushi.md``.
 """
 
 from __future__ import annotations

@@ -2,12 +2,19 @@
 
 Pipeline per batch of design points (see the private modules for the equations):
 
-1. points are grouped by their workload (SuperNet, pool), stream and scheduler period; each
-   group shares a SubNet pool (:mod:`._pool`) and a query trace (:mod:`._streams`);
-2. per group, :func:`._accelerator.serving_tables` builds latency / traffic / energy tables
-   ``[P, S, G]`` for every hardware point at once (``S`` pool SubNets, ``G`` PB contents);
-3. :func:`._scheduler.simulate` serves the trace under the point's policy *and* under the no-PB
-   baseline (stacked on the point axis), giving the savings.
+1. points that serve alike are served once; the rest are grouped by their workload
+   (SuperNet, pool) and stream; each group shares a SubNet pool (:mod:`._pool`) and a query
+   trace (:mod:`._streams`);
+2. per group, :func:`._fast_tables.fast_serving_tables` builds latency / traffic / energy
+   tables ``[P, S, G]`` for every hardware point at once (``S`` pool SubNets, ``G`` PB
+   contents), the same as :func:`._accelerator.serving_tables` with shared work done once;
+3. :func:`._fast_scheduler.simulate_with_baseline` serves the trace under each point's policy
+   and without a PB (the baseline of every saving), with the decisions of
+   :func:`._scheduler.simulate`.
+
+``impl="reference"`` runs the original path (steps 2 and 3 with :mod:`._accelerator` and
+:mod:`._scheduler`, groups also split by scheduler period, the baseline stacked on the point
+axis); both give the same results (``docs/models/sushi.md`` section 11).
 
 Infeasible designs are values, not exceptions: ``onchip_mem_violation_mb`` (PB + activation +
 stream buffers beyond the on-chip memory) and ``mac_budget_violation`` (PE array beyond the MAC
