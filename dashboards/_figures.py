@@ -120,6 +120,22 @@ def short_label(name: str, limit: int = SHORT_LABEL) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def unique_short_label(name: str, limit: int, taken: dict[str, str]) -> str:
+    """:func:`short_label`, cut in the middle instead when that is taken (``parameter_1…`` and
+    ``parameter_10…`` stay apart as ``param…ter_1`` ...), numbered as a last resort."""
+    short = short_label(name, limit)
+    if short not in taken:
+        return short
+    whole = short_label(name, 10_000)
+    head = max(1, limit // 2 - 1)
+    short = whole[:head] + "…" + whole[-(limit - head - 1):]
+    n = 2
+    while short in taken:
+        short = f"{whole[: max(1, limit - 4)]}…#{n}"
+        n += 1
+    return short
+
+
 def wrapped_label(name: str, width: int = 18) -> str:
     """An axis title broken into lines of about ``width`` characters (3-D scene titles)."""
     lines: list[str] = []
@@ -430,10 +446,7 @@ def parallel_coordinates(data: StudyData) -> go.Figure | None:
     limit = max(limit, 10) if angle == 0 else 18
     full: dict[str, str] = {}
     for dim in dims:
-        short = short_label(dim["label"], limit)
-        if short in full:  # two namespaces, one input name: keep a bit of each namespace
-            ns = str(dim["label"]).split(".", 1)[0][:3]
-            short = short_label(f"{ns}:{short}", limit + 4)
+        short = unique_short_label(str(dim["label"]), limit, full)
         full[short] = dim["label"]
         dim["label"] = short
     fig = go.Figure(
