@@ -11,6 +11,10 @@ miss.
 becomes that line and exit code 2; Ctrl-C at any moment, start-up included, becomes one line and
 exit code 130; any other exception is a bug and becomes one line ``dse: internal error: ...``
 with a hint and exit code 1 (``DSE_DEBUG=1`` prints the traceback as well).
+
+The work behind the commands lives in the engine's modules (``dse/_status.py``,
+``dse/_model_eval.py``, ``dse/_validate.py``, ``dse/_run.py``, ``dse/_export.py`` ...); this module
+parses arguments, calls them and prints.
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ import numpy as np
 from costmodels import ModelError
 from costmodels._protocol import ANCHOR_KINDS
 from dse._checks import check_port, check_seed, check_storage_spec
-from dse._errors import DseError
+from dse._errors import DseError, one_line
+from dse._model_eval import evaluate_points, points_from_config
 from dse._options import build_model
 from dse._startup import INTERRUPTED, cli_started
+from dse._status import study_status
+from dse._validate import validate_models
 from dse._values import stored
 from search_spaces import ParamError, SpaceError
 
@@ -170,10 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(INTERRUPTED, file=sys.stderr)
         return 130
     except _ArgumentError as exc:
-        print(f"dse: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"dse: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except _USER_ERRORS as exc:
-        print(f"dse: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"dse: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except RecursionError:
         print("dse: error: input nested too deeply", file=sys.stderr)
@@ -186,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("DSE_DEBUG"):
             traceback.print_exc()
-        print(f"dse: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug in dse; "
+        print(f"dse: internal error: {type(exc).__name__}: {one_line(exc)} (a bug in dse; "
               "set DSE_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
 
@@ -200,13 +207,6 @@ def _main(argv: Sequence[str] | None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return int(_COMMANDS[args.command](args) or 0)
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception's message on one line (a message of several lines keeps its first)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= 1000 else text[:1000] + "..."
 
 
 def _silence_stdout() -> None:
@@ -319,48 +319,6 @@ def _sweep_files(sweep: dict[str, Any]) -> str:
 
 
 # -- status -------------------------------------------------------------------------------------
-def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
-    """One summary per study in the storage (used by ``dse status``)."""
-    import optuna
-    from optuna.trial import TrialState
-
-    from dse._hypervolume import study_reference
-    from dse._storage import open_storage
-    from dse._study import pareto_trials
-
-    storage = open_storage(storage_spec, create=False)
-    out = []
-    for s in storage.get_all_studies():
-        study = optuna.load_study(study_name=s.study_name, storage=storage)
-        trials = study.get_trials(deepcopy=False)
-        counts = {st.name.lower(): 0 for st in TrialState}
-        for t in trials:
-            counts[t.state.name.lower()] += 1
-        names = study.metric_names or [f"values_{i}" for i in range(len(study.directions))]
-        dirs = [d.name.lower() for d in study.directions]
-        best = pareto_trials(study)
-        signs = np.asarray([1.0 if d == "minimize" else -1.0 for d in dirs])
-        F = np.asarray([t.values for t in best], dtype=float).reshape(-1, len(dirs)) * signs
-        best_values = {}
-        ref = study_reference(s.user_attrs, dirs, F) if len(dirs) > 1 else None
-        if len(F):
-            for j, n in enumerate(names):
-                best_values[n] = stored(float(F[:, j].min() * signs[j]))
-        out.append({
-            "study": s.study_name,
-            "mode": s.user_attrs.get("dse.mode", ""),
-            "trials": len(trials),
-            "states": {k: v for k, v in counts.items() if v},
-            "objectives": dict(zip(names, dirs)),
-            "pareto_size": len(best),
-            "best": best_values,
-            "hypervolume_normalized": round(ref.hypervolume(F), 6) if ref is not None else None,
-            "hypervolume_reference": (None if ref is None else
-                                      ("fixed: " if ref.fixed else "") + ref.source),
-        })
-    return out
-
-
 def _cmd_status(args: argparse.Namespace) -> int:
     rows = study_status(args.storage)
     if args.json:
@@ -476,44 +434,6 @@ def _option_value(raw: str) -> Any:
         return raw
 
 
-def evaluate_points(
-    model_name: str, points: list[dict[str, Any]], options: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Evaluate points (flat param dicts, strings allowed) through one model."""
-    model = build_model(model_name, options)
-    known = {p.name: p for p in model.inputs}
-    cols: dict[str, list[Any]] = {}
-    for pt in points:
-        for k in pt:
-            if k not in known:
-                raise ParamError(f"model {model_name!r} has no parameter {k!r}; expected one of "
-                                 f"{', '.join(known)}")
-    for name, p in known.items():
-        cols[name] = [p.coerce(pt[name]) if name in pt else p.default for pt in points]
-    batch = {name: np.asarray(v, dtype=known[name].dtype) for name, v in cols.items()}
-    try:
-        out = model.evaluate(batch)
-    except (ModelError, ParamError):
-        raise
-    except Exception as exc:  # the model failed on these points: say so, as the engine would
-        raise ModelError(f"model {model_name!r} could not evaluate the point: "
-                         f"{type(exc).__name__}: {_one_line(exc)}") from None
-    constraint_names = set(model.constraint_names())
-    results = []
-    for i in range(len(points)):
-        metrics = {k: stored(float(np.asarray(v)[i])) for k, v in out.items()
-                   if k not in constraint_names}
-        constraints = {k: stored(float(np.asarray(out[k])[i])) for k in constraint_names}
-        results.append({
-            "model": model_name,
-            "params": {k: _json_default(batch[k][i]) for k in batch},
-            "metrics": metrics,
-            "constraints": constraints,
-            "feasible": all(v is not None and v <= 0 for v in constraints.values()),
-        })
-    return results
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from costmodels import get_model_class
 
@@ -526,7 +446,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     get_model_class(args.model)  # unknown model: one-line error before anything else
     expected: list[dict[str, Any]] | None = None
     if args.config:
-        points, options, expected = _points_from_config(args.config, args.model, options, sets)
+        points, options, expected = points_from_config(args.config, args.model, options, sets)
     else:
         lists = {k: v.split(",") for k, v in sets.items()}
         n = max((len(v) for v in lists.values()), default=1)
@@ -593,46 +513,6 @@ def _evaluate_study(args: argparse.Namespace) -> int:
         for k, v in r["metrics"].items():
             print(f"  {k:36s} {v}")
     return 0
-
-
-def _points_from_config(
-    path: str, model_name: str, options: dict[str, Any], sets: dict[str, str]
-) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
-    """The model's points in an export, its options, and each point's exported metrics and
-    violations by the model's own output names."""
-    from dse._export import load_records
-
-    points = []
-    expected: list[dict[str, Any]] = []
-    found_options = None
-    for i, r in enumerate(load_records(path)):
-        configs = r["config"]
-        if not isinstance(configs, dict):
-            raise DseError(f"{path}: record {i}: 'config' is {type(configs).__name__}; expected "
-                           "a table of model configs")
-        for ns, cfg in configs.items():
-            where = f"{path}: record {i}: config.{ns}"
-            if not isinstance(cfg, dict):
-                raise DseError(f"{where}: expected a table with 'model' and 'params', got "
-                               f"{type(cfg).__name__}")
-            if cfg.get("model") != model_name:
-                continue
-            params, cfg_options = cfg.get("params"), cfg.get("options", {})
-            if not isinstance(params, dict):
-                raise DseError(f"{where}.params: expected a table of parameters")
-            if not isinstance(cfg_options, dict):
-                raise DseError(f"{where}.options: expected a table of model options")
-            found_options = cfg_options if found_options is None else found_options
-            model = build_model(model_name, {**cfg_options, **options})
-            flat = model.from_native(params)
-            flat.update(sets)
-            points.append(flat)
-            exported = {**dict(r.get("metrics") or {}), **dict(r.get("constraints") or {})}
-            expected.append({k[len(ns) + 1:]: v for k, v in exported.items()
-                             if isinstance(k, str) and k.startswith(f"{ns}.")})
-    if not points:
-        raise DseError(f"{path}: no exported config for model {model_name!r}")
-    return points, {**(found_options or {}), **options}, expected
 
 
 # -- models / spaces / validate -----------------------------------------------------------------
@@ -710,18 +590,6 @@ def _cmd_spaces(args: argparse.Namespace) -> int:
         for c in r["constraints"]:
             print(f"  constraint {c['name']}: {c['doc']}")
     return 0
-
-
-def validate_models(name: str | None = None) -> list[dict[str, Any]]:
-    """Every anchor of every model (or of one model) as ``dse validate --json`` prints it."""
-    from costmodels import available_models, get_model
-
-    names = [name] if name else available_models()
-    rows = []
-    for n in names:
-        model = get_model(n)
-        rows += [a.as_dict() for a in model.anchors()]
-    return rows
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
