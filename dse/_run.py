@@ -554,7 +554,7 @@ def _run_sweep_mode(
         return summary
     _check_sweep_state(spec, study, fingerprint)
     total = problem.space.size if spec.sweep.method == "exhaustive" else \
-        spec.sweep.population * (spec.sweep.generations + 1)
+        spec.sweep.population_for(problem.space.size) * (spec.sweep.generations + 1)
     progress, hook, history = _sweep_progress(study, problem, total, quiet)
     files.mkdir(parents=True, exist_ok=True)
     executor = None

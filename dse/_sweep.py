@@ -245,7 +245,7 @@ def _evolve(
     space = problem.space
     d = len(space.searched)
     rng = state.rng
-    pop_n = spec.population
+    pop_n = spec.population_for(space.size)
     if "U" not in state.extra:
         U = rng.random((pop_n, d))
         batch = space.decode(U)
