@@ -30,11 +30,17 @@ UNREACHABLE = 1_000_000
 HANG_S = 600.0
 
 
+def _default_sigint() -> None:
+    # A suite started in the background of a non-interactive shell inherits SIGINT ignored,
+    # and so would the child: it would never see the Ctrl-C this test sends.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(study: Path, storage: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "dse.cli", "run", str(study), "--storage", str(storage),
          "--quiet", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
     )
 
 
@@ -109,7 +115,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path: Path) -> None
             "os.kill(os.getpid(), signal.SIGINT); import dse.cli; "
             "sys.exit(dse.cli.main(['models']))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=HANG_S)
+                          cwd=tmp_path, timeout=HANG_S, preexec_fn=_default_sigint)
     assert proc.returncode == 130
     assert proc.stderr == "dse: interrupted; run the same command again to resume\n"
     assert proc.stdout == ""
