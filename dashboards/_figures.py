@@ -763,7 +763,7 @@ def importance_figure(data: StudyData) -> tuple[go.Figure | None, str]:
     cols = min(m, 2)
     n_rows = -(-m // cols)
     fig = make_subplots(rows=n_rows, cols=cols, horizontal_spacing=0.3 if cols > 1 else 0.1,
-                        vertical_spacing=0.5 / n_rows if n_rows > 1 else 0.3,
+                        vertical_spacing=0.3 / n_rows if n_rows > 1 else 0.3,
                         subplot_titles=[short_label(lab, 40) for lab in data.labels])
     drawn = 0
     for k in range(m):
