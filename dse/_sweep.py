@@ -3,13 +3,19 @@
 Optuna costs milliseconds per trial; an analytical model costs microseconds per point. A sweep
 therefore evaluates whole chunks of ``chunk_size`` points at once and streams them through
 
-* a running Pareto filter over the feasible points (:class:`dse._pareto.ParetoFront`),
-* a reservoir sample of ``sample_rest`` other points (kept for context in the dashboards),
-* optionally a columnar file holding every point (:mod:`dse._columnar`),
+* a running Pareto filter over the feasible points (:class:`dse._pareto.ParetoFront`), which
+  keeps every tie (designs with equal objectives); only the same design evaluated twice is
+  folded at the end (:func:`distinct_designs`);
+* a reservoir sample of ``sample_rest`` other points (kept for context in the dashboards);
+* a columnar points table (:mod:`dse._columnar`) of the feasible points, or of every point
+  with ``save = "all"``, each row numbered by ``row`` (evaluation order);
 
-in memory bounded by the chunk size plus the front. The front and the sample are then written to
-the Optuna study as completed trials, so dashboards and export treat sweeps and trials alike.
-A checkpoint after each chunk lets a killed sweep resume where it stopped.
+in memory bounded by the chunk size plus the front. A complete sweep writes its whole front to
+a front table. The caller then records the front and the sample as completed trials, so
+dashboards and export treat sweeps and trials alike. After every chunk the table's row count
+and a plain-data checkpoint (:mod:`dse._sweep_state`) are published, so a killed sweep resumes
+where it stopped with no row lost or repeated; the checkpoint outlives the sweep until the
+caller has recorded it (:func:`finish_sweep`).
 
 The evolutionary search is NSGA-II-like (Deb et al., IEEE TEC 6(2), 2002): uniform crossover
 and Gaussian mutation in the unit-cube encoding of the space, survival by constrained
