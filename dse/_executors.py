@@ -240,8 +240,10 @@ def ensure_ray(workers: int, address: str | None) -> float:
             _join_within(ray, address, CONNECT_TIMEOUT_S)
         else:
             with _loopback_only(ray):
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                         _node_ip_address="127.0.0.1",
+                # address="local": always a new instance of our own, never a cluster some
+                # other process left running (`ray start`), which would refuse num_cpus.
+                ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                         log_to_driver=False, _node_ip_address="127.0.0.1",
                          # notice a dead node in about 3 s instead of Ray's ~15-30 s default
                          _system_config={"health_check_period_ms": 1000,
                                          "health_check_failure_threshold": 3})
