@@ -435,11 +435,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--postgres", default=os.environ.get("DSE_TEST_POSTGRES_URL"),
                     help="PostgreSQL URL for the server cases (default $DSE_TEST_POSTGRES_URL)")
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--kinds", default="journal,postgresql",
+                    help="storages for the signal and concurrency cases (comma list)")
+    ap.add_argument("--signals-only", action="store_true",
+                    help="only the kill -9 / SIGINT cases (to split a campaign over processes)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     print(f"# fault campaign on {machine_line()}", flush=True)
-    kinds = ["journal"] + (["postgresql"] if args.postgres else [])
+    kinds = [k for k in args.kinds.split(",") if k == "journal" or (k == "postgresql"
+                                                                    and args.postgres)]
     rows: list[Row] = []
     t0 = time.monotonic()
     for kind in kinds:
@@ -450,20 +455,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 signal_case(row, mode, kind, sig, args.count, args.postgres, rng)
                 rows.append(row)
                 print(" | ".join(row.cells()), flush=True)
-    if not args.skip_ray:
+    if not args.skip_ray and not args.signals_only:
         row = Row("Ray workers killed", "kill -9 of every ray:: worker after 5 trials "
                   "(--workers 2), then re-run")
         ray_case(row, 3)
         rows.append(row)
         print(" | ".join(row.cells()), flush=True)
-    for damage, how in (("torn tail", "half a record appended"),
+    extras = () if args.signals_only else (("torn tail", "half a record appended"),
                         ("garbage tail", "a non-JSON line appended"),
-                        ("zeroed block", "4 KiB of zeros in the middle")):
+                        ("zeroed block", "4 KiB of zeros in the middle"))
+    for damage, how in extras:
         row = Row(f"journal {damage}", f"{how}; dse status; dse run to 50")
         damage_case(row, damage, 5)
         rows.append(row)
         print(" | ".join(row.cells()), flush=True)
-    cases = [("journal", 2)] + ([("postgresql", 4)] if args.postgres else [])
+    cases = [] if args.signals_only else [(k, 2 if k == "journal" else 4) for k in kinds]
     for kind, n in cases:
         row = Row(f"{n} concurrent drivers, {kind}",
                   f"{n} dse run started together on a 40-trial study"
