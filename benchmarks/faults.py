@@ -369,17 +369,31 @@ def _progressed(proc: subprocess.Popen[str], storage: str, name: str,
 
 
 def _ray_workers(driver: int) -> list[int]:
-    """PIDs of Ray worker processes (``ray::...``) running the driver's actors."""
-    pids = []
+    """PIDs of the Ray worker processes (``ray::...``) of the cluster ``driver`` started.
+
+    Only the driver's descendants: a local cluster started by ``--workers`` runs under the
+    driver, and processes of any other Ray cluster on the machine are never touched.
+    """
+    parent: dict[int, int] = {}
+    cmdline: dict[int, bytes] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmd = (entry / "cmdline").read_bytes()
+            stat = (entry / "stat").read_bytes()
+            cmdline[int(entry.name)] = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if cmd.startswith(b"ray::") and b"IDLE" not in cmd:
-            pids.append(int(entry.name))
+        parent[int(entry.name)] = int(stat[stat.rfind(b")") + 2:].split()[1])
+    pids = []
+    for pid, cmd in cmdline.items():
+        if not cmd.startswith(b"ray::") or b"IDLE" in cmd:
+            continue
+        p = pid
+        while p in parent and p not in (0, 1, driver):
+            p = parent[p]
+        if p == driver:
+            pids.append(pid)
     return pids
 
 
