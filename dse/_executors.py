@@ -12,9 +12,10 @@ once (models, caches) and evaluates the jobs sent to it. Faults, and what each c
   free worker (at most ``max_attempts`` runs in all, then its points fail with the reason). A
   replacement actor is started only when the cluster still has a CPU for it, so a lost node
   shrinks the pool instead of leaving a job waiting forever for an actor that cannot be placed.
-* **a node dies**: Ray's GCS marks it dead after its health checks fail (seconds; the local
-  cluster started here checks every second), and the executor also asks the GCS for the nodes'
-  state on each poll, so the worker actors of a dead node are given up as soon as the GCS knows.
+* **a node dies**: Ray's GCS marks it dead after its health checks fail (by default after
+  about 15-30 s of silence; tighter checks declared healthy nodes dead on a loaded machine), and
+  the executor also asks the GCS for the nodes' state on each poll, so the worker actors of a
+  dead node are given up as soon as the GCS knows.
 * **no worker is left**: the queued and in-flight jobs fail with the reason (``interrupted:
   no Ray worker left ...``, so the next run retries their points) and :attr:`RayExecutor.lost`
   says why; the run then stops with one line and a non-zero exit code.
@@ -242,11 +243,10 @@ def ensure_ray(workers: int, address: str | None) -> float:
             with _loopback_only(ray):
                 # address="local": always a new instance of our own, never a cluster some
                 # other process left running (`ray start`), which would refuse num_cpus.
+                # Ray's default health checks (a node is dead after ~15-30 s of silence): tighter
+                # ones declared this very node dead on a loaded machine.
                 ray.init(address="local", num_cpus=workers, include_dashboard=False,
-                         log_to_driver=False, _node_ip_address="127.0.0.1",
-                         # notice a dead node in about 3 s instead of Ray's ~15-30 s default
-                         _system_config={"health_check_period_ms": 1000,
-                                         "health_check_failure_threshold": 3})
+                         log_to_driver=False, _node_ip_address="127.0.0.1")
     except DseError:
         raise
     except Exception as exc:
