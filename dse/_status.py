@@ -18,9 +18,8 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
     import optuna
     from optuna.trial import TrialState
 
-    from dse._hypervolume import study_reference
     from dse._storage import open_storage
-    from dse._study import pareto_trials
+    from dse._study import pareto_trials, study_hypervolume
 
     storage = open_storage(storage_spec, create=False)
     out = []
@@ -36,7 +35,7 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
         signs = np.asarray([1.0 if d == "minimize" else -1.0 for d in dirs])
         F = np.asarray([t.values for t in best], dtype=float).reshape(-1, len(dirs)) * signs
         best_values = {}
-        ref = study_reference(s.user_attrs, dirs, F) if len(dirs) > 1 else None
+        hv, ref, _ = study_hypervolume(study)
         if len(F):
             for j, n in enumerate(names):
                 best_values[n] = stored(float(F[:, j].min() * signs[j]))
@@ -48,7 +47,7 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
             "objectives": dict(zip(names, dirs)),
             "pareto_size": len(best),
             "best": best_values,
-            "hypervolume_normalized": round(ref.hypervolume(F), 6) if ref is not None else None,
+            "hypervolume_normalized": round(hv, 6) if hv is not None else None,
             "hypervolume_reference": (None if ref is None else
                                       ("fixed: " if ref.fixed else "") + ref.source),
         })

@@ -87,3 +87,21 @@ def test_run_summary_states_the_fraction_of_a_known_true_hypervolume(tmp_path: P
     f1 = np.linspace(0, 1, 200_001)
     assert hypervolume(np.c_[f1, front_f2(f1)], np.ones(2)) == pytest.approx(2 / 3, abs=1e-5)
     assert 0 <= summary.true_hypervolume_fraction < 1  # 60 trials of NSGA-II: not there yet
+
+
+def test_status_and_dashboards_agree_without_a_stored_reference(tmp_path: Path) -> None:
+    from dashboards._data import study_data
+    from dashboards._report import final_hypervolume
+
+    storage = str(tmp_path / "plain.journal")
+    study = optuna.create_study(study_name="plain", storage=open_storage(storage),
+                                directions=["minimize", "maximize"])
+    rng = np.random.default_rng(5)
+    for a, b in rng.random((30, 2)) * [10.0, 3.0]:
+        study.enqueue_trial({"a": float(a), "b": float(b)})
+        t = study.ask()
+        study.tell(t, [t.suggest_float("a", 0, 10), t.suggest_float("b", 0, 3) ** 2])
+    (row,) = study_status(storage)
+    assert row["hypervolume_reference"].startswith("provisional")
+    data = study_data(optuna.load_study(study_name="plain", storage=open_storage(storage)))
+    assert final_hypervolume(data) == pytest.approx(row["hypervolume_normalized"], abs=1e-6)
