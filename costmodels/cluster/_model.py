@@ -802,8 +802,13 @@ class ClusterModel(CostModel):
         def group(ps: tuple[Param, ...]) -> dict[str, Any]:
             return {p.name: _plain(full[p.name]) for p in ps}
 
+        # A workload input at 0 means "the workload's own value": export that value, so the
+        # record shows the global batch and token budget the point was evaluated with.
+        own = self.workload.as_dict()
+        workload = own | {k: v for k, v in group(WORKLOAD_INPUTS).items()
+                          if not (v == 0 and own.get(k))}
         return {
-            "workload": self.workload.as_dict() | group(WORKLOAD_INPUTS),
+            "workload": workload,
             "cluster": group(CLUSTER_INPUTS),
             "prices": group(PRICE_INPUTS),
             "execution": group(EXECUTION_INPUTS),

@@ -290,3 +290,17 @@ def test_any_point_of_the_declared_ranges_gives_finite_outputs(model: ClusterMod
     for name in model.metric_names():
         if name.startswith(("time_", "mem_")) or name in ("iter_time_s", "capex_usd"):
             assert (out[name] >= 0).all(), name
+
+
+def test_native_config_fills_the_workloads_own_batch_and_tokens() -> None:
+    model = ClusterModel(workload="megatron_1t")
+    native = model.native_config({"tp": 8, "pp": 64})
+    # 0 ("the workload's own") is exported as the value the point was evaluated with.
+    assert native["workload"]["global_batch"] == 3072
+    assert native["workload"]["train_tokens"] == 450e9
+    flat = model.from_native(native)
+    cols = {p.name: np.asarray([flat.get(p.name, p.default)], dtype=p.dtype) for p in model.inputs}
+    base = {p.name: np.asarray([{"tp": 8, "pp": 64}.get(p.name, p.default)], dtype=p.dtype)
+            for p in model.inputs}
+    a, b = model.evaluate(cols), model.evaluate(base)
+    assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in b)
