@@ -259,6 +259,10 @@ class Pipeline:
     def _run_stage(
         self, s: Stage, local: dict[str, np.ndarray], n: int, context: EvalContext | None
     ) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+        if n == 0:
+            # An empty batch (e.g. a sweep chunk whose points all repeat earlier designs)
+            # never reaches a model: models are written for whole populations, not for none.
+            return {o.name: np.empty(0) for o in s.model.outputs}, {}
         if not self._memoizes(s):
             self.evaluations[s.namespace] += n
             out = s.model.evaluate(local, context)

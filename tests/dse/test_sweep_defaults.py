@@ -28,3 +28,18 @@ def test_default_evolutionary_sweep_reaches_99_percent_of_vegetas_true_hypervolu
         found = run_sweep(problem, SweepSpec(method="evolutionary", sample_rest=0, save="none"),
                           seed=seed).front["__F"]
         assert ref.hypervolume(found) >= 0.99 * true_hv
+
+
+def test_chunks_holding_only_repeated_designs_reach_no_model() -> None:
+    # vegeta's space has 34,560 raw points and 7,440 distinct designs: with chunks of 2**14
+    # some chunks hold only repeats of designs already enumerated (an empty batch).
+    import numpy as np
+
+    problem = Problem(load_spec("vegeta"))
+    empty = problem.space.point(np.arange(0, 0, dtype=np.int64), distinct=True)
+    ev = problem.evaluate(empty)
+    assert ev.F.shape == (0, 3)
+    small = run_sweep(problem, SweepSpec(method="exhaustive", chunk_size=1 << 14, sample_rest=0,
+                                         save="none"), seed=0)
+    whole = run_sweep(problem, SweepSpec(method="exhaustive", sample_rest=0, save="none"), seed=0)
+    assert sorted(map(tuple, small.front["__F"])) == sorted(map(tuple, whole.front["__F"]))
