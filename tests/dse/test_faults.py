@@ -60,9 +60,12 @@ def _kill_and_resume(study: Path, storage: str, sig: int, ready,  # type: ignore
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "sigint"])
 def test_trial_mode_on_a_journal(tmp_path: Path, sig: int) -> None:
     journal = tmp_path / "s.journal"
-    study = write_study(tmp_path, "trial", n_trials=30, name="t")
+    # The fault lands after 100 journal records, about a tenth of the way through 200 trials
+    # (each at least 10 ms): the run cannot have finished when the signal arrives, however
+    # slow or fast the machine (with 30 trials it sometimes had, and exited 0).
+    study = write_study(tmp_path, "trial", n_trials=200, name="t")
     faulted = _kill_and_resume(study, str(journal), sig, lambda: journal_lines(journal) >= 100,
-                               30)
+                               200)
     if sig == signal.SIGINT:  # the run's summary says so, with the exit code of an interrupt
         assert faulted.returncode == 130 and not faulted.stderr.strip()
         assert "(interrupted; re-run to resume)" in faulted.stdout.splitlines()[0]
