@@ -285,11 +285,25 @@ def serving_tables(
     serial = ~double
     lat[serial] = base_ms[serial][:, :, None] - hit_bytes[serial] / bw[serial, None, None]
     offchip = weight_bytes[:, :, None] - hit_bytes + a_off_sl.sum(axis=2)[:, :, None]
+    return assemble_tables(hw, sub.macs, weight_bytes, act_sl.sum(axis=2), lat, offchip,
+                           hit_bytes, switch, held_tot, bpw, bw, fetch_share)
+
+
+def assemble_tables(
+    hw: Mapping[str, np.ndarray], macs: np.ndarray, weight_bytes: np.ndarray,
+    act_bytes: np.ndarray, lat: np.ndarray, offchip: np.ndarray, hit_bytes: np.ndarray,
+    switch: np.ndarray, held: np.ndarray, bpw: np.ndarray, bw: np.ndarray,
+    fetch_share: np.ndarray,
+) -> ServingTables:
+    """The serving tables from their parts (shared by the reference and the fast path).
+
+    On-chip energy ``E_sram (weights + activations) + E_mac MACs`` (pJ -> mJ); switch and held
+    counts become bytes at ``bpw`` bytes per weight.
+    """
     e_sram = np.asarray(hw["e_sram_pj_per_byte"], dtype=np.float64)
     e_mac = np.asarray(hw["e_mac_pj"], dtype=np.float64)
     onchip_mj = (
-        e_sram[:, None] * (weight_bytes + act_sl.sum(axis=2))
-        + e_mac[:, None] * sub.macs.sum(axis=1)[None]
+        e_sram[:, None] * (weight_bytes + act_bytes) + e_mac[:, None] * macs.sum(axis=1)[None]
     ) * 1e-9
     return ServingTables(
         lat_ms=lat,
@@ -298,7 +312,7 @@ def serving_tables(
         weight_bytes=weight_bytes,
         hit_bytes=hit_bytes,
         switch_bytes=switch * bpw[:, None, None],
-        held_bytes=held_tot * bpw[:, None],
+        held_bytes=held * bpw[:, None],
         bw_bytes_per_ms=bw,
         e_dram_mj_per_byte=np.asarray(hw["e_dram_pj_per_byte"], dtype=np.float64) * 1e-9,
         fetch_share=fetch_share,

@@ -40,6 +40,7 @@ from costmodels.sushi._accelerator import (
     ServingTables,
     _pool_order,
     _pool_overlaps,
+    assemble_tables,
     compute_seconds,
 )
 from costmodels.sushi._cache import fill, hit_per_slot, switch_params
@@ -288,20 +289,5 @@ def fast_serving_tables(
             per_layer = np.maximum(tc_u[c_inv[dbl]][:, :, None, :], fetch)
             lat[dbl] = tau_ms[dbl, None, None] * active[None, :, None] + per_layer.sum(3)
     offchip = weight_bytes[:, :, None] - hit_bytes + a_off_sum[:, :, None]
-    e_sram = np.asarray(hw["e_sram_pj_per_byte"], dtype=np.float64)
-    e_mac = np.asarray(hw["e_mac_pj"], dtype=np.float64)
-    onchip_mj = (
-        e_sram[:, None] * (weight_bytes + act_sum) + e_mac[:, None] * sub.macs.sum(axis=1)[None]
-    ) * 1e-9
-    return ServingTables(
-        lat_ms=lat,
-        offchip_bytes=offchip,
-        onchip_mj=onchip_mj,
-        weight_bytes=weight_bytes,
-        hit_bytes=hit_bytes,
-        switch_bytes=switch * bpw[:, None, None],
-        held_bytes=held_tot * bpw[:, None],
-        bw_bytes_per_ms=bw,
-        e_dram_mj_per_byte=np.asarray(hw["e_dram_pj_per_byte"], dtype=np.float64) * 1e-9,
-        fetch_share=fetch_share,
-    )
+    return assemble_tables(hw, sub.macs, weight_bytes, act_sum, lat, offchip, hit_bytes, switch,
+                           held_tot, bpw, bw, fetch_share)
