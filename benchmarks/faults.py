@@ -116,7 +116,13 @@ def start(study: Path, storage: str, *extra: str,
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen(dse("run", str(study), "--storage", storage, "--quiet", *extra),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=cwd or study.parent, env=env)
+                            cwd=cwd or study.parent, env=env, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    # A campaign (or CI) started in the background inherits SIGINT ignored, and so would the
+    # run; a user's Ctrl-C reaches a foreground `dse run`, so the child gets the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(study: Path, storage: str, *extra: str,
