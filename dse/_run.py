@@ -404,7 +404,8 @@ SWEEP_HISTORY_HV_POINTS = 2000  # 4+ objectives: no per-chunk hypervolume above 
 
 
 def _sweep_progress(
-    study: optuna.Study, problem: Problem, total: int | None, quiet: bool
+    study: optuna.Study, problem: Problem, total: int | None, quiet: bool,
+    done_of: Any = None,
 ) -> tuple[Progress, Any, dict[str, list[Any]]]:
     """The sweep's progress display, its per-chunk hook, and the history the hook fills.
 
@@ -418,7 +419,7 @@ def _sweep_progress(
 
     def hook(state: Any) -> None:
         front = np.asarray(state.front.F, dtype=np.float64)
-        progress.set_front(front, state.evaluated)
+        progress.set_front(front, done_of(state) if done_of else state.evaluated)
         hv = None
         if len(front) and (front.shape[1] <= 3 or len(front) <= SWEEP_HISTORY_HV_POINTS):
             hv = progress.reference.hypervolume(front) if progress.reference else None
@@ -555,7 +556,13 @@ def _run_sweep_mode(
     _check_sweep_state(spec, study, fingerprint)
     total = problem.space.size if spec.sweep.method == "exhaustive" else \
         spec.sweep.population_for(problem.space.size) * (spec.sweep.generations + 1)
-    progress, hook, history = _sweep_progress(study, problem, total, quiet)
+    done_of = None
+    if spec.sweep.method == "exhaustive" and total:
+        # The bar counts the space's points enumerated (its total), not the distinct designs
+        # among them, which is all an exhaustive sweep evaluates (vegeta: 7,440 of 34,560).
+        def done_of(state: Any) -> int:
+            return int(min(state.chunks * spec.sweep.chunk_size, total))
+    progress, hook, history = _sweep_progress(study, problem, total, quiet, done_of)
     files.mkdir(parents=True, exist_ok=True)
     executor = None
     chunk_evaluator = population_evaluator = None
