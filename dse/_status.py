@@ -19,7 +19,7 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
     from optuna.trial import TrialState
 
     from dse._storage import open_storage
-    from dse._study import pareto_trials, study_hypervolume
+    from dse._study import study_hypervolume
 
     storage = open_storage(storage_spec, create=False)
     out = []
@@ -31,11 +31,10 @@ def study_status(storage_spec: str | None) -> list[dict[str, Any]]:
             counts[t.state.name.lower()] += 1
         names = study.metric_names or [f"values_{i}" for i in range(len(study.directions))]
         dirs = [d.name.lower() for d in study.directions]
-        best = pareto_trials(study)
+        hv, ref, best = study_hypervolume(study)
         signs = np.asarray([1.0 if d == "minimize" else -1.0 for d in dirs])
         F = np.asarray([t.values for t in best], dtype=float).reshape(-1, len(dirs)) * signs
         best_values = {}
-        hv, ref, _ = study_hypervolume(study)
         if len(F):
             for j, n in enumerate(names):
                 best_values[n] = stored(float(F[:, j].min() * signs[j]))

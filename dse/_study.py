@@ -381,8 +381,10 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     return front
 
 
-def study_hypervolume(study: optuna.Study) -> tuple[float | None, Reference | None, int]:
-    """The study's hypervolume under its reference, the reference, and the front's size.
+def study_hypervolume(
+    study: optuna.Study,
+) -> tuple[float | None, Reference | None, list[FrozenTrial]]:
+    """The study's hypervolume under its reference, the reference, and its Pareto trials.
 
     The one computation ``dse status``, the run summary and the export share; the report and
     the live dashboard use the same :func:`~dse._hypervolume.study_reference`.
@@ -390,12 +392,12 @@ def study_hypervolume(study: optuna.Study) -> tuple[float | None, Reference | No
     front = pareto_trials(study)
     dirs = [d.name.lower() for d in study.directions]
     if len(dirs) < 2:
-        return None, None, len(front)
+        return None, None, front
     # A provisional reference (none stored yet) comes from every feasible result, as the
     # dashboards' does, so both show the same number.
     _, feasible = _feasible_complete(study)
     ref = study_reference(study.user_attrs, dirs, feasible)
-    return (None if ref is None else ref.hypervolume(feasible)), ref, len(front)
+    return (None if ref is None else ref.hypervolume(feasible)), ref, front
 
 
 def trial_config(trial: FrozenTrial, fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
