@@ -9,9 +9,9 @@ docstring gives them); this module changes only how the work is organized:
   for every point). Counting the trace's sorted latency targets between consecutive thresholds
   (one ``searchsorted``) and the accuracy floors per first-qualifying SubNet (once per trace)
   gives the exact per-SubNet counts from which every mean follows. The baseline needs only means.
-* **Every point of a pool and trace is simulated together**, whatever its policy, ``Q`` and
-  window: fixed-PB points in one pass over the trace, dynamic points in one block loop per
-  ``(Q, window blocks)`` class, sharing the per-``(point, PB content)`` decision tables.
+* **The time loop is compiled** (:mod:`._serve_kernel`): each point is served query by query on
+  its own, whatever its policy, ``Q`` and window (a fixed PB is one block with no decision),
+  from per-``(point, PB content)`` decision rows built here with numpy; no numpy call per tick.
 * The suffix argmin behind accuracy-floor choices is a reversed ``minimum.accumulate`` over
   strict records instead of a Python loop over SubNets.
 
@@ -29,18 +29,15 @@ from costmodels.sushi._accelerator import ServingTables
 from costmodels.sushi._scheduler import (
     ServingStats,
     _queue_response,
-    _rank_counts,
-    _sorted_targets,
     check_serving_inputs,
 )
+from costmodels.sushi._serve_kernel import serve_points
 from costmodels.sushi._streams import Trace
 
 
 __all__ = ["BaselineStats", "simulate_with_baseline"]
 
-_T_CHUNK = 2048  # queries per statistics chunk (bounds float temporaries to [P, 2048])
 _ROW_QUERIES = 1 << 22  # points x queries per fixed-PB part (bounds [R, T] temporaries)
-_BRUTE_MAX = 1024  # block queries x SubNets up to which ranks are counted by comparisons
 
 
 @dataclass(frozen=True)
@@ -154,51 +151,6 @@ class _Acc:
     lat_miss: np.ndarray
 
 
-def _query_stats(
-    t: _Sorted,
-    rows: np.ndarray,
-    trace: Trace,
-    served: np.ndarray,
-    cur_tick: np.ndarray,
-    tick: int,
-    stall_tick: np.ndarray,
-    res: _Acc,
-) -> None:
-    """Per-query statistics of rows that served ``served`` ``[R, T]`` with PB contents
-    ``cur_tick`` and stalls ``stall_tick`` (on each tick's first query) per tick of ``tick``
-    queries ``[R, n_ticks]`` (reference: the end of ``_simulate`` with ``detail=True``; the
-    same values)."""
-    n_pts = len(rows)
-    _, n_sub, n_cand = t.lat.shape
-    n_q = len(trace)
-    block_cur = np.repeat(cur_tick, tick, axis=1)[:, :n_q]
-    code = served * n_cand + block_cur  # pair index into one point's [S, G] table
-    size = n_sub * n_cand
-    local = code + (np.arange(n_pts) * size)[:, None]
-    res.counts[rows] = np.bincount(local.ravel(), minlength=n_pts * size).reshape(
-        n_pts, n_sub, n_cand
-    )
-    code += (rows * size)[:, None]  # into the batch's flattened tables
-    lo, span = t.lo[rows], t.span[rows]
-    is_lat, q_all = trace.is_latency, trace.target_q
-    served_lat = np.empty((n_pts, n_q), dtype=np.float32)
-    lat_miss = np.zeros(n_pts)
-    lat_flat = t.lat.reshape(-1)
-    for t0 in range(0, n_q, _T_CHUNK):
-        t1 = min(n_q, t0 + _T_CHUNK)
-        got = lat_flat[code[:, t0:t1]]
-        # a stall lands on the first query of its block (the reference adds 0.0 elsewhere)
-        firsts = np.arange(-(-t0 // tick) * tick, t1, tick)
-        got[:, firsts - t0] += stall_tick[:, firsts // tick]
-        served_lat[:, t0:t1] = got
-        lat_cols = np.flatnonzero(is_lat[t0:t1])
-        over = (got[:, lat_cols] - lo[:, None]) / span[:, None] > q_all[t0 + lat_cols][None, :]
-        lat_miss += over.sum(axis=1)
-    res.lat_miss[rows] = lat_miss
-    res.p99[rows] = np.percentile(served_lat, 99, axis=1).astype(np.float64)
-    res.response[rows] = _queue_response(served_lat, trace.t_arrival_s * 1e3)
-
-
 def _final_stats(t: _Sorted, trace: Trace, res: _Acc) -> ServingStats:
     """Means from the pair counts (reference formulas, the same shapes)."""
     n_q = len(trace)
@@ -228,199 +180,90 @@ def _final_stats(t: _Sorted, trace: Trace, res: _Acc) -> ServingStats:
     )
 
 
-def _fixed_pb(
-    t: _Sorted,
-    tables: ServingTables,
-    rows: np.ndarray,
-    cur: np.ndarray,
-    blocking: np.ndarray,
-    trace: Trace,
-    fallback: str,
-    res: _Acc,
-) -> None:
-    """Rows whose PB holds ``cur`` ``[R]`` for the whole trace (``static_pb``, ``no_pb``).
+def _by_counts(period: np.ndarray, w_blocks: np.ndarray) -> np.ndarray:
+    """Rows whose block sums the reference forms as per-SubNet counts times the table ``[R]``.
 
-    Counts come from the target intervals (:func:`_fixed_counts`); only the served latency per
-    query is built (for p99 and the queue), as a lookup of each query's interval.
+    The reference does so when its group (points sharing period and window) times the period
+    exceeds 256; the group here is the largest window class among the rows of each period.
     """
-    empty = t.lat.shape[2] - 1
-    l_cur = t.lat[rows, :, cur]  # [R, S]
-    by_lat, lat_pick, acc_pick = _picks(l_cur, fallback)
-    u = _normalized(l_cur, by_lat, t, rows)
-    cnt, n_k = _fixed_counts(u, lat_pick, acc_pick, trace, t)
-    res.counts[rows] = 0
-    res.counts[rows, :, cur] = cnt
-    sw_bytes = tables.switch_bytes[rows, empty, cur]  # the initial fill of a static PB
-    stall = np.where(blocking, sw_bytes / tables.bw_bytes_per_ms[rows], 0.0)
-    res.sw_bytes[rows] = sw_bytes
-    res.switches[rows] = sw_bytes > 0
-    res.stall_ms[rows] = stall
-    q_sorted, inv = _sorted_targets(trace)
-    k = _rank_counts(u, q_sorted, inv)  # [R, T]
-    is_lat = trace.is_latency
-    got = np.where(
-        is_lat[None, :],
-        np.take_along_axis(np.take_along_axis(l_cur, lat_pick, axis=1), k, axis=1),
-        np.take_along_axis(l_cur, acc_pick, axis=1)[:, t.first_ok],
-    )
-    got[:, 0] += stall  # the initial fill stalls the first query
-    # a latency target is missed exactly when no SubNet meets it (k = 0: the fastest, which is
-    # slower, serves it), or by the stalled first query
-    q0 = trace.target_q[0]
-    late0 = (got[:, 0] - t.lo[rows]) / t.span[rows] > q0
-    res.lat_miss[rows] = n_k[:, 0] + (is_lat[0] & (k[:, 0] > 0) & late0)
-    served_lat = got.astype(np.float32)
-    res.p99[rows] = np.percentile(served_lat, 99, axis=1).astype(np.float64)
-    res.response[rows] = _queue_response(served_lat, trace.t_arrival_s * 1e3)
+    pairs, n_pair = np.unique(np.column_stack([period, w_blocks]), axis=0, return_counts=True)
+    periods, at = np.unique(pairs[:, 0], return_inverse=True)
+    group = np.zeros(len(periods), dtype=np.int64)
+    np.maximum.at(group, at.reshape(-1), n_pair)
+    flag = group * periods > 256
+    return flag[np.searchsorted(periods, period)]
 
 
-_BLOCKS: dict[tuple[int, int], tuple[Trace, list[tuple[np.ndarray, np.ndarray]]]] = {}
-
-
-def _block_orders(trace: Trace, q: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per block of ``q`` queries: its sorted targets and inverse permutation (cached)."""
-    key = (id(trace), q)
-    hit = _BLOCKS.get(key)
-    if hit is not None and hit[0] is trace:
-        return hit[1]
-    out = []
-    for start in range(0, len(trace), q):
-        tq = trace.target_q[start : start + q]
-        order = np.argsort(tq, kind="stable")
-        inv = np.empty(len(order), dtype=np.int64)
-        inv[order] = np.arange(len(order))
-        out.append((tq[order], inv))
-    if len(_BLOCKS) >= 16:
-        _BLOCKS.pop(next(iter(_BLOCKS)))
-    _BLOCKS[key] = (trace, out)
-    return out
-
-
-def _dynamic_pb(
+def _serve(
     t: _Sorted,
     tables: ServingTables,
     rows: np.ndarray,
+    start: np.ndarray,
+    dynamic: bool,
     oblivious: np.ndarray,
     blocking: np.ndarray,
     period: np.ndarray,
     w_blocks: np.ndarray,
-    tick: int,
     trace: Trace,
     fallback: str,
     res: _Acc,
 ) -> None:
-    """Rows whose PB is re-decided every ``period`` ``[R]`` queries over ``w_blocks`` ``[R]``
-    blocks of history; every period is a multiple of ``tick``.
-
-    Time runs over ticks of ``tick`` queries for all rows at once; a row decides at the end of
-    each of its blocks (never after its last), from the running sum of its last ``w_blocks``
-    block latencies (reference: the ring's sum; equal up to rounding, so decisions differ only
-    between candidates whose window latencies tie to the last bits).
-    """
-    # rows of one period contiguous: their tables are then a view, and BLAS sees what the
-    # reference gives it
-    order = np.argsort(period, kind="stable")
-    rows, oblivious, blocking = rows[order], oblivious[order], blocking[order]
-    period, w_blocks = period[order], w_blocks[order]
-    whole = len(rows) == t.lat.shape[0] and bool((rows == np.arange(len(rows))).all())
-    lat = t.lat if whole else t.lat[rows]
+    """Serve ``trace`` at rows ``rows`` (all dynamic, or all with a fixed PB ``start``) with
+    the compiled time loop (:func:`._serve_kernel.serve_points`), then their totals and
+    per-query statistics (the reference's sums over the same shapes)."""
+    lat = np.ascontiguousarray(t.lat[rows])  # [R, S, G]
     n_pts, n_sub, n_cand = lat.shape
-    empty = n_cand - 1
     n_q = len(trace)
-    pts = np.arange(n_pts)
-    l_sel = np.where(oblivious[:, None, None], lat[:, :, empty : empty + 1], lat)  # [R, S, G]
-    l_sel = l_sel.transpose(0, 2, 1)  # [R, G, S]
+    empty = n_cand - 1
+    if dynamic:
+        l_sel = np.where(oblivious[:, None, None], lat[:, :, empty : empty + 1], lat)
+        l_sel = l_sel.transpose(0, 2, 1)  # [R, G, S]: a decision row per (point, PB content)
+    else:  # the PB holds ``start`` throughout: one decision row per point
+        l_sel = lat[np.arange(n_pts), :, start][:, None, :]  # [R, 1, S]
     by_lat, lat_pick, acc_pick = _picks(l_sel, fallback)
-    u_sorted = _normalized(l_sel, by_lat, t, rows)  # [R, G, S]
-    # decision rows per (point, PB content), flattened: row r * G + g
-    pick = np.concatenate([lat_pick, acc_pick], axis=2).reshape(n_pts * n_cand, 2 * n_sub + 2)
-    acc_idx = (n_sub + 1 + t.first_ok)[None, :]
-    is_lat = trace.is_latency
-    q_all = trace.target_q
-    bw = tables.bw_bytes_per_ms[rows]
-    switch_bytes = tables.switch_bytes[rows]
-    switch_ms = switch_bytes / bw[:, None, None]
-    # ties keep the PB as it is: staying is a hair cheaper than any equal alternative
-    switch_score = switch_ms - 1e-9 * np.eye(n_cand)[None]
-    blocks = _block_orders(trace, tick)
-    n_ticks = len(blocks)
-    per = period // tick  # ticks per block
+    u_sorted = np.ascontiguousarray(_normalized(l_sel, by_lat, t, rows))
+    pick = np.ascontiguousarray(np.concatenate([lat_pick, acc_pick], axis=2))
+    switch_bytes = np.ascontiguousarray(tables.switch_bytes[rows])
+    switch_ms = switch_bytes / tables.bw_bytes_per_ms[rows][:, None, None]
     n_blocks = -(-n_q // period)
-    ring = np.zeros((int(w_blocks.max()), n_pts, n_cand))
-    window_ms = np.zeros((n_pts, n_cand))  # running sum of the ring (reference: ring.sum(0))
-    block_ms = np.empty((n_pts, n_cand))
-    done = np.zeros(n_pts, dtype=np.int64)  # blocks decided
-    cur = np.full(n_pts, empty)
-    served = np.empty((n_pts, n_q), dtype=np.int32)
-    cur_tick = np.empty((n_pts, n_ticks), dtype=np.int64)
-    moved = np.zeros((n_pts, int(n_blocks.max())))  # bytes loaded at the start of block j
-    stall = np.zeros((n_pts, int(n_blocks.max())))  # stall on the first query of block j
-    stall[:, 0] = np.where(blocking, switch_ms[:, empty, empty], 0.0)
-    # the reference sums a block as counts x table when its group (points sharing period and
-    # window) times the period exceeds 256, else row by row
-    by_period = []
-    for p in np.unique(period).tolist():
-        same = np.flatnonzero(period == p)  # a contiguous range
-        group = max(int((w_blocks[same] == w).sum()) for w in np.unique(w_blocks[same]))
-        by_period.append((p, group * p > 256, int(same[0]), int(same[-1]) + 1))
-    small = tick * n_sub <= _BRUTE_MAX
-    lat_cols = [np.flatnonzero(is_lat[i : i + tick]) for i in range(0, n_q, tick)]
-    for b, (q_b, inv_b) in enumerate(blocks):
-        sl = slice(b * tick, min(n_q, (b + 1) * tick))
-        cur_tick[:, b] = cur
-        u_rows = u_sorted[pts, cur]  # [R, S]
-        if small:  # k[r, t] = #{s : u[r, s] <= q_t}, counted directly, latency queries only
-            cols = lat_cols[b]
-            idx = np.repeat(acc_idx[:, sl], n_pts, axis=0)
-            idx[:, cols] = np.count_nonzero(
-                u_rows[:, None, :] <= q_all[sl][cols][None, :, None], axis=2
-            )
-        else:  # ranked among the tick's sorted targets
-            k = _rank_counts(u_rows, q_b, inv_b)
-            idx = np.where(is_lat[None, sl], k, acc_idx[:, sl])
-        chosen = pick[(pts * n_cand + cur)[:, None], idx]
-        served[:, sl] = chosen
-        if sl.stop >= n_q:
-            break  # the last block: nothing left to decide for
-        e = np.flatnonzero((b + 1) % per == 0)  # rows whose block ends here
-        if len(e) == 0:
-            continue
-        # latency the block's SubNets would have had under each candidate PB content, summed
-        # as the reference sums it (per-SubNet counts times the table for large groups, else
-        # the block's rows), per period of the rows deciding now
-        for p, counts, lo_r, hi_r in by_period:
-            if (b + 1) % (p // tick):
-                continue  # this period's rows are inside a block
-            n_r = hi_r - lo_r
-            blk = served[lo_r:hi_r, sl.stop - p : sl.stop]
-            lat_r = lat[lo_r:hi_r]
-            if counts:
-                flat = (blk + (np.arange(n_r) * n_sub)[:, None]).ravel()
-                hist = np.bincount(flat, minlength=n_r * n_sub).reshape(n_r, 1, n_sub)
-                block_ms[lo_r:hi_r] = np.matmul(hist, lat_r)[:, 0, :]
-            else:
-                block_ms[lo_r:hi_r] = lat_r[np.arange(n_r)[:, None], blk, :].sum(axis=1)
-        slot = done[e] % w_blocks[e]
-        old = done[e] >= w_blocks[e]
-        window_ms[e[old]] -= ring[slot[old], e[old]]
-        ring[slot, e] = block_ms[e]
-        window_ms[e] += block_ms[e]
-        new = (window_ms[e] + switch_score[e, cur[e], :]).argmin(axis=1)
-        done[e] += 1
-        moved[e, done[e]] = switch_bytes[e, cur[e], new]
-        stall[e, done[e]] = np.where(blocking[e], switch_ms[e, cur[e], new], 0.0)
-        cur[e] = new
-    # totals per period, over exactly each row's blocks (the reference's sums, same lengths)
-    sw0 = switch_bytes[:, empty, empty]
-    stall_tick = np.zeros((n_pts, n_ticks))
-    for p in np.unique(period):
-        r = np.flatnonzero(period == p)
-        nb = int(n_blocks[r[0]])
+    served_lat = np.empty((n_pts, n_q), dtype=np.float32)
+    counts = np.empty((n_pts, n_sub, n_cand), dtype=np.int64)
+    lat_miss = np.empty(n_pts)
+    moved = np.empty((n_pts, int(n_blocks.max())))
+    stall = np.empty_like(moved)
+    serve_points(
+        lat,
+        u_sorted,
+        pick,
+        start.astype(np.int64),
+        trace.is_latency,
+        trace.target_q,
+        (n_sub + 1 + t.first_ok).astype(np.int64),
+        period.astype(np.int64),
+        w_blocks.astype(np.int64),
+        _by_counts(period, w_blocks),
+        blocking,
+        switch_bytes,
+        switch_ms,
+        t.lo[rows],
+        t.span[rows],
+        served_lat,
+        counts,
+        lat_miss,
+        moved,
+        stall,
+    )
+    res.counts[rows] = counts
+    res.lat_miss[rows] = lat_miss
+    # totals over exactly each row's blocks (the reference's sums, the same lengths)
+    sw0 = switch_bytes[np.arange(n_pts), empty, start]  # the initial fill
+    for nb in np.unique(n_blocks).tolist():
+        r = np.flatnonzero(n_blocks == nb)
         res.sw_bytes[rows[r]] = sw0[r] + moved[r, 1:nb].sum(axis=1)
         res.switches[rows[r]] = (sw0[r] > 0).astype(np.int64) + (moved[r, 1:nb] > 0).sum(axis=1)
         res.stall_ms[rows[r]] = stall[r, :nb].sum(axis=1)
-        stall_tick[r[:, None], np.arange(nb)[None, :] * int(per[r[0]])] = stall[r, :nb]
-    _query_stats(t, rows, trace, served, cur_tick, tick, stall_tick, res)
+    res.p99[rows] = np.percentile(served_lat, 99, axis=1).astype(np.float64)
+    res.response[rows] = _queue_response(served_lat, trace.t_arrival_s * 1e3)
 
 
 def _sorted_tables(tables: ServingTables, acc: np.ndarray, trace: Trace) -> _Sorted:
@@ -445,21 +288,6 @@ def _sorted_tables(tables: ServingTables, acc: np.ndarray, trace: Trace) -> _Sor
         alpha=alpha,
         first_ok=np.searchsorted(acc_s, alpha - 1e-9, side="left"),
     )
-
-
-def _period_groups(period: np.ndarray, dynamic: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """Dynamic rows grouped so every period in a group is a multiple of the group's tick (the
-    smallest period in it): one time loop per group, with as few ticks as the fastest row's
-    blocks."""
-    groups: list[tuple[int, list[int]]] = []
-    for p in np.unique(period[dynamic]).tolist():
-        for base, members in groups:
-            if p % base == 0:
-                members.append(p)
-                break
-        else:
-            groups.append((p, [p]))
-    return [(base, np.flatnonzero(dynamic & np.isin(period, members))) for base, members in groups]
 
 
 def simulate_with_baseline(
@@ -506,24 +334,30 @@ def simulate_with_baseline(
         response=np.empty(n_pts),
         lat_miss=np.empty(n_pts),
     )
-    fixed = np.flatnonzero(~dynamic)
     step = max(1, _ROW_QUERIES // len(trace))  # bounds the [R, T] temporaries
-    for start in range(0, len(fixed), step):
-        part = fixed[start : start + step]
-        cur = np.where(policy[part] == "static_pb", n_cand - 2, n_cand - 1)
-        _fixed_pb(t, tables, part, cur, blocking[part], trace, fallback, res)
-    for tick, rows in _period_groups(q, dynamic):
-        _dynamic_pb(
-            t,
-            tables,
-            rows,
-            oblivious[rows],
-            blocking[rows],
-            q[rows],
-            w[rows],
-            tick,
-            trace,
-            fallback,
-            res,
-        )
+    for is_dynamic in (False, True):
+        part_rows = np.flatnonzero(dynamic == is_dynamic)
+        for begin in range(0, len(part_rows), step):
+            rows = part_rows[begin : begin + step]
+            if is_dynamic:
+                start = np.full(len(rows), n_cand - 1)
+                period, w_rows = q[rows], w[rows]
+            else:  # one block of the whole trace, no decision
+                start = np.where(policy[rows] == "static_pb", n_cand - 2, n_cand - 1)
+                period = np.full(len(rows), len(trace), dtype=np.int64)
+                w_rows = np.ones(len(rows), dtype=np.int64)
+            _serve(
+                t,
+                tables,
+                rows,
+                start,
+                is_dynamic,
+                oblivious[rows],
+                blocking[rows],
+                period,
+                w_rows,
+                trace,
+                fallback,
+                res,
+            )
     return _final_stats(t, trace, res), _baseline(t, trace, fallback)
