@@ -12,17 +12,35 @@ once (models, caches) and evaluates the jobs sent to it. Faults, and what each c
   free worker (at most ``max_attempts`` runs in all, then its points fail with the reason). A
   replacement actor is started only when the cluster still has a CPU for it, so a lost node
   shrinks the pool instead of leaving a job waiting forever for an actor that cannot be placed.
+* **a worker is unreachable** (``ActorUnavailableError``: its connection broke, the GCS does not
+  yet know whether it is dead): its job runs again elsewhere (an attempt), and the actor is
+  probed until it answers (back to work) or the GCS declares it dead (lost). A live worker that
+  missed one call under load is never killed for it.
+* **a replacement is cancelled before it starts** (Ray's ``ActorDiedError`` with "the actor
+  never ran": it was being placed on a node that then died, see ``GcsActorManager::OnNodeDead``
+  and ``AddActorInfo``, which sets ``never_started`` for any death in ``PENDING_CREATION``): no
+  work was lost with it and it says nothing about the other nodes, so it is not a lost worker;
+  another is started while the cluster still has a CPU for it.
 * **a node dies**: Ray's GCS marks it dead after its health checks fail (by default after
   about 15-30 s of silence; tighter checks declared healthy nodes dead on a loaded machine), and
   the executor also asks the GCS for the nodes' state on each poll, so the worker actors of a
   dead node are given up as soon as the GCS knows.
-* **no worker is left**: the queued and in-flight jobs fail with the reason (``interrupted:
-  no Ray worker left ...``, so the next run retries their points) and :attr:`RayExecutor.lost`
-  says why; the run then stops with one line and a non-zero exit code.
+* **no worker is left** (no actor running, idle, starting or being probed, because the
+  cluster has no CPU left for one): the queued and in-flight jobs fail with the reason
+  (``interrupted: no Ray worker left ...``, so the next run retries their points) and
+  :attr:`RayExecutor.lost` says why, naming the last *working* worker's death (its node died),
+  never a cancelled replacement; the run then stops with one line and a non-zero exit code.
 * **a worker never starts** (no CPU free, a node that vanished): it is given up after
   :data:`START_BOUND_S`, a bound on a hang and never a timing assumption about a healthy run.
-* **an unreachable ``--ray-address``**: one line within :data:`CONNECT_TIMEOUT_S`, before the
-  storage is opened (:func:`ensure_ray` runs first), so nothing is written.
+* **an unreachable ``--ray-address``**: one line within :data:`CONNECT_TIMEOUT_S` plus
+  :data:`PROBE_TIMEOUT_S`, before the storage is opened (:func:`ensure_ray` runs first), so
+  nothing is written. Before ``ray.init`` the address is probed the way a gRPC client opens a
+  connection (RFC 9113 section 3.4: the client sends the HTTP/2 connection preface and a
+  SETTINGS frame, and the server's preface is a SETTINGS frame): a port where nothing listens,
+  or where something that is not a gRPC server (Ray's GCS is one) listens, is named in one line
+  at once (within :data:`PROBE_TIMEOUT_S` for a listener that never answers), instead of after
+  ``ray.init``'s own retries and their native warning lines. Native output during the join is
+  kept off stderr, so the user sees only dse's line.
 
 A local Ray (``--workers K``) binds every server to the loopback interface.
 """
@@ -33,6 +51,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -50,11 +69,17 @@ from dse._shipping import Registrations, describe_models, registrations_for
 from dse._spec import StudySpec
 
 
-__all__ = ["CONNECT_TIMEOUT_S", "Done", "Executor", "Job", "RayExecutor", "SerialExecutor",
-           "START_BOUND_S", "ensure_ray", "make_executor"]
+__all__ = ["CONNECT_TIMEOUT_S", "Done", "Executor", "Job", "PROBE_TIMEOUT_S", "RayExecutor",
+           "SerialExecutor", "START_BOUND_S", "ensure_ray", "make_executor"]
 
-# Joining a cluster: the TCP probe, then the whole of ray.init, must answer within this.
+# Joining a cluster: the whole of ray.init must answer within this, after the probe.
 CONNECT_TIMEOUT_S = 20.0
+# The probe of a Ray address (TCP connect, then the HTTP/2 preface exchange) answers within this.
+PROBE_TIMEOUT_S = 10.0
+# RFC 9113 section 3.4: the client connection preface, then an empty SETTINGS frame (a 9-byte
+# frame header: length 0, type 0x4, no flags, stream 0).
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_H2_SETTINGS = 0x4
 # A worker actor that has not started after this long is given up (no CPU for it, lost node).
 START_BOUND_S = 180.0
 # Prefix of the reason given to jobs that fail because no worker is left: the next run retries
@@ -167,13 +192,59 @@ def _probe(address: str) -> None:
     if not sep or not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
         raise DseError(f"--ray-address {address!r}: expected HOST:PORT of a running Ray head "
                        "(as 'ray start --head' prints it) or 'auto'")
+    expected = "expected the address of a running Ray head ('ray start --head' prints it)"
     try:
-        socket.create_connection((host.strip("[]"), int(port_s)),
-                                 timeout=CONNECT_TIMEOUT_S / 2).close()
+        conn = socket.create_connection((host.strip("[]"), int(port_s)),
+                                        timeout=PROBE_TIMEOUT_S)
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
-        raise DseError(f"cannot reach the Ray cluster at {address!r}: {why}; expected the "
-                       "address of a running Ray head ('ray start --head' prints it)") from None
+        raise DseError(f"cannot reach the Ray cluster at {address!r}: {why}; {expected}") \
+            from None
+    with conn:
+        try:
+            conn.sendall(_H2_PREFACE)
+            header = _read_exactly(conn, 9)
+        except TimeoutError:
+            raise DseError(f"cannot join the Ray cluster at {address!r}: something listens "
+                           f"there but did not answer as Ray's GCS within "
+                           f"{PROBE_TIMEOUT_S:.0f} s; {expected}") from None
+        except OSError:  # reset: it refused the preface
+            header = b""
+    if len(header) < 9 or header[3] != _H2_SETTINGS:
+        raise DseError(f"cannot join the Ray cluster at {address!r}: what listens there is not "
+                       f"Ray's GCS (it does not speak gRPC); {expected}")
+
+
+def _read_exactly(conn: socket.socket, n: int) -> bytes:
+    """Up to ``n`` bytes: fewer only when the peer closed the connection first."""
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@contextmanager
+def _native_output_hidden() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the duration: Ray's native code writes its
+    retry warnings there directly, past Python's ``sys.stderr`` and logging."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to hide
+        yield
+        return
+    sys.stderr.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _join_within(ray: Any, address: str, seconds: float) -> None:
@@ -193,8 +264,9 @@ def _join_within(ray: Any, address: str, seconds: float) -> None:
             failure.append(exc)
 
     thread = threading.Thread(target=join, name="dse-ray-join", daemon=True)
-    thread.start()
-    thread.join(seconds)
+    with _native_output_hidden():
+        thread.start()
+        thread.join(seconds)
     if thread.is_alive():
         raise DseError(f"cannot join the Ray cluster at {address!r}: no answer within "
                        f"{seconds:.0f} s; expected the address of a running Ray head")
@@ -349,6 +421,8 @@ class _Actor:
     handle: Any
     started: float = field(default_factory=time.monotonic)
     node: str | None = None  # known once ready
+    unreachable_since: float | None = None  # first ActorUnavailableError not yet cleared
+    probed: float = 0.0  # when it was last asked whether it is alive
 
 
 # Idle worker actors kept between runs in this process, by problem fingerprint: a notebook or a
@@ -364,6 +438,27 @@ def _problem_key(spec: StudySpec, cache_dir: str | None) -> str:
 def _last_line(exc: BaseException) -> str:
     lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
     return lines[-1].strip()[:300] if lines else type(exc).__name__
+
+
+# Ray's ActorDiedError keeps only its message: the GCS's ``never_started`` flag (the actor died
+# while still being placed, DEPENDENCIES_UNREADY or PENDING_CREATION) survives as this sentence.
+_NEVER_STARTED = "The actor never ran"
+# The GCS's own cause line in an ActorDiedError ("... because its node has died. Node Id: ...").
+_CAUSE = "The actor is dead because"
+
+
+def _never_started(exc: BaseException) -> bool:
+    """Whether ``exc`` says the actor was cancelled before it ever ran (no work died with it)."""
+    return _NEVER_STARTED in str(exc)
+
+
+def _death_reason(exc: BaseException) -> str:
+    """``Type: why`` for an actor that died: the GCS's cause line when it gave one (the node
+    died, the worker process died, ``ray.kill``), else the message's last line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    cause = [ln for ln in lines if ln.startswith(_CAUSE)]
+    why = cause[0] if cause else (lines[-1] if lines else "")
+    return f"{type(exc).__name__}: {why[:300]}" if why else type(exc).__name__
 
 
 class RayExecutor(Executor):
@@ -409,6 +504,10 @@ class RayExecutor(Executor):
         self._idle: list[_Actor] = []
         self._running: dict[Any, tuple[Job, _Actor, int]] = {}  # ref -> (job, actor, attempt)
         self._starting: dict[Any, _Actor] = {}  # ready() ref -> actor
+        self._probing: dict[Any, _Actor] = {}  # pid() ref -> an actor that was unreachable
+        self._suspect: list[_Actor] = []  # unreachable actors waiting for their next probe
+        self._last_loss: str | None = None  # why the last working worker was lost
+        self._start_failure: str | None = None  # why the last replacement did not start
         self._queue: deque[tuple[Job, int]] = deque()  # (job, attempt) waiting for a worker
         self._done: list[Done] = []
         self._nodes_checked = 0.0
@@ -442,22 +541,35 @@ class RayExecutor(Executor):
         if not self._idle:
             self._give_up_starting()
             self.close()
+            why = f"; the last: {self._start_failure}" if self._start_failure else ""
             raise DseError(f"no Ray worker started within {START_BOUND_S:.0f} s (cluster CPUs: "
-                           f"{ray.cluster_resources().get('CPU', 0):g})")
+                           f"{ray.cluster_resources().get('CPU', 0):g}{why})")
+
+    def _resolved(self, pending: dict[Any, _Actor]) -> list[tuple[Any, _Actor]]:
+        """Take the answered calls out of ``pending`` (ref -> actor), without waiting."""
+        if not pending:
+            return []
+        ready, _ = self._ray.wait(list(pending), num_returns=len(pending), timeout=0)
+        return [(ref, pending.pop(ref)) for ref in ready]
 
     def _collect_started(self, block_reason: bool = False) -> None:
         ray = self._ray
-        if not self._starting:
-            return
-        ready, _ = ray.wait(list(self._starting), num_returns=len(self._starting), timeout=0)
-        for ref in ready:
-            actor = self._starting.pop(ref)
+        for ref, actor in self._resolved(self._starting):
             try:
                 reason, actor.node = ray.get(ref)
-            except ray.exceptions.RayError as exc:  # died while starting, or did not unpickle
+            except ray.exceptions.RayActorError as exc:
+                if block_reason and exc.actor_init_failed:  # would fail on any node
+                    reason = f"{type(exc).__name__}: {_last_line(exc)}"
+                else:
+                    # It died before it ran a job (its node died while it was being placed,
+                    # or it was cancelled): no work was lost with it, so it is not a lost
+                    # worker, and it says nothing about the other nodes.
+                    self._start_failed(actor, _death_reason(exc), replace=not block_reason)
+                    continue
+            except ray.exceptions.RayError as exc:  # its arguments did not unpickle
                 reason = f"{type(exc).__name__}: {_last_line(exc)}"
                 if not block_reason:
-                    self._actor_lost(actor, reason)
+                    self._start_failed(actor, reason, replace=False)
                     continue
             if reason is not None:
                 for a in [*self._starting.values(), *self._idle, actor]:
@@ -488,18 +600,64 @@ class RayExecutor(Executor):
             self._kill(self._starting.pop(ref))
 
     def _live(self) -> int:
-        return len(self._idle) + len(self._starting) + len(self._running)
+        return (len(self._idle) + len(self._starting) + len(self._running)
+                + len(self._probing) + len(self._suspect))
+
+    def _room(self) -> bool:
+        """Whether the cluster's live nodes have a CPU for one more worker."""
+        try:
+            cpus = int(self._ray.cluster_resources().get("CPU", 0))
+        except Exception:
+            return False
+        return self._live() < cpus
 
     def _actor_lost(self, actor: _Actor, reason: str) -> None:
         """A worker is gone: replace it when the cluster still has a CPU for one more."""
         self._kill(actor)
         self._last_loss = reason
-        try:
-            cpus = int(self._ray.cluster_resources().get("CPU", 0))
-        except Exception:
-            cpus = 0
-        if self._live() < cpus:
+        if self._room():
             self._start_actor()
+
+    def _start_failed(self, actor: _Actor, reason: str, replace: bool) -> None:
+        """A worker died before it ran anything: try another while there is room for one."""
+        self._kill(actor)
+        self._start_failure = reason
+        if replace and self._room():
+            self._start_actor()
+
+    def _unreachable(self, actor: _Actor) -> None:
+        """The worker did not answer (its connection broke) and the GCS has not declared it
+        dead: keep it out of work until a probe says it answers, or that it is dead."""
+        if actor.unreachable_since is None:
+            actor.unreachable_since = time.monotonic()
+        self._suspect.append(actor)
+
+    def _probe_suspects(self, now: float) -> None:
+        """Ask each unreachable worker for its pid, at most once a second; give up on one
+        unreachable for longer than :data:`START_BOUND_S` (a bound on a hang)."""
+        for actor in list(self._suspect):
+            since = actor.unreachable_since if actor.unreachable_since is not None else now
+            if now - since > START_BOUND_S:
+                self._suspect.remove(actor)
+                self._actor_lost(actor, f"unreachable for {START_BOUND_S:.0f} s")
+            elif now - actor.probed >= 1.0:
+                self._suspect.remove(actor)
+                actor.probed = now
+                self._probing[actor.handle.pid.remote()] = actor
+
+    def _collect_probes(self) -> None:
+        ray = self._ray
+        for ref, actor in self._resolved(self._probing):
+            try:
+                ray.get(ref)
+            except ray.exceptions.ActorUnavailableError:
+                self._suspect.append(actor)  # still unknown: ask again later
+                continue
+            except ray.exceptions.RayError as exc:
+                self._actor_lost(actor, _death_reason(exc))
+                continue
+            actor.unreachable_since = None
+            self._idle.append(actor)
 
     def _check_nodes(self) -> None:
         """Give up the workers of nodes the GCS reports dead (at most once a second)."""
@@ -511,17 +669,21 @@ class RayExecutor(Executor):
             dead = {n["NodeID"] for n in self._ray.nodes() if not n.get("Alive", True)}
         except Exception:
             return
-        self._trim_starting()
-        if not dead:
-            return
-        for actor in [a for a in self._idle if a.node in dead]:
-            self._idle.remove(actor)
-            self._actor_lost(actor, "its node died")
+        for group in (self._idle, self._suspect):
+            for actor in [a for a in group if a.node in dead]:
+                group.remove(actor)
+                self._actor_lost(actor, "its node died")
+        for probe, actor in list(self._probing.items()):
+            if actor.node in dead:
+                del self._probing[probe]
+                self._actor_lost(actor, "its node died")
         for ref, (job, actor, attempt) in list(self._running.items()):
             if actor.node in dead:
                 del self._running[ref]
                 self._retry(job, attempt, "Ray worker died: its node died")
                 self._actor_lost(actor, "its node died")
+        # after the dead nodes' workers are given up, so they do not count against the CPUs
+        self._trim_starting()
 
     # -- jobs -------------------------------------------------------------------------------
     @property
@@ -570,11 +732,12 @@ class RayExecutor(Executor):
 
     def poll(self, timeout: float) -> list[Done]:
         ray = self._ray
-        waiting = list(self._running) + list(self._starting)
+        waiting = list(self._running) + list(self._starting) + list(self._probing)
         if waiting and not self._done:
             ray.wait(waiting, num_returns=1, timeout=timeout)
         self._relay()
         self._collect_started()
+        self._collect_probes()
         if self._running:
             ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
             for ref in ready:
@@ -582,18 +745,26 @@ class RayExecutor(Executor):
                 try:
                     self._done.append(_done(job, ray.get(ref)))
                     self._idle.append(actor)
+                except ray.exceptions.ActorUnavailableError as exc:
+                    # The job may or may not have run; it runs again (an attempt), and the
+                    # actor, perhaps alive, waits for a probe instead of being killed.
+                    self._retry(job, attempt, _death_reason(exc))
+                    self._unreachable(actor)
                 except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                         ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError) as exc:
-                    self._retry(job, attempt, type(exc).__name__)
-                    self._actor_lost(actor, type(exc).__name__)
+                    reason = _death_reason(exc)
+                    self._retry(job, attempt, reason)
+                    self._actor_lost(actor, reason)
                 except ray.exceptions.RayTaskError as exc:
                     self._idle.append(actor)
                     self._done.append(Done(job.id, failure=f"worker error: {_last_line(exc)}"))
         self._check_nodes()
-        self._give_up_starting(time.monotonic())
+        now = time.monotonic()
+        self._give_up_starting(now)
+        self._probe_suspects(now)
         self._dispatch()
         if not self._live() and (self._queue or self._running):
-            self._lost = getattr(self, "_last_loss", "every worker died")
+            self._lost = self._last_loss or self._start_failure or "every worker died"
             while self._queue:
                 job, _ = self._queue.popleft()
                 self._done.append(Done(job.id, failure=f"{NO_WORKER_LEFT} ({self._lost})"))
@@ -608,12 +779,14 @@ class RayExecutor(Executor):
         self._queue.clear()
 
     def close(self) -> None:
-        for _, actor, _attempt in self._running.values():
-            self._kill(actor)
-        for actor in self._starting.values():
+        # Busy, starting and unreachable actors are ended; only idle ones are pooled.
+        for actor in [*(a for _, a, _n in self._running.values()), *self._starting.values(),
+                      *self._probing.values(), *self._suspect]:
             self._kill(actor)
         self._running.clear()
         self._starting.clear()
+        self._probing.clear()
+        self._suspect.clear()
         if not self._lost:
             _POOL.setdefault(self._key, []).extend(self._idle)
         else:

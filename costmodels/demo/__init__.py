@@ -17,9 +17,9 @@ Options exist to exercise the engine: ``delay_s`` makes each point cost that lon
 benchmarks), ``fail_above`` returns NaN for ``x`` above it, ``raise_above`` raises, and
 ``report_steps`` streams intermediate values (for pruning tests), and ``die_above`` ends the
 worker process outright (``os._exit``) for ``x`` above it, unless the file ``die_marker`` names
-already exists (the first death creates it), to test how executors survive dead workers; with
-``die_node`` the worker first kills its parent process (a Ray worker's raylet), taking its whole
-node down, to test how executors survive dead nodes.
+already exists (the first death creates it, atomically), to test how executors survive dead
+workers; with ``die_node`` the worker first kills its parent process (a Ray worker's raylet),
+taking its whole node down, to test how executors survive dead nodes.
 """
 
 from __future__ import annotations
@@ -78,6 +78,18 @@ class DemoModel(CostModel):
         self.die_marker = die_marker
         self.die_node = bool(die_node)
 
+    def _first_death(self) -> bool:
+        """Whether this call is to die: always without ``die_marker``; with it, only the one
+        call that creates the marker (an exclusive create, so of two workers evaluating at
+        once exactly one dies, however their steps interleave)."""
+        if self.die_marker is None:
+            return True
+        try:
+            os.close(os.open(self.die_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
     def evaluate(
         self, batch: Mapping[str, np.ndarray], context: EvalContext | None = None
     ) -> dict[str, np.ndarray]:
@@ -86,13 +98,10 @@ class DemoModel(CostModel):
         level = np.asarray(batch["level"], dtype=np.float64)
         if self.raise_above is not None and (x > self.raise_above).any():
             raise RuntimeError(f"demo model asked to raise for x > {self.raise_above}")
-        if self.die_above is not None and (x > self.die_above).any():
-            if self.die_marker is None or not os.path.exists(self.die_marker):
-                if self.die_marker is not None:
-                    open(self.die_marker, "w").close()
-                if self.die_node:
-                    os.kill(os.getppid(), signal.SIGKILL)
-                os._exit(17)
+        if self.die_above is not None and (x > self.die_above).any() and self._first_death():
+            if self.die_node:
+                os.kill(os.getppid(), signal.SIGKILL)
+            os._exit(17)
         if self.delay_s:
             time.sleep(self.delay_s * len(x))
         g = 1.0 + 9.0 * y + 0.5 * level
