@@ -28,9 +28,9 @@ import numpy as np
 
 from benchmarks import _baseline_kernels as before
 from benchmarks._common import machine_line
+from dse._evolution import survive
 from dse._hypervolume import hypervolume
 from dse._pareto import nondominated_mask
-from dse._sweep import _survive
 
 
 def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -69,7 +69,7 @@ def main() -> None:
         G = np.empty((len(F), 0))
         ok = np.ones(len(F), dtype=bool)
         t_old, a = _best(lambda F=F, pop=pop: before.survive(F, pop), args.repeat)
-        t_new, b = _best(lambda F=F, G=G, ok=ok, pop=pop: _survive(F, G, ok, pop), args.repeat)
+        t_new, b = _best(lambda F=F, G=G, ok=ok, pop=pop: survive(F, G, ok, pop), args.repeat)
         assert sorted(a.tolist()) == sorted(b.tolist()), "survivors differ"
         _row(f"population {pop} (merged {2 * pop})", t_old, t_new)
 

@@ -31,6 +31,7 @@ from costmodels import ModelError
 from dse._artifacts import artifacts_dir
 from dse._errors import DseError, SpecError
 from dse._evaluate import BatchOutcome
+from dse._evolution import planned_evaluations
 from dse._executors import Done, Executor, Job, SerialExecutor, ensure_ray, make_executor
 from dse._hypervolume import REFERENCE_ATTR, ReferenceKeeper
 from dse._optuna_bridge import make_sampler, suggest, suggest_order
@@ -555,7 +556,7 @@ def _run_sweep_mode(
         return summary
     _check_sweep_state(spec, study, fingerprint)
     total = problem.space.size if spec.sweep.method == "exhaustive" else \
-        spec.sweep.population_for(problem.space.size) * (spec.sweep.generations + 1)
+        planned_evaluations(spec.sweep, problem.space.size)
     done_of = None
     if spec.sweep.method == "exhaustive" and total:
         # The bar counts the space's points enumerated (its total), not the distinct designs

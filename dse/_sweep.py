@@ -17,9 +17,8 @@ and a plain-data checkpoint (:mod:`dse._sweep_state`) are published, so a killed
 where it stopped with no row lost or repeated; the checkpoint outlives the sweep until the
 caller has recorded it (:func:`finish_sweep`).
 
-The evolutionary search is NSGA-II-like (Deb et al., IEEE TEC 6(2), 2002): uniform crossover
-and Gaussian mutation in the unit-cube encoding of the space, survival by constrained
-non-domination rank then crowding distance, over whole populations at a time.
+The evolutionary search (whole populations per model call, NSGA-II-like survival) is
+:mod:`dse._evolution`; this module streams what it evaluates like any other chunk.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ import numpy as np
 
 from dse._columnar import ColumnarWriter, table_bytes
 from dse._errors import DseError
-from dse._pareto import pareto_ranks
+from dse._evolution import PopulationEvaluator, crowding_distance, evolve
 from dse._problem import Problem
 from dse._spec import SweepSpec
 from dse._sweep_state import SweepState, load_checkpoint, save_checkpoint
@@ -198,92 +197,6 @@ def _serial_chunks(problem: Problem) -> ChunkEvaluator:
     return run
 
 
-def crowding_distance(F: np.ndarray) -> np.ndarray:
-    n, m = F.shape
-    if n <= 2:
-        return np.full(n, np.inf)
-    d = np.zeros(n)
-    for j in range(m):
-        order = np.argsort(F[:, j], kind="stable")
-        f = F[order, j]
-        span = f[-1] - f[0]
-        d[order[[0, -1]]] = np.inf
-        if span > 0:
-            d[order[1:-1]] += (f[2:] - f[:-2]) / span
-    return d
-
-
-def _survive(F: np.ndarray, G: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray:
-    """Indices of ``k`` survivors: feasible by rank and crowding, then least violation."""
-    n = len(F)
-    viol = np.where(ok, np.clip(np.nan_to_num(G, nan=np.inf), 0, None).sum(axis=1)
-                    if G.shape[1] else 0.0, np.inf)
-    feasible = np.flatnonzero(ok & (viol <= 0))
-    chosen: list[np.ndarray] = []
-    taken = 0
-    # One non-dominated sort (moocore) gives every layer at once.
-    ranks = pareto_ranks(F[feasible])
-    for r in range(int(ranks.max()) + 1 if len(ranks) else 0):
-        if taken >= k:
-            break
-        layer = feasible[ranks == r]
-        if taken + len(layer) > k:
-            crowd = crowding_distance(F[layer])
-            layer = layer[np.argsort(-crowd, kind="stable")[: k - taken]]
-        chosen.append(layer)
-        taken += len(layer)
-    if taken < k:
-        rest = np.setdiff1d(np.arange(n), np.concatenate(chosen) if chosen else [])
-        chosen.append(rest[np.argsort(viol[rest], kind="stable")[: k - taken]])
-    return np.concatenate(chosen) if chosen else np.arange(min(k, n))
-
-
-# Evaluates a whole population; the serial one is Problem.evaluate, an executor-backed one
-# splits it over workers (dse._run).
-PopulationEvaluator = Callable[[Batch], Any]
-
-
-def _evolve(
-    problem: Problem, spec: SweepSpec, state: SweepState,
-    on_batch: Callable[[Batch, Any], None], deadline: float | None,
-    evaluate: PopulationEvaluator,
-) -> None:
-    space = problem.space
-    d = len(space.searched)
-    rng = state.rng
-    pop_n = spec.population_for(space.size)
-    if "U" not in state.extra:
-        U = rng.random((pop_n, d))
-        batch = space.decode(U)
-        ev = evaluate(batch)
-        state.extra.update(U=U, F=np.nan_to_num(ev.F, nan=np.inf), G=ev.G, ok=ev.ok, gen=0)
-        on_batch(batch, ev)
-    while state.extra["gen"] < spec.generations:
-        if deadline is not None and time.monotonic() > deadline:
-            return
-        U, F, G, ok = (state.extra[k] for k in ("U", "F", "G", "ok"))
-        # Binary tournaments on survival order (lower index = better after _survive).
-        a, b = rng.integers(0, pop_n, (2, pop_n))
-        parents1 = U[np.minimum(a, b)]
-        a, b = rng.integers(0, pop_n, (2, pop_n))
-        parents2 = U[np.minimum(a, b)]
-        cross = rng.random((pop_n, d)) < 0.5
-        child = np.where(cross, parents1, parents2)
-        mutate = rng.random((pop_n, d)) < max(1.0 / max(d, 1), 0.1)
-        child = np.where(mutate, child + rng.normal(0.0, 0.1, (pop_n, d)), child)
-        child = np.clip(child, 0.0, 1.0)
-        batch = space.decode(child)
-        ev = evaluate(batch)
-        allU = np.concatenate([U, child])
-        allF = np.concatenate([F, np.nan_to_num(ev.F, nan=np.inf)])
-        allG = np.concatenate([G, ev.G])
-        allok = np.concatenate([ok, ev.ok])
-        keep = _survive(allF, allG, allok, pop_n)
-        state.extra.update(U=allU[keep], F=allF[keep], G=allG[keep], ok=allok[keep],
-                           gen=state.extra["gen"] + 1)
-        on_batch(batch, ev)
-
-
 def sweep_files(sweep_dir: Path) -> dict[str, Path]:
     """The files of a sweep in a study's folder: points table, front table, checkpoint."""
     return {"points": sweep_dir / "points", "front": sweep_dir / "front",
@@ -390,8 +303,8 @@ def run_sweep(
                 break
     else:
         # A wall-time budget is how an evolutionary search may be meant to end: it completes.
-        _evolve(problem, spec, state, on_batch, deadline,
-                population_evaluator or problem.evaluate)
+        evolve(problem, spec, state, on_batch, deadline,
+               population_evaluator or problem.evaluate)
     if writer is not None:
         writer.close()  # syncs what the last chunks left unsynced
     front = distinct_designs(problem.space, state.front.payload)
