@@ -125,8 +125,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="order by a column, best first for objectives; '-METRIC' reverses; "
                         "a comma list breaks ties")
     p.add_argument("--top", type=int, metavar="K", help="keep the first K records")
-    p.add_argument("--format", default="json",
-                   help="csv, json, yaml, parquet (needs pyarrow) or a comma list")
+    p.add_argument("--format",
+                   help="csv, json, yaml, parquet (needs pyarrow) or a comma list; default: "
+                        "the extension of -o, else json")
     p.add_argument("-o", "--output", required=True, metavar="PATH")
     _storage_arg(p)
 
@@ -404,9 +405,9 @@ def _load_study(storage_spec: str | None, name: str) -> Any:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from dse._export import export_records
+    from dse._export import export_records, formats_for
 
-    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    formats = formats_for(args.output, args.format)
     study = _load_study(args.storage, args.study_name)
     paths = export_records(study, args.output, formats, pareto_only=args.pareto,
                            feasible_only=args.feasible, where=args.where, sort=args.sort,

@@ -402,6 +402,11 @@ class Categorical(Param):
     def encode(self, column: np.ndarray) -> np.ndarray:
         return (self.index_of(np.asarray(column)) + 0.5) / len(self.choices)
 
+    def coerce(self, raw: Any) -> Any:
+        # _parse returns one of the choices or raises: the range check would repeat it (and
+        # its np.isin dominated exporting a sweep's feasible set, one record at a time).
+        return self._parse(raw)
+
     def contains(self, column: np.ndarray) -> np.ndarray:
         column = np.asarray(column)
         try:

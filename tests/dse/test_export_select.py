@@ -197,3 +197,19 @@ def test_nested_inner_fronts_keep_their_ties(study_file, tmp_path: Path) -> None
     for t in outer:
         inner = [s for s in study.trials if s.user_attrs.get("dse.outer_trial") == t.number]
         assert len(inner) + 1 == 10  # 5 x-values, each reached by two designs
+
+
+@pytest.mark.parametrize(("name", "given", "written"), [
+    ("front.csv", None, ["front.csv"]),
+    ("front.yml", None, ["front.yaml"]),
+    ("front", None, ["front.json"]),
+    ("front.csv", "json,yaml", ["front.json", "front.yaml"]),
+])
+def test_the_format_follows_the_output_extension_unless_given(
+        tied_sweep: str, tmp_path: Path, name: str, given: str | None,
+        written: list[str]) -> None:
+    args = ["export", "demo", "--pareto", "--storage", tied_sweep, "-o", str(tmp_path / name)]
+    assert main(args + (["--format", given] if given else [])) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("front")) == written
+    for path in written:
+        assert len(load_records(tmp_path / path)) == 22
