@@ -28,7 +28,6 @@ import numpy as np
 from costmodels.sushi._accelerator import ServingTables
 from costmodels.sushi._scheduler import (
     ServingStats,
-    _queue_response,
     check_serving_inputs,
 )
 from costmodels.sushi._serve_kernel import serve_points
@@ -37,7 +36,6 @@ from costmodels.sushi._streams import Trace
 
 __all__ = ["BaselineStats", "simulate_with_baseline"]
 
-_ROW_QUERIES = 1 << 22  # points x queries per fixed-PB part (bounds [R, T] temporaries)
 
 
 @dataclass(frozen=True)
@@ -194,78 +192,6 @@ def _by_counts(period: np.ndarray, w_blocks: np.ndarray) -> np.ndarray:
     return flag[np.searchsorted(periods, period)]
 
 
-def _serve(
-    t: _Sorted,
-    tables: ServingTables,
-    rows: np.ndarray,
-    start: np.ndarray,
-    dynamic: bool,
-    oblivious: np.ndarray,
-    blocking: np.ndarray,
-    period: np.ndarray,
-    w_blocks: np.ndarray,
-    trace: Trace,
-    fallback: str,
-    res: _Acc,
-) -> None:
-    """Serve ``trace`` at rows ``rows`` (all dynamic, or all with a fixed PB ``start``) with
-    the compiled time loop (:func:`._serve_kernel.serve_points`), then their totals and
-    per-query statistics (the reference's sums over the same shapes)."""
-    lat = np.ascontiguousarray(t.lat[rows])  # [R, S, G]
-    n_pts, n_sub, n_cand = lat.shape
-    n_q = len(trace)
-    empty = n_cand - 1
-    if dynamic:
-        l_sel = np.where(oblivious[:, None, None], lat[:, :, empty : empty + 1], lat)
-        l_sel = l_sel.transpose(0, 2, 1)  # [R, G, S]: a decision row per (point, PB content)
-    else:  # the PB holds ``start`` throughout: one decision row per point
-        l_sel = lat[np.arange(n_pts), :, start][:, None, :]  # [R, 1, S]
-    by_lat, lat_pick, acc_pick = _picks(l_sel, fallback)
-    u_sorted = np.ascontiguousarray(_normalized(l_sel, by_lat, t, rows))
-    pick = np.ascontiguousarray(np.concatenate([lat_pick, acc_pick], axis=2))
-    switch_bytes = np.ascontiguousarray(tables.switch_bytes[rows])
-    switch_ms = switch_bytes / tables.bw_bytes_per_ms[rows][:, None, None]
-    n_blocks = -(-n_q // period)
-    served_lat = np.empty((n_pts, n_q), dtype=np.float32)
-    counts = np.empty((n_pts, n_sub, n_cand), dtype=np.int64)
-    lat_miss = np.empty(n_pts)
-    moved = np.empty((n_pts, int(n_blocks.max())))
-    stall = np.empty_like(moved)
-    serve_points(
-        lat,
-        u_sorted,
-        pick,
-        start.astype(np.int64),
-        trace.is_latency,
-        trace.target_q,
-        (n_sub + 1 + t.first_ok).astype(np.int64),
-        period.astype(np.int64),
-        w_blocks.astype(np.int64),
-        _by_counts(period, w_blocks),
-        blocking,
-        switch_bytes,
-        switch_ms,
-        t.lo[rows],
-        t.span[rows],
-        served_lat,
-        counts,
-        lat_miss,
-        moved,
-        stall,
-    )
-    res.counts[rows] = counts
-    res.lat_miss[rows] = lat_miss
-    # totals over exactly each row's blocks (the reference's sums, the same lengths)
-    sw0 = switch_bytes[np.arange(n_pts), empty, start]  # the initial fill
-    for nb in np.unique(n_blocks).tolist():
-        r = np.flatnonzero(n_blocks == nb)
-        res.sw_bytes[rows[r]] = sw0[r] + moved[r, 1:nb].sum(axis=1)
-        res.switches[rows[r]] = (sw0[r] > 0).astype(np.int64) + (moved[r, 1:nb] > 0).sum(axis=1)
-        res.stall_ms[rows[r]] = stall[r, :nb].sum(axis=1)
-    res.p99[rows] = np.percentile(served_lat, 99, axis=1).astype(np.float64)
-    res.response[rows] = _queue_response(served_lat, trace.t_arrival_s * 1e3)
-
-
 def _sorted_tables(tables: ServingTables, acc: np.ndarray, trace: Trace) -> _Sorted:
     perm = np.argsort(acc, kind="stable")
     acc_s = np.asarray(acc, dtype=np.float64)[perm]
@@ -334,30 +260,39 @@ def simulate_with_baseline(
         response=np.empty(n_pts),
         lat_miss=np.empty(n_pts),
     )
-    step = max(1, _ROW_QUERIES // len(trace))  # bounds the [R, T] temporaries
-    for is_dynamic in (False, True):
-        part_rows = np.flatnonzero(dynamic == is_dynamic)
-        for begin in range(0, len(part_rows), step):
-            rows = part_rows[begin : begin + step]
-            if is_dynamic:
-                start = np.full(len(rows), n_cand - 1)
-                period, w_rows = q[rows], w[rows]
-            else:  # one block of the whole trace, no decision
-                start = np.where(policy[rows] == "static_pb", n_cand - 2, n_cand - 1)
-                period = np.full(len(rows), len(trace), dtype=np.int64)
-                w_rows = np.ones(len(rows), dtype=np.int64)
-            _serve(
-                t,
-                tables,
-                rows,
-                start,
-                is_dynamic,
-                oblivious[rows],
-                blocking[rows],
-                period,
-                w_rows,
-                trace,
-                fallback,
-                res,
-            )
+    # dynamic rows start from an empty PB; fixed ones hold their content for one block
+    start = np.where(dynamic, n_cand - 1, np.where(policy == "static_pb", n_cand - 2, n_cand - 1))
+    period = np.where(dynamic, q, len(trace))
+    w_rows = np.where(dynamic, w, 1)
+    by_counts = np.zeros(n_pts, dtype=bool)
+    if dynamic.any():
+        by_counts[dynamic] = _by_counts(q[dynamic], w[dynamic])
+    n_q = len(trace)
+    serve_points(  # fills res at every point
+        np.ascontiguousarray(t.lat),
+        np.ascontiguousarray(tables.switch_bytes),
+        tables.bw_bytes_per_ms,
+        t.lo,
+        t.span,
+        np.arange(n_pts, dtype=np.int64),
+        oblivious,
+        start.astype(np.int64),
+        period.astype(np.int64),
+        w_rows.astype(np.int64),
+        by_counts,
+        blocking,
+        fallback == "best_effort",
+        trace.is_latency,
+        trace.target_q,
+        (n_sub + 1 + t.first_ok).astype(np.int64),
+        np.diff(trace.t_arrival_s * 1e3),
+        float((n_q - 1) * np.true_divide(99, 100)),  # numpy's virtual index of the p99
+        res.counts,
+        res.lat_miss,
+        res.sw_bytes,
+        res.switches,
+        res.stall_ms,
+        res.p99,
+        res.response,
+    )
     return _final_stats(t, trace, res), _baseline(t, trace, fallback)

@@ -1,30 +1,39 @@
-"""The scheduler's time loop, compiled: every point served query by query, on its own.
+"""The scheduler's time loop and per-query statistics, compiled: every point served on its own.
 
-Same rules as :mod:`._scheduler` (its module docstring gives them), per point ``r`` with the PB
+Same rules as :mod:`._scheduler` (its module docstring gives them), per point ``p`` with the PB
 holding ``g`` during block ``j`` (queries ``[j Q, (j + 1) Q)``):
 
-* latency query ``t``: ``k = #{s : u[r, g, s] <= q_t}`` over the point's sorted normalized
-  selection latencies (a binary search), served ``pick[r, g, k]``; accuracy query: served
-  ``pick[r, g, acc_idx[t]]`` (``acc_idx = S + 1 + first_ok``, shared by every point);
-* served latency ``L[r, s, g]``, plus the block's stall on its first query; a latency query is
-  missed when ``(L - L_min) / span > q_t``, in the reference's float64 arithmetic;
+* decision row of ``(p, g)``, built the first time the PB holds ``g`` (the selection latencies
+  ``l = L[p, :, g]``, or the no-PB column for ``cache_oblivious``): ``by_lat`` the stable argsort
+  of ``l``, ``u[k] = (l[by_lat[k]] - L_min) / span``, ``lat_pick[k]`` the most accurate of the
+  ``k`` fastest (``k = 0``: the fastest), ``acc_pick[f]`` the fastest at or above accuracy index
+  ``f`` (ties to the more accurate; ``f = S``: the fallback);
+* latency query ``t``: ``k = #{s : u[s] <= q_t}`` (a binary search), served ``lat_pick[k]``;
+  accuracy query: ``acc_pick[first_ok[t]]``;
+* served latency ``L[p, s, g]`` plus the block's stall on its first query; a latency query is
+  missed when ``(L - L_min) / span > q_t``;
 * after every block but the last: the block's latency under each candidate ``g'`` (per-SubNet
-  counts times ``L[r, :, g']``, or the block's rows summed in query order, as the reference
-  forms it for the point's group size), a running window sum of the last ``w`` blocks, and
-  ``g_next = argmin_g' window[g'] + switch_score[r, g, g']`` (first minimum, as ``argmin``).
+  counts times ``L[p, :, g']``, or the block's rows summed in query order, as the reference
+  forms it for the point's group size), a running sum over the last ``w`` blocks, and
+  ``g_next = argmin_g' window[g'] + switch_ms[g, g'] - 1e-9 [g' = g]`` (first minimum);
+* FIFO queue (Lindley): ``c_n = sum_{i < n} (S_i - (a_{i+1} - a_i))``, wait ``c_n - min(0,
+  min_{k <= n} c_k)``; p99 by numpy's ``linear`` percentile on the float32 served latencies
+  (the two order statistics around ``0.99 (T - 1)``, interpolated in float32 as numpy does).
 
-Points with a fixed PB are the same loop with one block (``Q >= T``) and one content.
+A fixed PB (``static_pb``, ``no_pb``) is the same loop with one block (``Q >= T``).
 
-Why compiled: vectorized over points, the loop needs about 15 numpy calls per tick of the
-smallest period, and call overhead dominated (``docs/models/sushi.md`` section 11). Here a point
-costs ``O(T log S + (T / Q) min(Q, S) G)`` machine operations and no allocation per tick.
+Why compiled: vectorized over points, the loop needed about 15 numpy calls per tick of the
+smallest period, and call overhead dominated (``docs/models/sushi.md`` section 11). A point costs
+``O(T log S + (T / Q) min(Q, S) G)`` here, with no temporary ``[P, T]`` arrays.
 
-Arithmetic: every element-wise operation is the reference's, in IEEE double (no fast-math), so
-the served SubNets, served latencies and misses follow from the same numbers. The one sum that
-can differ in its last bits is the per-SubNet ``counts x table`` block sum, which the reference
-hands to BLAS (lane order unknown) and which is summed here in SubNet order; decisions can then
-differ only between candidates whose window sums agree to about ``1e-16`` relative (tested equal
-on the sampled points of ``tests/costmodels/test_sushi_fast.py``).
+Arithmetic: every element-wise operation is the reference's, in IEEE double or float32 where
+numpy uses float32 (no fast-math); sums the reference leaves to numpy's pairwise summation
+(totals over blocks, waits, served latencies) use the same pairwise order (:func:`pairwise_sum`,
+numpy's ``pairwise_sum`` with blocks of 8 and 128, and its 8192-element buffers when summing
+float32 as float64). The one sum that can differ in its last bits is the per-SubNet ``counts x
+table`` block sum, which the reference hands to BLAS (lane order unknown) and which is summed
+here in SubNet order: decisions can then differ only between candidates whose window sums agree
+to about ``1e-16`` relative (tested equal on sampled points, ``tests/costmodels/test_sushi_fast``).
 """
 
 from __future__ import annotations
@@ -33,7 +42,41 @@ import numpy as np
 from numba import njit
 
 
-__all__ = ["serve_points"]
+__all__ = ["pairwise_sum", "serve_points"]
+
+_NUMPY_BUFFER = 8192  # numpy's ufunc buffer size: a cast sum is pairwise per buffer
+
+
+@njit(cache=True, nogil=True)
+def pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """``a[lo : lo + n]`` summed in numpy's pairwise order (``n <= 128``: 8 accumulators)."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = 8
+        while i < n - (n % 8):
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    half = n // 2
+    half -= half % 8
+    return pairwise_sum(a, lo, half) + pairwise_sum(a, lo + half, n - half)
 
 
 @njit(cache=True, nogil=True)
@@ -50,94 +93,188 @@ def _count_at_most(row: np.ndarray, q: float) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _decision_row(
+    l_sel: np.ndarray,
+    lo: float,
+    span: float,
+    best_effort: bool,
+    order: np.ndarray,
+    u_out: np.ndarray,
+    pick_out: np.ndarray,
+) -> None:
+    """One decision row (``_fast_scheduler._picks``) for selection latencies ``l_sel`` ``[S]``."""
+    n_sub = l_sel.shape[0]
+    for i in range(n_sub):  # stable insertion sort: the order of numpy's stable argsort
+        key = i
+        j = i - 1
+        while j >= 0 and l_sel[order[j]] > l_sel[key]:
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = key
+    top = -1
+    pick_out[0] = order[0]
+    for k in range(n_sub):
+        u_out[k] = (l_sel[order[k]] - lo) / span
+        top = max(top, order[k])
+        pick_out[k + 1] = top
+    # strict records scanning from the most accurate down: l[s] < min(l[s + 1:])
+    below = np.inf
+    run = n_sub
+    for s in range(n_sub - 1, -1, -1):
+        if s == n_sub - 1 or l_sel[s] < below:
+            run = min(run, s)
+        pick_out[n_sub + 1 + s] = run
+        below = min(below, l_sel[s])
+    pick_out[2 * n_sub + 1] = n_sub - 1 if best_effort else order[0]
+
+
+@njit(cache=True, nogil=True)
+def _percentile_f32(vals: np.ndarray, top: np.ndarray, virtual: float, prev: int) -> float:
+    """numpy's ``linear`` percentile of float32 ``vals`` at virtual index ``virtual``
+    (``prev = floor(virtual)``): the two order statistics from the ``T - prev`` largest, kept
+    in ``top`` (ascending), interpolated in float32 as ``numpy._lerp`` does."""
+    n = vals.shape[0]
+    m = n - prev
+    have = 0
+    for i in range(n):
+        x = vals[i]
+        if have < m:
+            j = have
+            have += 1
+        elif x > top[0]:
+            j = 0
+            while j + 1 < m and top[j + 1] < x:
+                top[j] = top[j + 1]
+                j += 1
+            top[j] = x
+            continue
+        else:
+            continue
+        while j > 0 and top[j - 1] > x:
+            top[j] = top[j - 1]
+            j -= 1
+        top[j] = x
+    a, b = top[0], top[1]
+    gamma = virtual - prev
+    diff = np.float32(b - a)
+    if gamma >= 0.5:
+        return float(np.float32(b - diff * np.float32(1.0 - gamma)))
+    return float(np.float32(a + diff * np.float32(gamma)))
+
+
+@njit(cache=True, nogil=True)
 def serve_points(  # noqa: PLR0913 - one flat kernel signature, every array named
     lat: np.ndarray,
-    u_sorted: np.ndarray,
-    pick: np.ndarray,
+    switch_bytes: np.ndarray,
+    bw: np.ndarray,
+    lo: np.ndarray,
+    span: np.ndarray,
+    rows: np.ndarray,
+    oblivious: np.ndarray,
     start: np.ndarray,
-    is_lat: np.ndarray,
-    q_all: np.ndarray,
-    acc_idx: np.ndarray,
     period: np.ndarray,
     w_blocks: np.ndarray,
     by_counts: np.ndarray,
     blocking: np.ndarray,
-    switch_bytes: np.ndarray,
-    switch_ms: np.ndarray,
-    lo: np.ndarray,
-    span: np.ndarray,
-    served_lat: np.ndarray,
+    best_effort: bool,
+    is_lat: np.ndarray,
+    q_all: np.ndarray,
+    acc_idx: np.ndarray,
+    gaps: np.ndarray,
+    p99_index: float,
     counts: np.ndarray,
     lat_miss: np.ndarray,
-    moved: np.ndarray,
-    stall: np.ndarray,
+    sw_bytes: np.ndarray,
+    switches: np.ndarray,
+    stall_ms: np.ndarray,
+    p99: np.ndarray,
+    response: np.ndarray,
 ) -> None:
-    """Serve the trace at every point ``r`` (outputs are filled in place).
+    """Serve the trace at points ``rows`` of the batch tables; outputs are filled in place at
+    those points (the other points are left alone).
 
     Args:
-        lat: Served latency ``L`` ``[R, S, G]`` (ms; SubNets in accuracy order).
-        u_sorted: Sorted normalized selection latencies ``[R, G_u, S]``; ``G_u = 1`` when every
-            point keeps its starting content (then row 0 is that content's).
-        pick: Decision rows ``[R, G_u, 2 S + 2]`` (``_fast_scheduler._picks``).
-        start: PB content of the first block ``[R]``.
+        lat: Served latency ``L`` ``[P, S, G]`` (ms; SubNets in accuracy order).
+        switch_bytes: ``[P, G, G]`` bytes a switch loads; ``bw`` bytes per ms ``[P]``.
+        lo: Fastest no-PB latency ``[P]``; ``span`` the no-PB latency range ``[P]``.
+        rows: Points to serve ``[R]``; per row: ``oblivious`` (select from the no-PB
+            column), ``start`` (PB content of the first block), ``period`` (``Q``),
+            ``w_blocks`` (window in blocks), ``by_counts`` (block sums as per-SubNet counts
+            times the table, else row sums), ``blocking`` (a switch stalls a query).
+        best_effort: Fallback ``best_effort`` (else ``fastest``).
         is_lat: Latency query ``[T]``; ``q_all`` its target quantile ``[T]``.
         acc_idx: ``S + 1 + first_ok`` ``[T]``: the decision column of an accuracy query.
-        period: ``Q`` ``[R]``; ``w_blocks`` the window in blocks ``[R]``.
-        by_counts: Block sums as per-SubNet counts times the table ``[R]`` (else row sums).
-        blocking: A switch stalls the next block's first query ``[R]``.
-        switch_bytes: ``[R, G, G]`` bytes moved by a switch; ``switch_ms`` their fetch time.
-        lo: Fastest no-PB latency ``[R]``; ``span`` the no-PB latency range ``[R]``.
-        served_lat: Out ``[R, T]`` float32: each query's latency, stall included.
-        counts: Out ``[R, S, G]`` (zeroed here): queries per (SubNet, PB content).
-        lat_miss: Out ``[R]``: latency queries served above their target.
-        moved: Out ``[R, B]``: bytes loaded at the start of block ``j >= 1`` (0 beyond).
-        stall: Out ``[R, B]``: stall on the first query of block ``j`` (0 beyond).
+        gaps: Inter-arrival times ``[T - 1]`` (ms).
+        p99_index: ``0.99 (T - 1)``, numpy's virtual index of the 99th percentile.
+        counts: Out ``[P, S, G]``: queries per (SubNet, PB content).
+        lat_miss: Out ``[P]``: latency queries served above their target; ``sw_bytes`` bytes
+            loaded (initial fill included), ``switches`` content changes, ``stall_ms`` total
+            stall, ``p99`` 99th-percentile served latency, ``response`` mean FIFO response.
     """
-    n_rows, n_sub, n_cand = lat.shape
+    n_sub, n_cand = lat.shape[1], lat.shape[2]
     n_q = q_all.shape[0]
-    one_content = u_sorted.shape[1] == 1
     empty = n_cand - 1
     w_max = 1
-    for r in range(n_rows):
-        w_max = max(w_max, w_blocks[r])
+    b_max = 1
+    for i in range(rows.shape[0]):
+        w_max = max(w_max, w_blocks[i])
+        b_max = max(b_max, (n_q + period[i] - 1) // period[i])
     ring = np.zeros((w_max, n_cand))
     window = np.zeros(n_cand)
     block_ms = np.zeros(n_cand)
     hist = np.zeros(n_sub, dtype=np.int64)
     served = np.empty(n_q, dtype=np.int64)
-    counts[:] = 0
-    moved[:] = 0.0
-    stall[:] = 0.0
-    for r in range(n_rows):
-        p = period[r]
-        w = w_blocks[r]
-        n_blocks = (n_q + p - 1) // p
-        cur = start[r]
+    served_lat = np.empty(n_q, dtype=np.float32)
+    as_f64 = np.empty(n_q)
+    moved = np.zeros(b_max)
+    stall = np.zeros(b_max)
+    have = np.zeros(n_cand, dtype=np.bool_)
+    u_tab = np.empty((n_cand, n_sub))
+    pick_tab = np.empty((n_cand, 2 * n_sub + 2), dtype=np.int64)
+    order = np.empty(n_sub, dtype=np.int64)
+    l_sel = np.empty(n_sub)
+    p99_prev = int(np.floor(p99_index))
+    top = np.empty(n_q - p99_prev, dtype=np.float32)
+    for i in range(rows.shape[0]):
+        p = rows[i]
+        q = period[i]
+        w = w_blocks[i]
+        n_blocks = (n_q + q - 1) // q
+        cur = start[i]
+        have[:] = False
         window[:] = 0.0
-        stall[r, 0] = switch_ms[r, empty, cur] if blocking[r] else 0.0
+        counts[p] = 0
+        stall[0] = switch_bytes[p, empty, cur] / bw[p] if blocking[i] else 0.0
         misses = 0.0
         for j in range(n_blocks):
-            b0 = j * p
-            b1 = min(n_q, b0 + p)
-            slot = 0 if one_content else cur
-            u_row = u_sorted[r, slot]
+            b0 = j * q
+            b1 = min(n_q, b0 + q)
+            slot = empty if oblivious[i] else cur
+            if not have[slot]:
+                for s in range(n_sub):
+                    l_sel[s] = lat[p, s, slot]
+                _decision_row(l_sel, lo[p], span[p], best_effort, order, u_tab[slot],
+                              pick_tab[slot])
+                have[slot] = True
+            u_row = u_tab[slot]
+            pick = pick_tab[slot]
             for t in range(b0, b1):
                 if is_lat[t]:
-                    s = pick[r, slot, _count_at_most(u_row, q_all[t])]
+                    s = pick[_count_at_most(u_row, q_all[t])]
                 else:
-                    s = pick[r, slot, acc_idx[t]]
+                    s = pick[acc_idx[t]]
                 served[t] = s
-                counts[r, s, cur] += 1
-                got = lat[r, s, cur]
+                counts[p, s, cur] += 1
+                got = lat[p, s, cur]
                 if t == b0:
-                    got += stall[r, j]
-                served_lat[r, t] = got
-                if is_lat[t] and (got - lo[r]) / span[r] > q_all[t]:
+                    got += stall[j]
+                served_lat[t] = got
+                if is_lat[t] and (got - lo[p]) / span[p] > q_all[t]:
                     misses += 1.0
             if j + 1 >= n_blocks:
                 break  # the last block: nothing left to decide for
             # the block's latency under each candidate content, formed as the reference does
-            if by_counts[r]:
+            if by_counts[i]:
                 hist[:] = 0
                 for t in range(b0, b1):
                     hist[served[t]] += 1
@@ -146,14 +283,14 @@ def serve_points(  # noqa: PLR0913 - one flat kernel signature, every array name
                     if hist[s] > 0:
                         c = float(hist[s])
                         for g in range(n_cand):
-                            block_ms[g] += c * lat[r, s, g]
+                            block_ms[g] += c * lat[p, s, g]
             else:
                 for g in range(n_cand):
-                    block_ms[g] = lat[r, served[b0], g]
+                    block_ms[g] = lat[p, served[b0], g]
                 for t in range(b0 + 1, b1):
                     s = served[t]
                     for g in range(n_cand):
-                        block_ms[g] += lat[r, s, g]
+                        block_ms[g] += lat[p, s, g]
             ring_slot = j % w
             if j >= w:
                 for g in range(n_cand):
@@ -165,11 +302,35 @@ def serve_points(  # noqa: PLR0913 - one flat kernel signature, every array name
             best = 0
             best_v = np.inf
             for g in range(n_cand):
-                v = window[g] + (switch_ms[r, cur, g] - (1e-9 if g == cur else 0.0))
+                v = window[g] + (switch_bytes[p, cur, g] / bw[p] - (1e-9 if g == cur else 0.0))
                 if v < best_v:
                     best_v = v
                     best = g
-            moved[r, j + 1] = switch_bytes[r, cur, best]
-            stall[r, j + 1] = switch_ms[r, cur, best] if blocking[r] else 0.0
+            moved[j + 1] = switch_bytes[p, cur, best]
+            stall[j + 1] = switch_bytes[p, cur, best] / bw[p] if blocking[i] else 0.0
             cur = best
-        lat_miss[r] = misses
+        # totals over exactly the point's blocks, in numpy's summation order
+        sw0 = switch_bytes[p, empty, start[i]]
+        n_moved = 0
+        for j in range(1, n_blocks):
+            n_moved += moved[j] > 0
+        sw_bytes[p] = sw0 + (0.0 + pairwise_sum(moved, 1, n_blocks - 1))
+        switches[p] = (1 if sw0 > 0 else 0) + n_moved
+        stall_ms[p] = 0.0 + pairwise_sum(stall, 0, n_blocks)
+        lat_miss[p] = misses
+        p99[p] = _percentile_f32(served_lat, top, p99_index, p99_prev)
+        # FIFO queue: waits from the running sum of service minus inter-arrival gap
+        c = 0.0
+        low = 0.0
+        as_f64[0] = 0.0
+        for t in range(1, n_q):
+            c += np.float64(served_lat[t - 1]) - gaps[t - 1]
+            low = min(low, c)
+            as_f64[t] = c - min(low, 0.0)
+        wait_sum = 0.0 + pairwise_sum(as_f64, 0, n_q)
+        for t in range(n_q):
+            as_f64[t] = np.float64(served_lat[t])
+        service_sum = 0.0
+        for b0 in range(0, n_q, _NUMPY_BUFFER):
+            service_sum += pairwise_sum(as_f64, b0, min(_NUMPY_BUFFER, n_q - b0))
+        response[p] = (wait_sum + service_sum) / n_q
