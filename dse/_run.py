@@ -587,6 +587,8 @@ def _run_sweep_mode(
     front = len(result.front.get("__F", []))
     summary.sweep = {
         "evaluated": result.evaluated, "feasible": result.feasible, "failed": result.failed,
+        # What the progress bar counted: an exhaustive sweep's points, duplicates included.
+        "enumerated": done_of(result) if done_of is not None else result.evaluated,
         "front": front, "front_recorded": min(front, spec.sweep.max_front_trials),
         "seconds": round(result.seconds, 3),
         "points_per_s": round(result.evaluated / max(result.seconds, 1e-9)),

@@ -259,7 +259,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         head = f"study {summary.study_name!r} [{summary.mode}] in {summary.storage}: "
         if summary.mode == "sweep":
             sw = summary.sweep
-            body = (f"swept {sw.get('evaluated', 0):,} points ({sw.get('points_per_s', 0):,}/s, "
+            body = (f"swept {_swept(sw)} ({sw.get('points_per_s', 0):,}/s, "
                     f"{sw.get('feasible', 0):,} feasible, {sw.get('failed', 0):,} failed), "
                     f"front {sw.get('front', 0)}{_thinned(sw)}; {summary.n_new} trials recorded"
                     f"{_sweep_files(sw)}" if sw else "nothing to do")
@@ -283,6 +283,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not summary.interrupted:
         _write_outputs(spec, quiet=args.json)
     return 130 if summary.interrupted else 0
+
+
+def _swept(sweep: dict[str, Any]) -> str:
+    """``7,440 points``, or ``7,440 distinct designs of 34,560 points`` when the exhaustive
+    enumeration (what the progress bar counted) met designs it had already evaluated."""
+    evaluated, enumerated = sweep.get("evaluated", 0), sweep.get("enumerated", 0)
+    if enumerated > evaluated:
+        return f"{evaluated:,} distinct designs of {enumerated:,} points"
+    return f"{evaluated:,} points"
 
 
 def _write_outputs(spec: Any, quiet: bool) -> None:

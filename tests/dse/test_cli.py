@@ -155,3 +155,15 @@ def test_evaluate_prints_units_and_whether_each_exported_metric_matches(
     code, out, _ = _run(capsys, "evaluate", "sparse_gemm", "--set", "nm_n=1")
     line = next(ln for ln in out.splitlines() if ln.strip().startswith("latency_ms"))
     assert line.split()[2] == "ms"
+
+
+def test_an_exhaustive_sweep_says_how_many_distinct_designs_its_points_held(
+        capsys, tmp_path: Path) -> None:
+    # vegeta's conditional parameters make 34,560 enumerated points hold 7,440 designs: the
+    # summary names both, so it agrees with the progress bar's count.
+    assert main(["run", "vegeta", "--storage", str(tmp_path / "v.journal"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "swept 7,440 distinct designs of 34,560 points" in out
+    assert main(["run", "vegeta", "--storage", str(tmp_path / "v.journal"), "--json"]) == 0
+    sweep = json.loads(capsys.readouterr().out)["sweep"]
+    assert (sweep["evaluated"], sweep["enumerated"]) == (7440, 34560)
