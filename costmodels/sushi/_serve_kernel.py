@@ -48,35 +48,65 @@ _NUMPY_BUFFER = 8192  # numpy's ufunc buffer size: a cast sum is pairwise per bu
 
 
 @njit(cache=True, nogil=True)
-def pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
-    """``a[lo : lo + n]`` summed in numpy's pairwise order (``n <= 128``: 8 accumulators)."""
+def _pairwise_leaf(a: np.ndarray, lo: int, n: int) -> float:
+    """numpy's pairwise sum of ``n <= 128`` elements: 8 accumulators, then the rest in order."""
     if n < 8:
         res = 0.0
         for i in range(n):
             res += a[lo + i]
         return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """``a[lo : lo + n]`` summed in numpy's pairwise order: halves (cut at a multiple of 8)
+    until at most 128 elements, each summed by :func:`_pairwise_leaf`.
+
+    The recursion is an explicit stack (numba's cache does not reload recursive functions
+    reliably).
+    """
     if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-        i = 8
-        while i < n - (n % 8):
-            r0 += a[lo + i]
-            r1 += a[lo + i + 1]
-            r2 += a[lo + i + 2]
-            r3 += a[lo + i + 3]
-            r4 += a[lo + i + 4]
-            r5 += a[lo + i + 5]
-            r6 += a[lo + i + 6]
-            r7 += a[lo + i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
-    half = n // 2
-    half -= half % 8
-    return pairwise_sum(a, lo, half) + pairwise_sum(a, lo + half, n - half)
+        return _pairwise_leaf(a, lo, n)
+    task_lo = np.empty(64, dtype=np.int64)  # depth <= log2(n / 128) + 1: 64 is ample
+    task_n = np.empty(64, dtype=np.int64)  # n < 0: add the two sums on top of ``vals``
+    vals = np.empty(64)
+    n_tasks, n_vals = 1, 0
+    task_lo[0], task_n[0] = lo, n
+    while n_tasks > 0:
+        n_tasks -= 1
+        t_lo, t_n = task_lo[n_tasks], task_n[n_tasks]
+        if t_n < 0:
+            n_vals -= 1
+            vals[n_vals - 1] = vals[n_vals - 1] + vals[n_vals]
+        elif t_n <= 128:
+            vals[n_vals] = _pairwise_leaf(a, t_lo, t_n)
+            n_vals += 1
+        else:
+            half = t_n // 2
+            half -= half % 8
+            task_lo[n_tasks], task_n[n_tasks] = 0, -1
+            task_lo[n_tasks + 1], task_n[n_tasks + 1] = t_lo + half, t_n - half
+            task_lo[n_tasks + 2], task_n[n_tasks + 2] = t_lo, half
+            n_tasks += 3
+    return vals[0]
 
 
 @njit(cache=True, nogil=True)
