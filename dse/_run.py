@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from optuna.trial import TrialState
 
 from costmodels import ModelError
 from dse._artifacts import artifacts_dir
+from dse._claim import StudyClaim
 from dse._errors import DseError, SpecError
 from dse._evaluate import BatchOutcome
 from dse._evolution import planned_evaluations
@@ -183,7 +185,7 @@ def run_study(
     files = files if files is not None else artifacts_dir(spec.storage, spec.name)
     try:
         if spec.mode == "sweep":
-            summary = _run_sweep_mode(spec, problem, study, files, quiet, cache_dir)
+            summary = _run_sweep_mode(spec, problem, study, files, quiet, cache_dir, run)
         elif spec.mode == "nested":
             summary = _run_nested(spec, problem, study, quiet, cache_dir, run)
         else:
@@ -542,18 +544,56 @@ def _check_sweep_state(spec: StudySpec, study: optuna.Study, fingerprint: str) -
     study.set_user_attr("dse.sweep_fingerprint", fingerprint)
 
 
+def _recorded_sweep(study: optuna.Study, summary: RunSummary) -> RunSummary:
+    """The summary of a sweep the study has recorded already (this run evaluates nothing)."""
+    summary.n_finished = len(study.get_trials(deepcopy=False))
+    summary.sweep = dict(study.user_attrs.get("dse.sweep_summary", {}))
+    return summary
+
+
+def _claim_sweep(spec: StudySpec, study: optuna.Study, run: RunRegistration) -> StudyClaim:
+    """Hold the study's sweep claim, waiting (one line on stderr) while another driver does."""
+    claim = StudyClaim(study, "sweep", run.nonce)
+
+    def waiting(holder: dict[str, Any]) -> None:
+        print(f"dse: study {spec.name!r} is being swept by another driver "
+              f"({holder.get('host')}:{holder.get('pid')}); waiting for it to finish "
+              "(Ctrl-C to stop)", file=sys.stderr, flush=True)
+
+    claim.acquire(on_wait=waiting)
+    return claim
+
+
 def _run_sweep_mode(
     spec: StudySpec, problem: Problem, study: optuna.Study, files: Path, quiet: bool,
-    cache_dir: str | Path | None,
+    cache_dir: str | Path | None, run: RunRegistration,
 ) -> RunSummary:
+    """Sweep under the study's claim: one driver sweeps and records, any other waits for it
+    and then reports the recorded result (or takes over from a holder that died)."""
     summary = RunSummary(spec.name, "", "sweep", 0, 0, 0.0)
     fingerprint = sweep_fingerprint(spec, problem)
     if study.user_attrs.get("dse.sweep_complete"):
         if study.user_attrs.get("dse.sweep_fingerprint", fingerprint) != fingerprint:
             _check_sweep_state(spec, study, fingerprint)  # raises: it holds that sweep's trials
-        summary.n_finished = len(study.get_trials(deepcopy=False))
-        summary.sweep = dict(study.user_attrs.get("dse.sweep_summary", {}))
+        return _recorded_sweep(study, summary)
+    try:
+        claim = _claim_sweep(spec, study, run)
+    except KeyboardInterrupt:
+        summary.interrupted = True
         return summary
+    with claim:
+        if study.user_attrs.get("dse.sweep_complete"):  # recorded while this run waited
+            if study.user_attrs.get("dse.sweep_fingerprint", fingerprint) != fingerprint:
+                _check_sweep_state(spec, study, fingerprint)
+            return _recorded_sweep(study, summary)
+        return _sweep_claimed(spec, problem, study, files, quiet, cache_dir, summary,
+                              fingerprint)
+
+
+def _sweep_claimed(
+    spec: StudySpec, problem: Problem, study: optuna.Study, files: Path, quiet: bool,
+    cache_dir: str | Path | None, summary: RunSummary, fingerprint: str,
+) -> RunSummary:
     _check_sweep_state(spec, study, fingerprint)
     total = problem.space.size if spec.sweep.method == "exhaustive" else \
         planned_evaluations(spec.sweep, problem.space.size)

@@ -15,8 +15,9 @@ from those of other drivers working on the same study.
 
 **Liveness** uses more than the PID, which the kernel reuses: a registration on this host is
 alive only if the boot id (``/proc/sys/kernel/random/boot_id``) is the current one, the PID
-exists, and the process start time (field 22 of ``/proc/PID/stat``, clock ticks since boot)
-is the registered one. A registration of another host cannot be checked and counts as alive.
+exists and has not ended (a killed process its parent has not reaped yet still has a PID, in
+state ``Z``), and the process start time (field 22 of ``/proc/PID/stat``, clock ticks since
+boot) is the registered one. A registration of another host cannot be checked and counts as alive.
 
 **Seeds**: a sampler seeded the same way in two runs replays the same stream, so a resumed
 run re-proposed the points of the run before it (100 duplicates in 200 random-sampler trials,
@@ -55,19 +56,30 @@ def _boot_id() -> str:
         return ""
 
 
-def _start_ticks(pid: int) -> int | None:
-    """The process start time in clock ticks after boot, or None when it cannot be read."""
+def _stat_fields(pid: int) -> list[bytes]:
+    """Fields 3 onwards of ``/proc/PID/stat`` (empty when it cannot be read)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read()
     except OSError:
-        return None
+        return []
     # The command name (field 2) is parenthesized and may hold spaces or ')': split after it.
-    fields = stat[stat.rfind(b")") + 2:].split()
+    return stat[stat.rfind(b")") + 2:].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process start time in clock ticks after boot, or None when it cannot be read."""
+    fields = _stat_fields(pid)
     try:
         return int(fields[19])  # field 22 overall; fields[0] is field 3
     except (IndexError, ValueError):
         return None
+
+
+def _zombie(pid: int) -> bool:
+    """Whether the process has ended but not been reaped (state Z or X): it is not alive."""
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] in (b"Z", b"X")
 
 
 def _pid_exists(pid: int) -> bool:
@@ -87,7 +99,7 @@ def is_alive(value: Any) -> bool:
     if value.get("host") != socket.gethostname():
         return True
     pid = value.get("pid")
-    if not isinstance(pid, int) or not _pid_exists(pid):
+    if not isinstance(pid, int) or not _pid_exists(pid) or _zombie(pid):
         return False
     if value.get("boot_id") and value["boot_id"] != _boot_id():
         return False
