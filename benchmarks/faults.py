@@ -261,6 +261,8 @@ class Row:
     over_budget: int = 0
     tracebacks: int = 0
     seen: collections.Counter[str] = field(default_factory=collections.Counter)
+    # The whole stderr of each process that printed a traceback (the campaign keeps them).
+    traces: list[str] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
         self.lost += outcome.lost
@@ -269,7 +271,9 @@ class Row:
 
     def saw(self, *stderrs: str) -> None:
         for err in stderrs:
-            self.tracebacks += "Traceback (most recent call last)" in err
+            if "Traceback (most recent call last)" in err:
+                self.tracebacks += 1
+                self.traces.append(err)
             first = next((ln for ln in err.splitlines() if ln.strip()), "(nothing)")
             self.seen[_shorten(first)] += 1
 
@@ -459,8 +463,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="storages for the signal and concurrency cases (comma list)")
     ap.add_argument("--signals-only", action="store_true",
                     help="only the kill -9 / SIGINT cases (to split a campaign over processes)")
+    ap.add_argument("--modes", default="trial,sweep",
+                    help="modes of the signal cases (comma list)")
+    ap.add_argument("--signals", default="kill,int",
+                    help="signals of the signal cases: kill (-9), int (SIGINT); comma list")
+    ap.add_argument("--count-for", action="append", default=[], metavar="CASE=N",
+                    help="faults for one signal case, e.g. 'SIGINT, trial mode, postgresql=40'")
+    ap.add_argument("--tracebacks", type=Path, default=None,
+                    help="write the stderr of every process that printed a traceback here")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    counts = dict(c.rsplit("=", 1) for c in args.count_for)
     rng = random.Random(args.seed)
     print(f"# fault campaign on {machine_line()}", flush=True)
     kinds = [k for k in args.kinds.split(",") if k == "journal" or (k == "postgresql"
@@ -468,11 +481,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     t0 = time.monotonic()
     for kind in kinds:
-        for mode in ("trial", "sweep"):
+        for mode in args.modes.split(","):
             for sig, label in ((signal.SIGKILL, "kill -9"), (signal.SIGINT, "SIGINT")):
+                if {"kill -9": "kill", "SIGINT": "int"}[label] not in args.signals.split(","):
+                    continue
                 row = Row(f"{label}, {mode} mode, {kind}",
                           "signal at a uniform random moment of the run, then re-run")
-                signal_case(row, mode, kind, sig, args.count, args.postgres, rng)
+                signal_case(row, mode, kind, sig, int(counts.get(row.fault, args.count)),
+                            args.postgres, rng)
                 rows.append(row)
                 print(" | ".join(row.cells()), flush=True)
     if not args.skip_ray and not args.signals_only:
@@ -504,6 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|" + "---|" * len(head))
     for row in rows:
         print("| " + " | ".join(c.replace("|", "\\|") for c in row.cells()) + " |")
+    if args.tracebacks is not None:
+        args.tracebacks.write_text("".join(f"## {row.fault}\n{trace}\n" for row in rows
+                                           for trace in row.traces))
     return 0
 
 
