@@ -635,9 +635,16 @@ class RayExecutor(Executor):
     def _probe_suspects(self, now: float) -> None:
         """Ask each unreachable worker for its pid, at most once a second; give up on one
         unreachable for longer than :data:`START_BOUND_S` (a bound on a hang)."""
-        for actor in list(self._suspect):
+        def too_long(actor: _Actor) -> bool:
             since = actor.unreachable_since if actor.unreachable_since is not None else now
-            if now - since > START_BOUND_S:
+            return now - since > START_BOUND_S
+
+        for ref, actor in list(self._probing.items()):  # a probe that never answers
+            if too_long(actor):
+                del self._probing[ref]
+                self._actor_lost(actor, f"unreachable for {START_BOUND_S:.0f} s")
+        for actor in list(self._suspect):
+            if too_long(actor):
                 self._suspect.remove(actor)
                 self._actor_lost(actor, f"unreachable for {START_BOUND_S:.0f} s")
             elif now - actor.probed >= 1.0:
