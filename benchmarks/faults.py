@@ -9,7 +9,8 @@ Each case starts real ``dse run`` processes on the demo model and injects one fa
 * **kill -9 / SIGINT at a random moment** (uniform over the run's expected duration, start-up
   included), in trial mode and sweep mode, on a journal file and on PostgreSQL. The study is
   re-run after each fault (the next fault may hit the re-run), and finished at the end.
-* **a killed Ray worker**: the worker processes of a ``--workers 2`` run are killed mid-study.
+* **a killed Ray node**: a real second Ray node (its own ``ray start`` process group) is
+  killed with SIGKILL while a ``--workers 2 --ray-address`` run has a job on it.
 * **journal damage**: a torn last record, a garbage last line, a zeroed 4 KiB block in the
   middle; then ``dse status`` and ``dse run`` on the damaged journal.
 * **concurrent drivers**: two drivers on one journal, four on a fresh PostgreSQL database.
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import logging
 import os
 import random
 import signal
@@ -46,6 +48,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -344,32 +347,110 @@ def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | 
 
 
 def ray_case(row: Row, count: int) -> None:
-    """Kill every Ray worker process of a ``--workers 2`` trial run mid-study."""
-    with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp:
+    """Kill a real second Ray node mid-study, ``count`` times.
+
+    A head node (1 CPU) and a second node (1 CPU) run as separate ``ray start --block``
+    processes, each in its own process group; a ``--workers 2 --ray-address HEAD`` trial run
+    has one worker on each. Once the run has 5 COMPLETE trials the second node's whole process
+    group (its ``ray start``, raylet, agents) gets SIGKILL, as a machine losing power would:
+    the driver must notice, run the lost job again on the head's worker and finish the study.
+    A fresh second node joins before the next repetition. Only these processes are ever
+    signalled (never ``ray stop``, which would end every Ray cluster on the machine).
+    """
+    import ray
+
+    # A token in ~/.ray makes `ray start` turn token authentication on, which a driver that
+    # was not given the token cannot join: the campaign's cluster is local and open, like the
+    # one `--workers` starts. Set before the head starts; the drivers inherit it.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp, _ray_head(Path(tmp)) as head:
         folder = Path(tmp)
-        for i in range(count):
-            storage = str(folder / f"ray{i}.journal")
-            study = write_study(folder, "trial", n_trials=30, name=f"ray{i}", delay_s=0.2)
-            proc = start(study, storage, "--workers", "2")
-            killed = wait_until(_progressed(proc, storage, f"ray{i}", 5), every=0.5)
-            killed = killed and proc.poll() is None
-            if killed:
-                for pid in _ray_workers(proc.pid):
+        ray.init(address=head, log_to_driver=False, logging_level=logging.ERROR)
+        try:
+            for i in range(count):
+                node = _ray_node(head, folder / f"node{i}.log")
+                try:
+                    if not wait_until(lambda: _alive_cpu_nodes(ray) >= 2, timeout=300):
+                        row.saw("(the second node never joined)")
+                        continue
+                    storage = str(folder / f"ray{i}.journal")
+                    study = write_study(folder, "trial", n_trials=30, name=f"ray{i}",
+                                        delay_s=0.2)
+                    proc = start(study, storage, "--workers", "2", "--ray-address", head)
+                    killed = wait_until(_progressed(proc, storage, f"ray{i}", 5), every=0.2)
+                    killed = killed and proc.poll() is None
+                    if killed:
+                        os.killpg(node.pid, signal.SIGKILL)
                     try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                        out, err = proc.communicate(timeout=600)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        out, err = proc.communicate()
+                        err += "\n(hung: killed after 600 s)"
+                    row.count += killed
+                    row.saw(err if err.strip() or proc.returncode == 0
+                            else f"(exit {proc.returncode}, nothing on stderr)")
+                    done = run(study, storage)
+                    row.saw(*(e for e in [done.stderr] if "Traceback" in e))
+                    row.add(audit_trials({}, storage, f"ray{i}", 30))
+                finally:
+                    _end_group(node)
+        finally:
+            ray.shutdown()
+
+
+def _ray_start(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    """``ray start ... --block`` in a process group of its own (the group is the node)."""
+    ray_cli = Path(sys.executable).with_name("ray")
+    with log.open("wb") as out:
+        return subprocess.Popen([str(ray_cli), "start", *args, "--num-cpus", "1", "--block",
+                                 "--disable-usage-stats"], stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+@contextmanager
+def _ray_head(folder: Path) -> Iterator[str]:
+    """A Ray head node on a free loopback port, for the whole case; its address."""
+    import socket
+
+    with socket.socket() as probe:  # a free port (the head binds it a moment later)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    head = _ray_start("--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+                      "--include-dashboard=false", log=folder / "head.log")
+    try:
+        address = f"127.0.0.1:{port}"
+
+        def answers() -> bool:
             try:
-                out, err = proc.communicate(timeout=300)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
-                err += "\n(hung: killed after 300 s)"
-            row.count += killed
-            row.saw(err)
-            done = run(study, storage)
-            row.saw(*(e for e in [done.stderr] if "Traceback" in e))
-            row.add(audit_trials({}, storage, f"ray{i}", 30))
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return head.poll() is not None
+
+        wait_until(answers, timeout=300, every=0.5)
+        if head.poll() is not None:
+            raise RuntimeError(f"the Ray head did not start: {(folder / 'head.log').read_text()}")
+        yield address
+    finally:
+        _end_group(head)
+
+
+def _ray_node(head: str, log: Path) -> subprocess.Popen[bytes]:
+    """A second Ray node (1 CPU) joining ``head``."""
+    return _ray_start(f"--address={head}", "--node-ip-address=127.0.0.1", log=log)
+
+
+def _alive_cpu_nodes(ray: Any) -> int:
+    return sum(1 for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU"))
 
 
 def _progressed(proc: subprocess.Popen[str], storage: str, name: str,
@@ -459,6 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--postgres", default=os.environ.get("DSE_TEST_POSTGRES_URL"),
                     help="PostgreSQL URL for the server cases (default $DSE_TEST_POSTGRES_URL)")
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--ray-count", type=int, default=20, help="second Ray nodes to kill")
     ap.add_argument("--kinds", default="journal,postgresql",
                     help="storages for the signal and concurrency cases (comma list)")
     ap.add_argument("--signals-only", action="store_true",
@@ -492,9 +574,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append(row)
                 print(" | ".join(row.cells()), flush=True)
     if not args.skip_ray and not args.signals_only:
-        row = Row("Ray workers killed", "kill -9 of every ray:: worker after 5 trials "
-                  "(--workers 2), then re-run")
-        ray_case(row, 3)
+        row = Row("Ray node killed", "SIGKILL of a second node's process group (ray start, "
+                  "raylet, agents) after 5 trials (--workers 2 --ray-address), then re-run")
+        ray_case(row, args.ray_count)
         rows.append(row)
         print(" | ".join(row.cells()), flush=True)
     extras = () if args.signals_only else (("torn tail", "half a record appended"),
