@@ -226,6 +226,11 @@ def _read_exactly(conn: socket.socket, n: int) -> bytes:
     return data
 
 
+def _flush_stderr() -> None:
+    if sys.stderr is not None:  # None under pythonw and some embedders
+        sys.stderr.flush()
+
+
 @contextmanager
 def _native_output_hidden() -> Iterator[None]:
     """Point file descriptor 2 at /dev/null for the duration: Ray's native code writes its
@@ -235,13 +240,13 @@ def _native_output_hidden() -> Iterator[None]:
     except OSError:  # no stderr to hide
         yield
         return
-    sys.stderr.flush()
+    _flush_stderr()
     null = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(null, 2)
         yield
     finally:
-        sys.stderr.flush()
+        _flush_stderr()
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
