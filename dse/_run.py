@@ -409,16 +409,17 @@ SWEEP_HISTORY_HV_POINTS = 2000  # 4+ objectives: no per-chunk hypervolume above 
 def _sweep_progress(
     study: optuna.Study, problem: Problem, total: int | None, quiet: bool,
     done_of: Any = None,
-) -> tuple[Progress, Any, dict[str, list[Any]]]:
-    """The sweep's progress display, its per-chunk hook, and the history the hook fills.
+) -> tuple[Progress, Any]:
+    """The sweep's progress display and its per-chunk hook, which extends the sweep's history.
 
     The history (points evaluated, front size, normalised hypervolume under the study's fixed
     reference, after each chunk or generation) is what the report plots for a sweep instead of
-    trial-order curves. It stays compact: past ``SWEEP_HISTORY_ROWS`` rows every other row is
-    dropped (the last one is always kept), so a long sweep keeps a log-spaced outline.
+    trial-order curves. It lives in the sweep's state (``state.history``), so it is
+    checkpointed with each chunk and a resumed sweep continues it. It stays compact: past
+    ``SWEEP_HISTORY_ROWS`` rows every other row is dropped (the last one is always kept), so a
+    long sweep keeps a log-spaced outline.
     """
     progress = _progress(study, problem, total, quiet, unit="points")
-    history: dict[str, list[Any]] = {"evaluated": [], "front": [], "hypervolume": []}
 
     def hook(state: Any) -> None:
         front = np.asarray(state.front.F, dtype=np.float64)
@@ -426,6 +427,9 @@ def _sweep_progress(
         hv = None
         if len(front) and (front.shape[1] <= 3 or len(front) <= SWEEP_HISTORY_HV_POINTS):
             hv = progress.reference.hypervolume(front) if progress.reference else None
+        history = state.history
+        for column in ("evaluated", "front", "hypervolume"):
+            history.setdefault(column, [])
         history["evaluated"].append(int(state.evaluated))
         history["front"].append(len(front))
         history["hypervolume"].append(None if hv is None else round(float(hv), 6))
@@ -433,7 +437,7 @@ def _sweep_progress(
             for rows in history.values():
                 rows[:] = rows[:-1:2] + rows[-1:]  # keeps the first and the last
 
-    return progress, hook, history
+    return progress, hook
 
 
 def _thin(front: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
@@ -603,7 +607,7 @@ def _sweep_claimed(
         # among them, which is all an exhaustive sweep evaluates (vegeta: 7,440 of 34,560).
         def done_of(state: Any) -> int:
             return int(min(state.chunks * spec.sweep.chunk_size, total))
-    progress, hook, history = _sweep_progress(study, problem, total, quiet, done_of)
+    progress, hook = _sweep_progress(study, problem, total, quiet, done_of)
     files.mkdir(parents=True, exist_ok=True)
     executor = None
     chunk_evaluator = population_evaluator = None
@@ -633,7 +637,7 @@ def _sweep_claimed(
         "seconds": round(result.seconds, 3),
         "points_per_s": round(result.evaluated / max(result.seconds, 1e-9)),
         "complete": result.complete,
-        "history": history,
+        "history": result.history,
     }
     # A partial exhaustive sweep is not recorded: its checkpoint resumes it. A complete one is
     # recorded point by point under keys, and its checkpoint removed only after that, so a

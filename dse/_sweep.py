@@ -71,6 +71,8 @@ class SweepResult:
     complete: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
     least_violating: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The per-chunk history the progress hook kept in the sweep's state (checkpointed with it).
+    history: dict[str, list[Any]] = field(default_factory=dict)
 
 
 ROW = "row"  # the column numbering evaluated points in order: each point's key
@@ -286,10 +288,10 @@ def run_sweep(
         first_row = state.evaluated
         _absorb(state, problem, batch, ev)
         write(batch, ev, first_row, sync)
+        if progress is not None:
+            progress(state)  # before the checkpoint: the history it extends is checkpointed
         if files is not None:
             save_checkpoint(files["checkpoint"], state, fingerprint, sync=sync)
-        if progress is not None:
-            progress(state)
 
     complete = True
     if state.complete:
@@ -328,4 +330,5 @@ def run_sweep(
         chunks=state.chunks,
         complete=complete,
         least_violating={} if state.feasible else state.least_violating,
+        history={k: list(v) for k, v in state.history.items()},
     )

@@ -1,7 +1,8 @@
 """What a sweep accumulates, and its checkpoint: plain data in one ``.npz`` file, never pickle.
 
 A sweep's state is its running Pareto front, its reservoir sample, counters, the random
-generators' states and, for the evolutionary search, the current population. The checkpoint
+generators' states, the per-chunk history (points, front size, hypervolume: what the report
+plots) and, for the evolutionary search, the current population. The checkpoint
 stores every array under a numbered member name and everything else (counters, column names,
 generator states) as one JSON document, so loading it runs no code: ``numpy.load`` is called
 with ``allow_pickle=False`` and anything that is not exactly this layout means starting over.
@@ -90,6 +91,9 @@ class SweepState:
         # While nothing is feasible: the evaluated point of least total violation.
         self.least_violation = np.inf
         self.least_violating: Columns = {}
+        # Per-chunk rows the caller's progress hook keeps (column -> values; JSON scalars),
+        # checkpointed so a resumed sweep's history is the one an uninterrupted run has.
+        self.history: dict[str, list[Any]] = {}
 
 
 def _plain_array(a: Any) -> np.ndarray:
@@ -129,6 +133,7 @@ def save_checkpoint(path: Path, state: SweepState, fingerprint: str, sync: bool 
         "least_violation": (None if not np.isfinite(state.least_violation)
                             else float(state.least_violation)),
         "least_violating": put_cols(state.least_violating),
+        "history": state.history,
     }
     arrays["doc"] = np.asarray(json.dumps(doc))
     tmp = path.with_name(path.name + ".tmp")
@@ -183,4 +188,8 @@ def _state_from(doc: dict[str, Any], arrays: dict[str, np.ndarray], n_obj: int) 
     lv = doc["least_violation"]
     state.least_violation = np.inf if lv is None else float(lv)
     state.least_violating = cols(doc["least_violating"])
+    history = doc.get("history", {})  # absent in checkpoints written before it was kept
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        raise ValueError("history of another layout")
+    state.history = {str(k): list(v) for k, v in history.items()}
     return state

@@ -219,3 +219,31 @@ def test_a_checkpoint_whose_table_is_gone_starts_over(study_file, tmp_path: Path
     shutil.rmtree(artifacts_dir(spec.storage, "demo") / "points")
     assert run_study(spec).sweep["complete"]
     _assert_clean(study_file, tmp_path)
+
+
+@pytest.mark.parametrize("method", ["exhaustive", "evolutionary"])
+def test_a_resumed_sweep_keeps_the_history_of_an_uninterrupted_one(
+        study_file, tmp_path: Path, monkeypatch, method: str) -> None:
+    path = study_file(mode="sweep", extra_space="""
+        [space.override]
+        "demo.x" = { steps = 21 }
+        "demo.y" = { steps = 6 }
+    """, body=f"""
+        [sweep]
+        method = "{method}"
+        chunk_size = 50
+        population = 40
+        generations = 6
+        sample_rest = 20
+    """)
+    clean = run_study(load_spec(path).with_overrides(storage=str(tmp_path / "clean.journal")))
+    spec = load_spec(path).with_overrides(storage=str(tmp_path / "s.journal"))
+    _kill_on_call(monkeypatch, dse._sweep, "save_checkpoint", 4)
+    with pytest.raises(Killed):
+        run_study(spec)
+    monkeypatch.undo()
+    resumed = run_study(spec)
+    history = resumed.sweep["history"]
+    assert len(history["evaluated"]) > 4  # rows from before the kill and after it
+    assert history == clean.sweep["history"]
+    assert history["evaluated"][-1] == resumed.sweep["evaluated"]
