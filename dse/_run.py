@@ -759,6 +759,10 @@ def _run_nested(
     order = suggest_order(outer_space)
     deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
     def ask(room: int, job: _Job) -> bool:
+        # The budget is the study's: with other live drivers it is recounted before each
+        # proposal, as in trial mode (overshoot at most the proposals asked at one moment).
+        if trials_to_ask(study, run, spec.budget.n_trials, room, mode="nested") <= 0:
+            return False
         trial = ask_trial(study, run)
         job.trials.append(trial)
         trial.set_user_attr("dse.mode", "nested-outer")

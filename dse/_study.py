@@ -243,19 +243,22 @@ def ask_trial(study: optuna.Study, run: RunRegistration) -> optuna.Trial:
     return trial
 
 
-def trials_to_ask(study: optuna.Study, run: RunRegistration, n_trials: int, local: int) -> int:
+def trials_to_ask(study: optuna.Study, run: RunRegistration, n_trials: int, local: int,
+                  mode: str = "trial") -> int:
     """How many more trials this run may ask against the study's total budget ``n_trials``.
 
     ``local`` is what is left of the budget counted at start, minus what this run asked. With
     other live drivers on the study, the study is recounted first: finished trials that count
-    plus every RUNNING trial (of any driver). Drivers that recount at the same moment can
-    still both ask, so the budget is overshot by at most the trials asked in that moment (the
-    other drivers' in-flight batches).
+    in ``mode`` (:func:`budget_used`: nested mode counts its outer proposals) plus every
+    RUNNING trial of any driver (in nested mode only proposals run; inner points are recorded
+    finished). Drivers that recount at the same moment can still both ask, so the budget is
+    overshot by at most the trials asked in that moment (the other drivers' in-flight
+    batches, or proposals in nested mode).
     """
     if local <= 0 or not (run.others_alive() or run.shared):
         return local  # alone since the start: the count at start plus our own asks is exact
     running = study._storage.get_n_trials(study._study_id, state=TrialState.RUNNING)
-    return min(local, n_trials - counted_trials(study) - running)
+    return min(local, n_trials - budget_used(study, mode) - running)
 
 
 def _distributions(problem: Problem) -> dict[str, BaseDistribution]:

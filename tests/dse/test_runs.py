@@ -92,3 +92,43 @@ def test_orphans_of_a_dead_run_are_retried_while_another_runs(tmp_path: Path) ->
     assert study.trials[trials["dead:d"]].user_attrs["dse.fail_reason"] == ORPHANED
     run.remove()
     assert registrations(study)["dse.run.dead"] is None  # found dead, removed
+
+
+def test_nested_budget_holds_with_another_live_driver(study_file, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    import dse._run
+
+    path = study_file(mode="nested", n_trials=6, extra_space="""
+        [space.override]
+        "demo.x" = { steps = 5 }
+        "demo.y" = { steps = 3 }
+    """, body="""
+        [nested]
+        outer = ["demo.level"]
+    """)
+    storage = str(tmp_path / "s.journal")
+    spec = load_spec(path).with_overrides(storage=storage)
+    study = optuna.create_study(study_name="demo", storage=open_storage(storage),
+                                directions=["minimize", "minimize"])
+    # Another driver, alive (the test's parent process), works on the same study ...
+    study._storage.set_study_system_attr(
+        study._study_id, "dse.run.other", _me(pid=os.getppid(), start=_start_ticks(os.getppid()),
+                                              nonce="o"))
+    real = dse._run._tell_nested
+    told = {"n": 0}
+
+    def tell_then_the_other_finishes_three(*args, **kwargs):  # type: ignore[no-untyped-def]
+        state = real(*args, **kwargs)
+        told["n"] += 1
+        if told["n"] == 1:  # ... and finishes three proposals after this run's first
+            for _ in range(3):
+                study.add_trial(optuna.trial.create_trial(
+                    params={"demo.level": 1}, values=[1.0, 1.0],
+                    distributions={"demo.level": optuna.distributions.IntDistribution(0, 3)},
+                    user_attrs={"dse.mode": "nested-outer"}))
+        return state
+
+    monkeypatch.setattr(dse._run, "_tell_nested", tell_then_the_other_finishes_three)
+    summary = run_study(spec)
+    outer = [t for t in _study(storage).trials if t.user_attrs.get("dse.mode") == "nested-outer"]
+    assert len(outer) == 6 and summary.n_new == 3  # the budget is the study's, not this run's
