@@ -30,7 +30,7 @@ from costmodels.sushi._scheduler import (
     ServingStats,
     check_serving_inputs,
 )
-from costmodels.sushi._serve_kernel import serve_points
+from costmodels.sushi._serve_kernel import count_sums, serve_points
 from costmodels.sushi._streams import Trace
 
 
@@ -124,16 +124,32 @@ def _baseline(t: _Sorted, trace: Trace, fallback: str) -> BaselineStats:
     l_sel = t.lat[:, :, n_cand - 1]
     by_lat, lat_pick, acc_pick = _picks(l_sel, fallback)
     cnt, _ = _fixed_counts(_normalized(l_sel, by_lat, t, rows), lat_pick, acc_pick, trace, t)
-    counts = np.zeros((n_pts, n_sub, n_cand), dtype=np.int64)
-    counts[:, :, n_cand - 1] = cnt  # the reference's pair counts: same sums, same shapes
+    sums = _count_sums(t, cnt[:, :, None], n_cand - 1)  # the reference's sums, same shapes
     n_q = len(trace)
-    per_sub = counts.sum(axis=2)
     return BaselineStats(
-        mean_latency_ms=((counts * t.lat).sum(axis=(1, 2)) + 0.0) / n_q,
-        served_acc_pct=(per_sub * t.acc).sum(axis=1) / n_q,
-        offchip_bytes=((counts * t.offchip).sum(axis=(1, 2)) + 0.0) / n_q,
-        fetch_share=(per_sub * t.share).sum(axis=1) / n_q,
+        mean_latency_ms=(sums[:, 0] + 0.0) / n_q,
+        served_acc_pct=sums[:, 3] / n_q,
+        offchip_bytes=(sums[:, 1] + 0.0) / n_q,
+        fetch_share=sums[:, 6] / n_q,
     )
+
+
+def _count_sums(t: _Sorted, counts: np.ndarray, column: int = -1) -> np.ndarray:
+    """``[P, 7]`` sums of the counts times the tables (:func:`._serve_kernel.count_sums`)."""
+    out = np.empty((t.lat.shape[0], 7))
+    count_sums(
+        np.ascontiguousarray(counts),
+        column,
+        np.ascontiguousarray(t.lat),
+        np.ascontiguousarray(t.offchip),
+        np.ascontiguousarray(t.hit),
+        t.acc,
+        np.ascontiguousarray(t.wbytes),
+        np.ascontiguousarray(t.onchip),
+        np.ascontiguousarray(t.share),
+        out,
+    )
+    return out
 
 
 @dataclass
@@ -159,22 +175,20 @@ def _final_stats(t: _Sorted, trace: Trace, res: _Acc) -> ServingStats:
     # an accuracy floor is missed exactly when no SubNet meets it: the fallback serves one
     # below the floor, otherwise the choice is at or above the first SubNet that meets it
     acc_miss = float(np.count_nonzero(~is_lat & (t.first_ok == n_sub)))
-    counts = res.counts
-    per_sub = counts.sum(axis=2)
-    weights = (per_sub * t.wbytes).sum(axis=1)
+    sums = _count_sums(t, res.counts)
     return ServingStats(
-        mean_latency_ms=((counts * t.lat).sum(axis=(1, 2)) + res.stall_ms) / n_q,
+        mean_latency_ms=(sums[:, 0] + res.stall_ms) / n_q,
         p99_latency_ms=res.p99,
         mean_response_ms=res.response,
-        served_acc_pct=(per_sub * t.acc).sum(axis=1) / n_q,
+        served_acc_pct=sums[:, 3] / n_q,
         latency_miss_rate=res.lat_miss / n_lat,
-        accuracy_miss_rate=np.full(len(weights), acc_miss / n_acc),
+        accuracy_miss_rate=np.full(len(sums), acc_miss / n_acc),
         miss_rate=(res.lat_miss + acc_miss) / n_q,
-        offchip_bytes=((counts * t.offchip).sum(axis=(1, 2)) + res.sw_bytes) / n_q,
-        onchip_mj=(per_sub * t.onchip).sum(axis=1) / n_q,
-        hit_ratio=(counts * t.hit).sum(axis=(1, 2)) / np.maximum(weights, 1e-30),
+        offchip_bytes=(sums[:, 1] + res.sw_bytes) / n_q,
+        onchip_mj=sums[:, 5] / n_q,
+        hit_ratio=sums[:, 2] / np.maximum(sums[:, 4], 1e-30),
         switches=res.switches,
-        fetch_share=(per_sub * t.share).sum(axis=1) / n_q,
+        fetch_share=sums[:, 6] / n_q,
     )
 
 

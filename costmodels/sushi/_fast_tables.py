@@ -35,6 +35,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from costmodels._pipeline import _distinct_rows as distinct_rows
 from costmodels.sushi._accelerator import (
     MB,
     ServingTables,
@@ -165,12 +166,11 @@ def _compute_ms(
 ) -> np.ndarray:
     """Compute time per slot ``[U, S, L]`` (ms) of the distinct compute settings ``first``,
     memoized across calls (a sweep revisits the same PE arrays and clocks)."""
-    keys = [
-        (id(pool), tuple(order.tolist()), stride2_full_res)
-        + tuple(float(np.asarray(hw[k])[i]) for k in COMPUTE_FIELDS)
-        + (float(r_t[i]),)
-        for i in first
-    ]
+    head = (id(pool), tuple(order.tolist()), stride2_full_res)
+    settings = np.column_stack(
+        [np.asarray(hw[k], dtype=np.float64)[first] for k in COMPUTE_FIELDS] + [r_t[first]]
+    )
+    keys = [head + tuple(row) for row in settings.tolist()]
     found = {j: _COMPUTE[key] for j, key in enumerate(keys) if key in _COMPUTE}
     missing = [j for j in range(len(keys)) if j not in found]
     if missing:
@@ -187,9 +187,7 @@ def _compute_ms(
 
 def _distinct_rows(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of one representative per distinct row of ``cols`` and each point's row."""
-    stacked = np.column_stack([np.asarray(c, dtype=np.float64) for c in cols])
-    _, first, inv = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
-    return first, inv.reshape(-1)
+    return distinct_rows([np.asarray(c, dtype=np.float64) for c in cols])
 
 
 def fast_serving_tables(

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from costmodels._pipeline import _distinct_rows as distinct_rows
 from costmodels._protocol import Anchor, CostModel, EvalContext, ModelError, Output
 from costmodels.sushi._accelerator import HW_FIELDS, MB, ServingTables, serving_tables
 from costmodels.sushi._accuracy import AccuracyModel
@@ -730,10 +731,7 @@ def _distinct_serving(cols: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.nd
         elif name in _PERIOD_ONLY:
             code = np.where(fixed, -1, code)
         codes.append(code)
-    _, first, inv = np.unique(
-        np.column_stack(codes), axis=0, return_index=True, return_inverse=True
-    )
-    return first, inv.reshape(-1)
+    return distinct_rows(codes)
 
 
 def _write_outputs(

@@ -47,7 +47,7 @@ __all__ = ["pairwise_sum", "serve_points"]
 _NUMPY_BUFFER = 8192  # numpy's ufunc buffer size: a cast sum is pairwise per buffer
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _pairwise_leaf(a: np.ndarray, lo: int, n: int) -> float:
     """numpy's pairwise sum of ``n <= 128`` elements: 8 accumulators, then the rest in order."""
     if n < 8:
@@ -75,7 +75,7 @@ def _pairwise_leaf(a: np.ndarray, lo: int, n: int) -> float:
     return res
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
     """``a[lo : lo + n]`` summed in numpy's pairwise order: halves (cut at a multiple of 8)
     until at most 128 elements, each summed by :func:`_pairwise_leaf`.
@@ -109,7 +109,7 @@ def pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
     return vals[0]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _count_at_most(row: np.ndarray, q: float) -> int:
     """``#{s : row[s] <= q}`` for an ascending ``row`` (bisect right)."""
     lo, hi = 0, row.shape[0]
@@ -122,7 +122,7 @@ def _count_at_most(row: np.ndarray, q: float) -> int:
     return lo
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _decision_row(
     l_sel: np.ndarray,
     lo: float,
@@ -158,7 +158,7 @@ def _decision_row(
     pick_out[2 * n_sub + 1] = n_sub - 1 if best_effort else order[0]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _percentile_f32(vals: np.ndarray, top: np.ndarray, virtual: float, prev: int) -> float:
     """numpy's ``linear`` percentile of float32 ``vals`` at virtual index ``virtual``
     (``prev = floor(virtual)``): the two order statistics from the ``T - prev`` largest, kept
@@ -192,7 +192,7 @@ def _percentile_f32(vals: np.ndarray, top: np.ndarray, virtual: float, prev: int
     return float(np.float32(a + diff * np.float32(gamma)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def serve_points(  # noqa: PLR0913 - one flat kernel signature, every array named
     lat: np.ndarray,
     switch_bytes: np.ndarray,
@@ -364,3 +364,60 @@ def serve_points(  # noqa: PLR0913 - one flat kernel signature, every array name
         for b0 in range(0, n_q, _NUMPY_BUFFER):
             service_sum += pairwise_sum(as_f64, b0, min(_NUMPY_BUFFER, n_q - b0))
         response[p] = (wait_sum + service_sum) / n_q
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def count_sums(
+    counts: np.ndarray,
+    column: int,
+    lat: np.ndarray,
+    offchip: np.ndarray,
+    hit: np.ndarray,
+    acc: np.ndarray,
+    wbytes: np.ndarray,
+    onchip: np.ndarray,
+    share: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Per point the sums every mean needs, in numpy's order for the reference's shapes.
+
+    ``out[:, 0..2]`` are ``(counts * T).sum(axis=(1, 2))`` for ``T`` = ``lat``, ``offchip``,
+    ``hit`` (``[P, S, G]``: one pairwise sum over the flattened ``S G`` products, zeros
+    included); ``out[:, 3..6]`` are ``(per_sub * V).sum(axis=1)`` for ``V`` = ``acc`` ``[S]``,
+    ``wbytes``, ``onchip``, ``share`` ``[P, S]`` with ``per_sub = counts.sum(axis=2)``.
+
+    Args:
+        counts: ``[P, S, G]`` pair counts, or with ``column >= 0`` ``[P, S, 1]`` counts that
+            all sit in PB content ``column`` (the no-PB baseline; the other pairs are 0).
+    """
+    n_pts, n_sub, n_cand = lat.shape
+    prod = np.empty(n_sub * n_cand)
+    per_sub = np.empty(n_sub)
+    tables = (lat, offchip, hit)
+    for p in range(n_pts):
+        for s in range(n_sub):
+            if column >= 0:
+                per_sub[s] = float(counts[p, s, 0])
+            else:
+                total = 0
+                for g in range(n_cand):
+                    total += counts[p, s, g]
+                per_sub[s] = float(total)
+        for k in range(3):
+            tab = tables[k]
+            for s in range(n_sub):
+                for g in range(n_cand):
+                    if column >= 0:
+                        c = counts[p, s, 0] if g == column else 0
+                    else:
+                        c = counts[p, s, g]
+                    prod[s * n_cand + g] = float(c) * tab[p, s, g]
+            out[p, k] = 0.0 + pairwise_sum(prod, 0, n_sub * n_cand)
+        for s in range(n_sub):
+            prod[s] = per_sub[s] * acc[s]
+        out[p, 3] = 0.0 + pairwise_sum(prod, 0, n_sub)
+        for k in range(3):
+            vals = (wbytes, onchip, share)[k]
+            for s in range(n_sub):
+                prod[s] = per_sub[s] * vals[p, s]
+            out[p, 4 + k] = 0.0 + pairwise_sum(prod, 0, n_sub)
