@@ -289,26 +289,31 @@ def serving_tables(
                            hit_bytes, switch, held_tot, bpw, bw, fetch_share)
 
 
+def onchip_energy_mj(
+    hw: Mapping[str, np.ndarray], weight_bytes: np.ndarray, act_bytes: np.ndarray,
+    macs: np.ndarray,
+) -> np.ndarray:
+    """On-chip energy per query ``E_sram (weights + activations) + E_mac MACs`` (pJ -> mJ)
+    ``[P, S]``."""
+    e_sram = np.asarray(hw["e_sram_pj_per_byte"], dtype=np.float64)
+    e_mac = np.asarray(hw["e_mac_pj"], dtype=np.float64)
+    return (
+        e_sram[:, None] * (weight_bytes + act_bytes) + e_mac[:, None] * macs.sum(axis=1)[None]
+    ) * 1e-9
+
+
 def assemble_tables(
     hw: Mapping[str, np.ndarray], macs: np.ndarray, weight_bytes: np.ndarray,
     act_bytes: np.ndarray, lat: np.ndarray, offchip: np.ndarray, hit_bytes: np.ndarray,
     switch: np.ndarray, held: np.ndarray, bpw: np.ndarray, bw: np.ndarray,
     fetch_share: np.ndarray,
 ) -> ServingTables:
-    """The serving tables from their parts (shared by the reference and the fast path).
-
-    On-chip energy ``E_sram (weights + activations) + E_mac MACs`` (pJ -> mJ); switch and held
-    counts become bytes at ``bpw`` bytes per weight.
-    """
-    e_sram = np.asarray(hw["e_sram_pj_per_byte"], dtype=np.float64)
-    e_mac = np.asarray(hw["e_mac_pj"], dtype=np.float64)
-    onchip_mj = (
-        e_sram[:, None] * (weight_bytes + act_bytes) + e_mac[:, None] * macs.sum(axis=1)[None]
-    ) * 1e-9
+    """The serving tables from their parts (:func:`onchip_energy_mj`); switch and held
+    counts become bytes at ``bpw`` bytes per weight."""
     return ServingTables(
         lat_ms=lat,
         offchip_bytes=offchip,
-        onchip_mj=onchip_mj,
+        onchip_mj=onchip_energy_mj(hw, weight_bytes, act_bytes, macs),
         weight_bytes=weight_bytes,
         hit_bytes=hit_bytes,
         switch_bytes=switch * bpw[:, None, None],

@@ -41,13 +41,14 @@ from costmodels.sushi._accelerator import (
     ServingTables,
     _pool_order,
     _pool_overlaps,
-    assemble_tables,
     compute_seconds,
+    onchip_energy_mj,
 )
 from costmodels.sushi._cache import fill, hit_per_slot, switch_params
 from costmodels.sushi._cache import hit_sum as _hit_sum
 from costmodels.sushi._pool import SubNetPool
 from costmodels.sushi._supernet import DEPTHWISE, LayerTable
+from costmodels.sushi._table_kernel import base_latency, pb_point_tables
 
 
 __all__ = ["COMPUTE_FIELDS", "clear_cache_memo", "fast_serving_tables"]
@@ -107,13 +108,14 @@ def _pb_tables(
     scale: np.ndarray,
     switching: np.ndarray,
     subnet_order: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hits ``[P, S, G]`` (SubNets in ``subnet_order``), held totals ``[P, G]``, switch
-    parameters ``[P, G, G]``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per distinct (priority, capacity, scale) setting: hits ``[U, S, G]`` (SubNets in
+    ``subnet_order``), held totals ``[U, G]``, switch parameters ``[U, G, G]`` (zero for
+    settings no switching point uses), and each point's setting ``[P]``.
 
-    Switch costs are full matrices where ``switching``; elsewhere only the row from the empty PB
-    (the one initial fill), as in the reference. Work is per distinct (priority, capacity,
-    scale) setting, memoized across calls.
+    Work is per setting, memoized across calls; :func:`._table_kernel.pb_point_tables`
+    gathers the points' tables (switch costs from the empty PB only where the PB never
+    changes, as in the reference).
     """
     g1 = _pool_overlaps(pool)[0].shape[0]
     names, code = np.unique(np.asarray(prio).astype(str), return_inverse=True)
@@ -147,12 +149,7 @@ def _pb_tables(
     switch_u = np.zeros((len(keys), g1, g1))
     for j in np.flatnonzero(u_switch):
         switch_u[j] = _SWITCH[keys[j]]
-    held_tot = held_u[inv]
-    switch = switch_u[inv]
-    fixed = ~np.asarray(switching, bool)
-    switch[fixed] = 0.0
-    switch[fixed, g1 - 1, :] = held_tot[fixed]  # from an empty PB: load everything held
-    return hits_u[inv], held_tot, switch
+    return hits_u, held_u, switch_u, inv
 
 
 def _compute_ms(
@@ -249,24 +246,27 @@ def fast_serving_tables(
     # slots (SlotTerms.serial_ms), slot by slot the same: (tau + t_c) and (w + a_off) are formed
     # once per distinct setting, zero on absent slots (0 / B + 0 = 0), then one pass per distinct
     # (compute, overhead, bytes, spills, bandwidth)
-    present = (sub.out_ch > 0)[None]
-    ct_first, ct_inv = _distinct_rows(c_inv, tau_ms)
-    ct_u = np.where(present, tau_ms[ct_first, None, None] + tc_u[c_inv[ct_first]], 0.0)
-    wa_first, wa_inv = _distinct_rows(w_inv, a_inv)
-    wa_u = np.where(present, w_sl_u[w_inv[wa_first]] + a_off_u[a_inv[wa_first]], 0.0)
-    b_first, b_inv = _distinct_rows(ct_inv, wa_inv, bw)
-    slot_ms = wa_u[wa_inv[b_first]]
-    slot_ms /= bw[b_first, None, None]
-    slot_ms += ct_u[ct_inv[b_first]]
-    base_ms = slot_ms.sum(axis=2)[b_inv]  # [P, S]
+    present = sub.out_ch > 0  # [S, L]
+    b_first, b_inv = _distinct_rows(c_inv, tau_ms, w_inv, a_inv, bw)
+    base_u = np.empty((len(b_first), len(o)))
+    base_latency(w_sl_u, a_off_u, tc_u, present, tau_ms, bw, w_inv, a_inv, c_inv, b_first, base_u)
+    base_ms = base_u[b_inv]  # [P, S]
     fetch_share = weight_bytes / bw[:, None] / base_ms
 
-    hits, held_tot, switch = _pb_tables(pool, np.asarray(hw["fill_priority"]), cap, r_w, sw, o)
-    hit_bytes = hits * bpw[:, None, None]
-    lat = base_ms[:, :, None] - hit_bytes / bw[:, None, None]
+    hits_u, held_u, switch_u, pb_inv = _pb_tables(
+        pool, np.asarray(hw["fill_priority"]), cap, r_w, sw, o
+    )
+    n_cand = hits_u.shape[2]
+    hit_bytes = np.empty((n_pts, len(o), n_cand))
+    lat = np.empty_like(hit_bytes)
+    offchip = np.empty_like(hit_bytes)
+    switch_bytes = np.empty((n_pts, n_cand, n_cand))
+    held_bytes = np.empty((n_pts, n_cand))
+    pb_point_tables(hits_u, held_u, switch_u, pb_inv, sw, bpw, bw, base_ms, weight_bytes,
+                    a_off_sum, hit_bytes, lat, offchip, switch_bytes, held_bytes)
     prio = np.asarray(hw["fill_priority"]).astype(str)
     n_sub, n_slots = params_s.shape
-    step = max(1, _DOUBLE_ELEMS // (n_sub * hits.shape[2] * n_slots))
+    step = max(1, _DOUBLE_ELEMS // (n_sub * n_cand * n_slots))
     # double buffering needs per-slot hits [B, S, G, L]: per distinct (priority, weight scale),
     # in chunks of points
     d_first, d_inv = _distinct_rows(np.unique(prio, return_inverse=True)[1].reshape(-1), r_w)
@@ -286,6 +286,15 @@ def fast_serving_tables(
             ) / bw[dbl, None, None, None]
             per_layer = np.maximum(tc_u[c_inv[dbl]][:, :, None, :], fetch)
             lat[dbl] = tau_ms[dbl, None, None] * active[None, :, None] + per_layer.sum(3)
-    offchip = weight_bytes[:, :, None] - hit_bytes + a_off_sum[:, :, None]
-    return assemble_tables(hw, sub.macs, weight_bytes, act_sum, lat, offchip, hit_bytes, switch,
-                           held_tot, bpw, bw, fetch_share)
+    return ServingTables(
+        lat_ms=lat,
+        offchip_bytes=offchip,
+        onchip_mj=onchip_energy_mj(hw, weight_bytes, act_sum, sub.macs),
+        weight_bytes=weight_bytes,
+        hit_bytes=hit_bytes,
+        switch_bytes=switch_bytes,
+        held_bytes=held_bytes,
+        bw_bytes_per_ms=bw,
+        e_dram_mj_per_byte=np.asarray(hw["e_dram_pj_per_byte"], dtype=np.float64) * 1e-9,
+        fetch_share=fetch_share,
+    )
