@@ -62,7 +62,6 @@ IMPLS = ("fast", "reference")
 _LINK_FIELDS = ("weight_bytes_scale", "gemm_latency_scale")
 # Hardware points per table chunk: bounds the [P, S, G, G] switch and [P, S, G] table memory.
 _POINT_CHUNK = 256
-_SMALL_BATCH = 8  # up to this many points of a pool, the reference scheduler is faster
 _FAST_CHUNK = 512  # the fast path holds about 10 [P, S, G] arrays (about 130 MB at S = 48)
 
 INPUTS: tuple[Param, ...] = (
@@ -521,29 +520,10 @@ class SushiModel(CostModel):
         )
         period, window = cols["update_period_q"][idx], cols["history_window"][idx]
         blocking = cols["switch_blocking"][idx].astype(bool)
-        if len(idx) > _SMALL_BATCH:
-            stats, base = simulate_with_baseline(
-                tables, pool.acc[order], trace, policy, period, window, blocking, self.fallback
-            )
-            _write_outputs(out, idx, tables, stats, base)
-            return
-        # a few points: the reference scheduler's choice tables beat a time loop per block
-        for qw in np.unique(np.column_stack([period, window]), axis=0):
-            rows = np.flatnonzero((period == qw[0]) & (window == qw[1]))
-            part = ServingTables(
-                **{k: getattr(tables, k)[rows] for k in ServingTables.__dataclass_fields__}
-            )
-            own, base = _serve_reference(
-                part,
-                pool.acc[order],
-                trace,
-                policy[rows],
-                int(qw[0]),
-                int(qw[1]),
-                blocking[rows],
-                self.fallback,
-            )
-            _write_outputs(out, idx[rows], part, own, base)
+        stats, base = simulate_with_baseline(
+            tables, pool.acc[order], trace, policy, period, window, blocking, self.fallback
+        )
+        _write_outputs(out, idx, tables, stats, base)
 
     def _evaluate_group(
         self,
