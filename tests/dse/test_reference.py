@@ -86,7 +86,7 @@ def test_run_summary_states_the_fraction_of_a_known_true_hypervolume(tmp_path: P
 
     f1 = np.linspace(0, 1, 200_001)
     assert hypervolume(np.c_[f1, front_f2(f1)], np.ones(2)) == pytest.approx(2 / 3, abs=1e-5)
-    assert 0 <= summary.true_hypervolume_fraction < 1  # 60 trials of NSGA-II: not there yet
+    assert 0 <= summary.true_hypervolume_fraction < 1  # 60 trials of TPE: not there yet
 
 
 def test_status_and_dashboards_agree_without_a_stored_reference(tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ def study_files(draw: st.DrawFn) -> bytes:
     for table, key in draw(st.lists(st.sampled_from(STUDY_KEYS), min_size=1, max_size=3,
                                     unique=True)):
         tables.setdefault(table, {})[key] = _toml(draw(_study_value((table, key))))
-    text = DEMO.replace('name = "nsga2"', 'name = "random"')  # cheap sampler by default
+    text = DEMO.replace('name = "tpe"', 'name = "random"')  # cheap sampler by default
     text = text.replace("n_trials = 200", "n_trials = 2")
     lines = [line for line in text.splitlines()
              if not any(line.startswith(f"{k} =") for t in tables.values() for k in t)]
