@@ -118,8 +118,10 @@ class SweepSpec:
 
         ``space size / 200`` within 32..512 for a finite space, 128 for a continuous one. With
         the default 40 generations this reached 99 % of the true hypervolume on every shipped
-        study that has a ground truth (``benchmarks/search.py``: vegeta, comet_1t, demo) in
-        at most 5,000 evaluations, where the former 4096 x 50 spent 208,896.
+        study that has a ground truth (``benchmarks/search.py``, 5 seeds: vegeta 672, comet_1t
+        4,608, demo 1,152 evaluations, median) where the former 4096 x 50 spent 208,896. Half
+        that population needed fewer evaluations (342, 3,013, 960) but more generations, for
+        no measurable gain in CPU time; ``docs/benchmarks.md``.
         """
         if self.population:
             return self.population
