@@ -10,13 +10,16 @@ docstring gives them); this module changes only how the work is organized:
   (one ``searchsorted``) and the accuracy floors per first-qualifying SubNet (once per trace)
   gives the exact per-SubNet counts from which every mean follows. The baseline needs only means.
 * **The time loop is compiled** (:mod:`._serve_kernel`): each point is served query by query on
-  its own, whatever its policy, ``Q`` and window (a fixed PB is one block with no decision),
-  from per-``(point, PB content)`` decision rows built here with numpy; no numpy call per tick.
-* The suffix argmin behind accuracy-floor choices is a reversed ``minimum.accumulate`` over
-  strict records instead of a Python loop over SubNets.
+  its own, whatever its policy, ``Q`` and window (a fixed PB is one block with no decision); the
+  kernel builds each ``(point, PB content)`` decision row the first time the PB holds that
+  content and forms misses, totals, the FIFO queue and the p99 per point; no numpy call per tick
+  and no ``[P, T]`` temporaries. The means come from compiled count sums (``count_sums``).
+* The suffix argmin behind the baseline's accuracy-floor choices is a reversed
+  ``minimum.accumulate`` over strict records instead of a Python loop over SubNets.
 
-Decisions and statistics use the reference's arithmetic (the same sums over the same shapes),
-so the results are equal (tested on sampled points).
+Decisions and statistics use the reference's arithmetic (the same element-wise operations, and
+sums in numpy's pairwise order over the reference's shapes), so the results are equal (tested on
+sampled points; ``docs/models/sushi.md`` section 11).
 """
 
 from __future__ import annotations

@@ -39,7 +39,15 @@ to about ``1e-16`` relative (tested equal on sampled points, ``tests/costmodels/
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+
+try:
+    from numba import njit
+except ImportError as exc:  # an environment set up before numba became a dependency
+    raise ImportError(
+        "costmodels.sushi needs numba (a dependency in pyproject.toml): run ./setup.sh or "
+        "`pip install -e .`"
+    ) from exc
 
 
 __all__ = ["pairwise_sum", "serve_points"]
