@@ -98,11 +98,15 @@ def _ctrl_c_after_the_write() -> Iterator[None]:
     A ``KeyboardInterrupt`` raised between two steps of the lock (say after ``flock`` returned
     but before its descriptor was recorded) leaves this process holding a lock that its next
     write, the one failing the interrupted trials, then waits for forever. Only the main thread
-    receives ``KeyboardInterrupt``, and only with Python's default handler installed; anything
-    else is left alone.
+    receives ``KeyboardInterrupt``, and only with Python's default handler or the CLI's
+    (:func:`dse._startup.interrupt_outside_drivers`) installed; anything else is left alone.
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler and \
+            not getattr(previous, "raises_keyboard_interrupt", False):
         yield
         return
     received: list[int] = []
@@ -110,7 +114,7 @@ def _ctrl_c_after_the_write() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, previous)
         if received:
             raise KeyboardInterrupt
 
