@@ -13,7 +13,8 @@ Each case starts real ``dse run`` processes on the demo model and injects one fa
   killed with SIGKILL while a ``--workers 2 --ray-address`` run has a job on it.
 * **journal damage**: a torn last record, a garbage last line, a zeroed 4 KiB block in the
   middle; then ``dse status`` and ``dse run`` on the damaged journal.
-* **concurrent drivers**: two drivers on one journal, four on a fresh PostgreSQL database.
+* **concurrent drivers**: two drivers on one journal, four on a fresh PostgreSQL database;
+  two drivers sweeping one study (journal and PostgreSQL).
 
 Then the study is audited against what the storage held before the fault:
 
@@ -532,6 +533,27 @@ def concurrent_case(row: Row, kind: str, drivers: int, count: int, pg: str | Non
                 row.add(audit_trials({}, storage, f"c{i}", 40))
 
 
+def concurrent_sweep_case(row: Row, kind: str, drivers: int, count: int,
+                          pg: str | None) -> None:
+    """``drivers`` drivers started together sweeping one study: recorded once, all exit 0."""
+    with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp:
+        folder = Path(tmp)
+        ref_storage = str(folder / "reference.journal")
+        run(write_study(folder, "sweep", name="reference"), ref_storage)
+        reference = {tuple(sorted(t.params.items())) for t in _study(
+            ref_storage, "reference").best_trials}
+        for i in range(count):
+            (folder / f"w{i}").mkdir()
+            for storage in _storage_for(kind, folder / f"w{i}", pg):
+                study = write_study(folder, "sweep", name=f"w{i}")
+                procs = [start(study, storage) for _ in range(drivers)]
+                for p in procs:
+                    _, err = p.communicate(timeout=600)
+                    row.saw(err if err.strip() else f"(exit {p.returncode}, nothing on stderr)")
+                row.count += 1
+                row.add(audit_sweep(reference, storage, f"w{i}"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks._common import machine_line
 
@@ -593,6 +615,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{n} dse run started together on a 40-trial study"
                   + (" (fresh database)" if kind == "postgresql" else ""))
         concurrent_case(row, kind, n, 3, args.postgres)
+        rows.append(row)
+        print(" | ".join(row.cells()), flush=True)
+    for kind in [] if args.signals_only else kinds:
+        row = Row(f"2 concurrent drivers, sweep mode, {kind}",
+                  "2 dse run started together sweeping one study")
+        concurrent_sweep_case(row, kind, 2, 3, args.postgres)
         rows.append(row)
         print(" | ".join(row.cells()), flush=True)
     head = ["fault", "how injected", "count", "trials lost", "duplicated", "over budget",
