@@ -554,6 +554,50 @@ def concurrent_sweep_case(row: Row, kind: str, drivers: int, count: int,
                 row.add(audit_sweep(reference, storage, f"w{i}"))
 
 
+def _plain_optuna_write_s(journal: Path, name: str) -> float:
+    """Seconds a plain Optuna process (JournalFileBackend, its symlink lock) takes to write."""
+    code = ("import time, optuna; from optuna.storages import JournalStorage; "
+            "from optuna.storages.journal import JournalFileBackend; "
+            "optuna.logging.set_verbosity(optuna.logging.ERROR); "
+            f"s = optuna.load_study(study_name={name!r}, storage=JournalStorage("
+            f"JournalFileBackend({str(journal)!r}))); t = time.monotonic(); "
+            "s.set_user_attr('plain', 1); print(time.monotonic() - t)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    return float(done.stdout.strip() or "nan")
+
+
+def stale_lock_case(count: int, rng: random.Random) -> str:
+    """kill -9 of a trial run on a journal, then a plain Optuna writer: how often the kill left
+    Optuna's symlink lock, and what the plain writer waited with and without a dse command
+    (``dse status``) in between."""
+    left = 0
+    direct: list[float] = []
+    after_dse: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp:
+        folder = Path(tmp)
+        for i in range(count):
+            journal = folder / f"l{i}.journal"
+            study = write_study(folder, "trial", n_trials=300, name=f"l{i}")
+            proc = start(study, str(journal))
+            hit = kill_when(proc, signal.SIGKILL, after(rng.uniform(0.5, 8.0)))
+            proc.communicate(timeout=600)
+            if not hit or not os.path.lexists(f"{journal}.lock"):
+                continue
+            left += 1
+            if not direct:  # Optuna's grace period is 30 s: measured once
+                direct.append(_plain_optuna_write_s(journal, f"l{i}"))
+                continue
+            subprocess.run(dse("status", "--storage", str(journal)), capture_output=True,
+                           timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            after_dse.append(_plain_optuna_write_s(journal, f"l{i}"))
+    waits = ", ".join(f"{w:.1f} s" for w in direct) or "not measured"
+    later = f"at most {max(after_dse):.2f} s" if after_dse else "not measured"
+    return (f"stale lock: {left} of {count} kill -9 left Optuna's symlink lock; a plain "
+            f"Optuna writer right after waited {waits}; after a dse command {later} "
+            f"({len(after_dse)} cases)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks._common import machine_line
 
@@ -575,6 +619,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="faults for one signal case, e.g. 'SIGINT, trial mode, postgresql=40'")
     ap.add_argument("--tracebacks", type=Path, default=None,
                     help="write the stderr of every process that printed a traceback here")
+    ap.add_argument("--stale-lock", type=int, default=0, metavar="N",
+                    help="also N kills -9 followed by a plain Optuna writer (the lock it waits)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     counts = dict(c.rsplit("=", 1) for c in args.count_for)
@@ -623,6 +669,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         concurrent_sweep_case(row, kind, 2, 3, args.postgres)
         rows.append(row)
         print(" | ".join(row.cells()), flush=True)
+    if args.stale_lock:
+        print(stale_lock_case(args.stale_lock, rng), flush=True)
     head = ["fault", "how injected", "count", "trials lost", "duplicated", "over budget",
             "tracebacks", "what the user sees (first stderr line, most common)"]
     print(f"\n# {time.monotonic() - t0:.0f} s on {machine_line()}\n")

@@ -19,7 +19,9 @@ turns a damaged one back into a healthy one) and changes three things:
    also takes Optuna's symlink lock (so plain Optuna writers on the same file still exclude
    it), marking in the flock file that it did; a symlink found while that mark says a dse
    writer held it belongs to a dead writer and is removed at once. A symlink without the mark
-   belongs to a plain Optuna process and is waited for as Optuna does (30 s grace).
+   belongs to a plain Optuna process and is waited for as Optuna does (30 s grace). Every dse
+   process opening the journal, readers included, removes a dead dse writer's symlink at once,
+   so a plain Optuna writer after any dse command never waits for it.
 2. **Tail.** Before appending, the writer checks that the file ends in a newline. Bytes after
    the last newline are a torn record: they are moved to ``<journal>.torn-<offset>`` (nothing
    is deleted), the journal is cut back to its last whole record, one line is reported, and
@@ -205,6 +207,34 @@ class JournalLock:
         except FileNotFoundError:
             pass
 
+    def clear_stale(self) -> bool:
+        """Remove the symlink of a dse writer that died holding it, at once and without waiting.
+
+        Every dse process opening the journal calls this, readers included, so a plain Optuna
+        writer that comes after any dse command does not wait its 30 s grace for a symlink a
+        killed dse writer left. Returns whether one was removed.
+        """
+        if not os.path.lexists(self._symlink):
+            return False
+        try:
+            fd = os.open(self._flock_path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return False  # no dse writer ever held it (or a read-only folder): not ours
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    return False  # a live dse writer holds it
+                raise
+            if os.pread(fd, len(_HELD), 0) != _HELD:
+                return False  # unmarked: a plain Optuna process holds the symlink
+            self._remove_symlink()
+            os.ftruncate(fd, 0)
+            return True
+        finally:
+            os.close(fd)  # drops the flock, if taken
+
     def writer_active(self) -> bool:
         """Whether some process holds the lock now (without waiting for it)."""
         if os.path.lexists(self._symlink):
@@ -369,6 +399,7 @@ class RobustJournalBackend(BaseJournalBackend):
         self._lock = JournalLock(file_path)
         if create and not os.path.exists(file_path):
             open(file_path, "ab").close()
+        self._lock.clear_stale()
         self._reset()
         self._verified_end = -1  # file size after our last append, when nobody appended since
         self.damage: list[_Damage] = []

@@ -71,6 +71,34 @@ def test_lock_of_a_killed_holder_is_taken_without_waiting(tmp_path: Path, monkey
     assert not os.path.lexists(f"{journal}.lock")
 
 
+def test_any_dse_reader_clears_a_dead_writers_lock_for_plain_optuna(tmp_path: Path) -> None:
+    journal = tmp_path / "j.journal"
+    _make_journal(journal, n=2)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from dse._journal import JournalLock; "
+         f"lock = JournalLock({str(journal)!r}); lock.acquire(); print('held', flush=True); "
+         "time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    RobustJournalBackend(str(journal), create=False)  # a live holder's lock is left alone
+    assert os.path.lexists(f"{journal}.lock")
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert os.path.lexists(f"{journal}.lock")
+    assert main(["status", "--storage", str(journal)]) == 0  # any dse command, a reader too
+    assert not os.path.lexists(f"{journal}.lock")
+    # so plain Optuna writes at once (it would wait its 30 s grace for the dead symlink)
+    plain = optuna.load_study(study_name="s", storage=JournalStorage(
+        JournalFileBackend(str(journal))))
+    plain.set_user_attr("plain", True)
+    # a plain Optuna process's own lock (unmarked) is never removed
+    os.symlink(str(journal), f"{journal}.lock")
+    RobustJournalBackend(str(journal), create=False)
+    assert os.path.lexists(f"{journal}.lock")
+
+
 def test_torn_tail_is_moved_aside_and_never_built_upon(tmp_path: Path, capfd) -> None:
     journal = tmp_path / "j.journal"
     before = _make_journal(journal, 5)
