@@ -23,7 +23,8 @@ Then the study is audited against what the storage held before the fault:
 * *duplicated*: COMPLETE trials whose parameters repeat another's (the random sampler on a
   continuous space never repeats by chance), or sweep points recorded twice;
 * *over budget*: finished trials beyond ``n_trials``;
-* *tracebacks*: processes whose stderr holds a Python traceback;
+* *tracebacks*: processes whose stderr holds a Python traceback (those of a Ctrl-C while the
+  interpreter imports its ``site`` module, before any dse code runs, counted apart);
 * *what the user sees*: the most common first stderr line of the faulted processes.
 
 The helpers (``start``, ``kill_when``, ``journal_lines``, ``audit_*``...) are shared with
@@ -264,6 +265,7 @@ class Row:
     duplicated: int = 0
     over_budget: int = 0
     tracebacks: int = 0
+    startup_tracebacks: int = 0
     seen: collections.Counter[str] = field(default_factory=collections.Counter)
     # The whole stderr of each process that printed a traceback (the campaign keeps them).
     traces: list[str] = field(default_factory=list)
@@ -276,7 +278,12 @@ class Row:
     def saw(self, *stderrs: str) -> None:
         for err in stderrs:
             if "Traceback (most recent call last)" in err:
-                self.tracebacks += 1
+                # A Ctrl-C while the interpreter imports its site module, before any dse code
+                # runs, is Python's own fatal error: counted apart.
+                if "init_import_site" in err:
+                    self.startup_tracebacks += 1
+                else:
+                    self.tracebacks += 1
                 self.traces.append(err)
             first = next((ln for ln in err.splitlines() if ln.strip()), "(nothing)")
             self.seen[_shorten(first)] += 1
@@ -284,7 +291,9 @@ class Row:
     def cells(self) -> list[str]:
         seen = "; ".join(f"{line} ({n})" for line, n in self.seen.most_common(2))
         return [self.fault, self.how, str(self.count), str(self.lost), str(self.duplicated),
-                str(self.over_budget), str(self.tracebacks), seen]
+                str(self.over_budget), str(self.tracebacks)
+                + (f" (+{self.startup_tracebacks} in Python's start-up)"
+                   if self.startup_tracebacks else ""), seen]
 
 
 def _shorten(line: str) -> str:
@@ -307,15 +316,19 @@ def _storage_for(kind: str, folder: Path, pg: str | None) -> Iterator[str]:
 def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | None,
                 rng: random.Random) -> None:
     """``count`` faults at random moments on one study per storage, each followed by a re-run."""
-    n_trials = 300  # trial mode: about 8 s of trials; sweep mode: unused
-    window = 8.0 if mode == "trial" else 5.0  # about a run's length on a loaded 2-core machine
+    n_trials = 300  # trial mode: longer than the window; sweep mode: unused
     with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp:
         folder = Path(tmp)
         for storage in _storage_for(kind, folder, pg):
             reference: set[tuple] = set()
+            # The moments are uniform over a run's length under the load of the moment: a
+            # clean run of the same study (sweep), or start-up plus 8 s of trials (trial), so
+            # a loaded machine's slow start-up does not take most of the faults.
+            t0 = time.monotonic()
+            ref_storage = str(folder / "reference.journal")
+            run(write_study(folder, mode, name="reference", n_trials=1), ref_storage)
+            window = time.monotonic() - t0 + (8.0 if mode == "trial" else 0.0)
             if mode == "sweep":
-                ref_storage = str(folder / "reference.journal")
-                run(write_study(folder, mode, name="reference"), ref_storage)
                 reference = {tuple(sorted(t.params.items())) for t in _study(
                     ref_storage, "reference").best_trials}
             k = 0
