@@ -42,20 +42,26 @@ def _exit_interrupted(signum: int, frame: FrameType | None) -> None:
 
 
 # Code a Ctrl-C is kept out of: database drivers and their ORM, whose objects also run
-# finalizers (weakref callbacks) at any moment. A KeyboardInterrupt raised in a finalizer is
-# printed as "Exception ignored in ... Traceback ..." and then dropped, so the run went on
-# (2 of 40 SIGINTs on PostgreSQL, measured); raised mid-call it leaves a session half done.
+# finalizers (weakref callbacks) at any moment, and the standard library's weakref callbacks.
+# A KeyboardInterrupt raised in a finalizer or callback is printed as "Exception ignored in
+# ... Traceback ..." and then dropped, so the run went on (on PostgreSQL, 1 of 40 SIGINTs in
+# SQLAlchemy's InstanceState._cleanup, and one in WeakKeyDictionary's remove, measured);
+# raised mid-call it leaves a session half done.
 _DRIVER_DIRS = tuple(f"{os.sep}{name}{os.sep}" for name in (
     "sqlalchemy", "psycopg", "psycopg2", "psycopg_binary", "pymysql", "MySQLdb", "redis"))
+# Weak-reference callbacks run when an object dies, wherever that is; theirs are these files.
+_CALLBACK_FILES = ("weakref.py", "_weakrefset.py")
 DEFER_LIMIT_S = 10.0  # a driver call hung longer than this is interrupted where it is
 _RETRY_S = 0.01  # a deferred Ctrl-C is re-delivered this often until it lands outside
 
 
 def _in_driver(frame: FrameType | None) -> bool:
-    """Whether a frame on the stack runs driver code or a finalizer (``__del__``)."""
+    """Whether a frame on the stack runs driver code, a finalizer (``__del__``) or a weak-
+    reference callback (deferring costs at most a few retries where it is not needed)."""
     while frame is not None:
         code = frame.f_code
-        if code.co_name == "__del__" or any(d in code.co_filename for d in _DRIVER_DIRS):
+        if (code.co_name == "__del__" or os.path.basename(code.co_filename) in _CALLBACK_FILES
+                or any(d in code.co_filename for d in _DRIVER_DIRS)):
             return True
         frame = frame.f_back
     return False
