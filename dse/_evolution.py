@@ -145,17 +145,15 @@ def design_keys(space: Space, U: np.ndarray) -> np.ndarray | None:
     searched = space.searched
     if any(p.size is None for p in searched):
         return None
-    sizes = [p.size or 1 for p in searched]
-    if math.prod(sizes) > MAX_KEY:
+    sizes = np.array([p.size or 1 for p in searched], dtype=np.int64)
+    if math.prod(sizes.tolist()) > MAX_KEY:
         return None
+    # Every column binned at once, as Param.decode bins it; log-spaced Ints bin by value.
+    digits = np.minimum((np.clip(U, 0.0, 1.0) * sizes).astype(np.int64), sizes - 1)
     column = {p.name: j for j, p in enumerate(searched)}
-    digits: dict[str, np.ndarray] = {}
-    for p, k in zip(searched, sizes, strict=True):
-        u = U[:, column[p.name]]
-        if isinstance(p, Int) and p.log:  # geometric bins: bin by the decoded value
-            digits[p.name] = np.searchsorted(p.values(), p.decode(u))
-        else:
-            digits[p.name] = np.minimum((np.clip(u, 0.0, 1.0) * k).astype(np.int64), k - 1)
+    for j, p in enumerate(searched):
+        if isinstance(p, Int) and p.log:
+            digits[:, j] = np.searchsorted(p.values(), p.decode(U[:, j]))
     conditional = [p for p in searched if p.condition is not None]
     if conditional:
         # The values of every parameter a condition reads (up its chain), for active_mask.
@@ -167,11 +165,12 @@ def design_keys(space: Space, U: np.ndarray) -> np.ndarray | None:
                 parents[q.name] = (q.decode(U[:, column[q.name]]) if q.name in column
                                    else q.column(q.default, len(U)))
         for p in conditional:
-            digits[p.name] = np.where(space.active_mask(parents, p.name), digits[p.name], 0)
-    key = np.zeros(len(U), dtype=np.int64)
-    for p, k in zip(searched, sizes, strict=True):
-        key = key * k + digits[p.name]
-    return key
+            j = column[p.name]
+            digits[:, j] = np.where(space.active_mask(parents, p.name), digits[:, j], 0)
+    # Mixed-radix place values: the last parameter varies fastest, as in Space.point.
+    place = np.ones(len(sizes), dtype=np.int64)
+    place[:-1] = np.cumprod(sizes[::-1])[::-1][1:]
+    return digits @ place
 
 
 def _new_designs(keys: np.ndarray, seen: np.ndarray, want: int) -> np.ndarray:
