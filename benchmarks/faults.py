@@ -619,6 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--postgres", default=os.environ.get("DSE_TEST_POSTGRES_URL"),
                     help="PostgreSQL URL for the server cases (default $DSE_TEST_POSTGRES_URL)")
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--skip-damage", action="store_true", help="no journal-damage cases")
     ap.add_argument("--ray-count", type=int, default=20, help="second Ray nodes to kill")
     ap.add_argument("--kinds", default="journal,postgresql",
                     help="storages for the signal and concurrency cases (comma list)")
@@ -644,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     t0 = time.monotonic()
     for kind in kinds:
-        for mode in args.modes.split(","):
+        for mode in [m for m in args.modes.split(",") if m]:
             for sig, label in ((signal.SIGKILL, "kill -9"), (signal.SIGINT, "SIGINT")):
                 if {"kill -9": "kill", "SIGINT": "int"}[label] not in args.signals.split(","):
                     continue
@@ -660,9 +661,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ray_case(row, args.ray_count)
         rows.append(row)
         print(" | ".join(row.cells()), flush=True)
-    extras = () if args.signals_only else (("torn tail", "half a record appended"),
-                        ("garbage tail", "a non-JSON line appended"),
-                        ("zeroed block", "4 KiB of zeros in the middle"))
+    extras = () if args.signals_only or args.skip_damage else (
+        ("torn tail", "half a record appended"),
+        ("garbage tail", "a non-JSON line appended"),
+        ("zeroed block", "4 KiB of zeros in the middle"))
     for damage, how in extras:
         row = Row(f"journal {damage}", f"{how}; dse status; dse run to 50")
         damage_case(row, damage, 5)
