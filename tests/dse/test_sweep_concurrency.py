@@ -17,10 +17,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's benchmarks/
 
-from benchmarks.faults import audit_sweep, run, start, write_study  # noqa: E402
+from benchmarks.faults import (  # noqa: E402
+    audit_sweep,
+    fresh_postgres,
+    run,
+    start,
+    write_study,
+)
 from dse import load_spec, open_storage, run_study  # noqa: E402
 from dse._claim import StudyClaim  # noqa: E402
 from dse._runs import _start_ticks  # noqa: E402
+
+
+POSTGRES = os.environ.get("DSE_TEST_POSTGRES_URL")
 
 
 def _identity(pid: int, nonce: str) -> dict:
@@ -102,10 +111,8 @@ def test_a_killed_holder_is_taken_over_and_nothing_is_recorded_twice(tmp_path: P
     assert (outcome.lost, outcome.duplicated) == (0, 0)
 
 
-@pytest.mark.parametrize("drivers", [2])
-def test_drivers_started_together_record_once(tmp_path: Path, drivers: int) -> None:
+def _together(tmp_path: Path, storage: str, drivers: int) -> None:
     reference = _reference(tmp_path)
-    storage = str(tmp_path / "s.journal")
     study_path = write_study(tmp_path, "sweep", name="s")
     procs = [start(study_path, storage) for _ in range(drivers)]
     for p in procs:
@@ -115,3 +122,13 @@ def test_drivers_started_together_record_once(tmp_path: Path, drivers: int) -> N
     assert (outcome.lost, outcome.duplicated) == (0, 0)
     keys = _keys(storage, "s")
     assert len(keys) == len(set(keys))
+
+
+def test_drivers_started_together_record_once(tmp_path: Path) -> None:
+    _together(tmp_path, str(tmp_path / "s.journal"), 2)
+
+
+@pytest.mark.skipif(not POSTGRES, reason="set DSE_TEST_POSTGRES_URL to run")
+def test_drivers_started_together_record_once_on_postgresql(tmp_path: Path) -> None:
+    with fresh_postgres(str(POSTGRES)) as url:
+        _together(tmp_path, url, 2)
