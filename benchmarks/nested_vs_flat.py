@@ -94,6 +94,8 @@ class Run:
     t_cpu: np.ndarray  # (n,) CPU seconds of this process by then
     F: np.ndarray  # (n, m) minimisation-oriented objective values
     feasible: np.ndarray  # (n,) feasible, finite, COMPLETE
+    objectives: list[str]  # metric names, in the columns of F
+    signs: np.ndarray  # (m,) -1 for a maximised objective: F * signs is in its own direction
     hv_wall: list[float] = field(default_factory=list)  # at CHECKPOINTS x wall budget
     hv_cpu: list[float] = field(default_factory=list)  # at CHECKPOINTS x the study's CPU axis
 
@@ -101,6 +103,13 @@ class Run:
         """The run's final feasible Pareto front (minimisation-oriented)."""
         good = self.F[self.feasible]
         return good[pareto_mask(good)] if len(good) else good
+
+    def best_by(self, t: float) -> np.ndarray:
+        """Each objective's best feasible value completed by ``t`` (wall), in its own units."""
+        done = self.feasible & (self.t_wall <= t)
+        if not done.any():
+            return np.full(len(self.signs), np.nan)
+        return self.F[done].min(axis=0) * self.signs
 
     def hypervolume_by(self, ref: Reference, clock: np.ndarray, t: float) -> float:
         """Normalised hypervolume of the feasible trials completed by ``t`` on ``clock``."""
@@ -205,8 +214,9 @@ def run_once(study: str, mode: str, spec: dse.StudySpec, seed: int, wall_s: floa
     feasible = np.asarray([_feasible(t) for t in trials], dtype=bool)
     trainings = sum(1 for _ in cache.rglob("*.json")) if cache.is_dir() else 0
     outer = sum(1 for t in trials if t.user_attrs.get("dse.mode") != "nested-inner")
+    names = [o["metric"] for o in result.study.user_attrs.get("dse.objectives") or []]
     run = Run(study, mode, seed, wall_s, wall, cpu, outer, trainings, done - t0,
-              clock.cpu_at(done) - c0, F, feasible)
+              clock.cpu_at(done) - c0, F, feasible, names, signs)
     print(f"  [{study}] {mode:<6} seed {seed}: {wall:6.1f} s wall, {cpu:6.1f} s CPU, "
           f"{outer} trials ({len(trials)} recorded, {int(feasible.sum())} feasible), "
           f"{trainings} trainings", flush=True)
@@ -265,6 +275,14 @@ def score_study(study: str, runs: list[Run], wall_s: float) -> dict[str, Any]:
               f" {np.median(row['trials']):>7.0f} {np.median(row['trainings']):>9.0f}"
               f" {np.median(row['wall_s']):>7.1f} {np.median(row['cpu_s']):>7.1f}")
     print("(HV: median / min over seeds, normalised under the study's one reference)")
+    names = runs[0].objectives or [f"objective {i}" for i in range(union.shape[1])]
+    print("best value per objective within the budget, median over seeds: " + "; ".join(
+        f"{mode}: " + ", ".join(f"{n} {v:.4g}" for n, v in zip(names, np.nanmedian(
+            [r.best_by(wall_s) for r in rs], axis=0)))
+        for mode, rs in by_mode.items() if rs))
+    for row in rows:
+        row["best"] = {n: [float(r.best_by(wall_s)[j]) for r in by_mode[row["mode"]]]
+                       for j, n in enumerate(names)}
     if all(by_mode.values()):
         n, f = ([r.hv_wall for r in by_mode[m]] for m in MODES)
         nc, fc = ([r.hv_cpu for r in by_mode[m]] for m in MODES)
