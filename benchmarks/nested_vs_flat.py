@@ -303,8 +303,12 @@ def _curve(run: Run, ref: Reference) -> dict[str, Any]:
     """A run's hypervolume after each feasible trial, against wall and CPU seconds."""
     order = np.flatnonzero(run.feasible)
     hist = ref.history(run.F[order], time_budget_s=20.0) if len(order) else np.empty(0)
+    within = run.feasible & (run.t_wall <= run.wall_budget_s)
+    good = run.F[within]
+    front = good[pareto_mask(good)] * run.signs if len(good) else good
     return {"mode": run.mode, "seed": run.seed, "t_wall": run.t_wall[order].round(3).tolist(),
-            "t_cpu": run.t_cpu[order].round(3).tolist(), "hv": hist.round(6).tolist()}
+            "t_cpu": run.t_cpu[order].round(3).tolist(), "hv": hist.round(6).tolist(),
+            "objectives": run.objectives, "front_within_budget": front.tolist()}
 
 
 def _plot(results: list[dict[str, Any]]) -> Path:
