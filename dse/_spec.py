@@ -120,8 +120,8 @@ class SweepSpec:
         the default 40 generations this reached 99 % of the true hypervolume on every shipped
         study that has a ground truth (``benchmarks/search.py``, 5 seeds: vegeta 672, comet_1t
         4,608, demo 1,152 evaluations, median) where the former 4096 x 50 spent 208,896. Half
-        that population needed fewer evaluations (342, 3,013, 960) but more generations, for
-        no measurable gain in CPU time; ``docs/benchmarks.md``.
+        that population needed fewer evaluations (342, 3,013, 960) but more generations, and
+        more CPU time on comet_1t and demo; ``docs/benchmarks.md``.
         """
         if self.population:
             return self.population
