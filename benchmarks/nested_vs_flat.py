@@ -234,6 +234,16 @@ def _ratio(a: list[float], b: list[float]) -> str:
     return "inf (flat 0)" if na > 0 else "n/a (both 0)"
 
 
+def _bests(names: list[str], runs: list[Run], wall_s: float) -> str:
+    best = np.asarray([r.best_by(wall_s) for r in runs])
+    found = ~np.isnan(best).all(axis=1)
+    if not found.any():
+        return "no feasible design in any seed"
+    median = np.median(best[found], axis=0)
+    return ", ".join(f"{n} {v:.4g}" for n, v in zip(names, median)) + \
+        f" ({int(found.sum())}/{len(runs)} seeds)"
+
+
 def score_study(study: str, runs: list[Run], wall_s: float) -> dict[str, Any]:
     """Score every run of a study under one reference; print its table."""
     union = np.concatenate([r.front() for r in runs])
@@ -276,10 +286,9 @@ def score_study(study: str, runs: list[Run], wall_s: float) -> dict[str, Any]:
               f" {np.median(row['wall_s']):>7.1f} {np.median(row['cpu_s']):>7.1f}")
     print("(HV: median / min over seeds, normalised under the study's one reference)")
     names = runs[0].objectives or [f"objective {i}" for i in range(union.shape[1])]
-    print("best value per objective within the budget, median over seeds: " + "; ".join(
-        f"{mode}: " + ", ".join(f"{n} {v:.4g}" for n, v in zip(names, np.nanmedian(
-            [r.best_by(wall_s) for r in rs], axis=0)))
-        for mode, rs in by_mode.items() if rs))
+    print("best value per objective within the budget, median over seeds that found a "
+          "feasible design: " + "; ".join(f"{mode}: {_bests(names, rs, wall_s)}"
+                                          for mode, rs in by_mode.items() if rs))
     for row in rows:
         row["best"] = {n: [float(r.best_by(wall_s)[j]) for r in by_mode[row["mode"]]]
                        for j, n in enumerate(names)}
