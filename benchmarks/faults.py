@@ -473,6 +473,9 @@ def _progressed(proc: subprocess.Popen[str], storage: str, name: str,
     return lambda: proc.poll() is not None or len(complete_trials(storage, name)) >= n
 
 
+_RAY_AGENTS = (b"ray::DashboardAgent", b"ray::RuntimeEnvAgent")
+
+
 def _ray_workers(driver: int) -> list[int]:
     """PIDs of the Ray worker processes (``ray::...``) of the cluster ``driver`` started.
 
@@ -492,7 +495,9 @@ def _ray_workers(driver: int) -> list[int]:
         parent[int(entry.name)] = int(stat[stat.rfind(b")") + 2:].split()[1])
     pids = []
     for pid, cmd in cmdline.items():
-        if not cmd.startswith(b"ray::") or b"IDLE" in cmd:
+        # Ray's agents retitle themselves ray::DashboardAgent and ray::RuntimeEnvAgent; they
+        # are no workers, and the raylet fate-shares with them: killing one ends the node.
+        if not cmd.startswith(b"ray::") or b"IDLE" in cmd or cmd.startswith(_RAY_AGENTS):
             continue
         p = pid
         while p in parent and p not in (0, 1, driver):
