@@ -69,15 +69,18 @@ MAX_KEY = 1 << 62  # larger finite spaces are keyed like continuous ones (no rep
 PopulationEvaluator = Callable[[Batch], Any]
 
 
-def planned_evaluations(spec: SweepSpec, space_size: int | None) -> int:
-    """Evaluations an evolutionary sweep plans: generation 0, then one population per generation.
+def planned_evaluations(spec: SweepSpec, space_size: int | None,
+                        generations: int | None = None) -> int:
+    """Evaluations planned through ``generations`` (default: all): generation 0 and then one
+    population per generation.
 
     An upper bound: in a finite space a generation can offer fewer new designs than a
-    population once most designs near the front are evaluated.
+    population once most designs near the front are evaluated. The sweep's progress counts
+    these planned slots, so it ends at its total whatever was dropped.
     """
     pop = spec.population_for(space_size)
     first = pop if space_size is None else min(pop, space_size)
-    return first + pop * spec.generations
+    return first + pop * (spec.generations if generations is None else generations)
 
 
 def crowding_distance(F: np.ndarray) -> np.ndarray:
@@ -240,7 +243,11 @@ def evolve(
             rows = _new_designs(keys, seen, pop_n)
             child, keys = child[rows], keys[rows]
             if not len(rows):
-                extra["gen"] += 1  # every child was a known design: nothing to evaluate
+                # Every child was a known design: an empty generation, reported and
+                # checkpointed like the others (an empty batch reaches no model).
+                batch = space.decode(child)
+                extra["gen"] += 1
+                on_batch(batch, problem.evaluate(batch))
                 continue
             extra["seen"] = np.union1d(seen, keys)
         batch = space.decode(child)

@@ -607,6 +607,11 @@ def _sweep_claimed(
         # among them, which is all an exhaustive sweep evaluates (vegeta: 7,440 of 34,560).
         def done_of(state: Any) -> int:
             return int(min(state.chunks * spec.sweep.chunk_size, total))
+    elif spec.sweep.method == "evolutionary":
+        # The bar counts the generations' planned evaluations (one chunk per generation), not
+        # the new designs among their children, which is all the search evaluates.
+        def done_of(state: Any) -> int:
+            return planned_evaluations(spec.sweep, problem.space.size, max(state.chunks - 1, 0))
     progress, hook = _sweep_progress(study, problem, total, quiet, done_of)
     files.mkdir(parents=True, exist_ok=True)
     executor = None

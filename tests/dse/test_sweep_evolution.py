@@ -127,3 +127,13 @@ def test_a_killed_search_resumes_the_same_sequence(tmp_path: Path) -> None:
     resumed = run_sweep(problem, spec, seed=5, sweep_dir=tmp_path, fingerprint="f")
     assert resumed.evaluated == whole.evaluated
     assert sorted(map(tuple, resumed.front["__F"])) == sorted(map(tuple, whole.front["__F"]))
+
+
+def test_every_generation_is_reported_even_without_new_designs() -> None:
+    problem = _vegeta()
+    spec = _spec(population=16, generations=30)
+    reported: list[int] = []
+    result = run_sweep(problem, spec, seed=1, progress=lambda state: reported.append(state.chunks))
+    assert reported == list(range(1, 32))  # generation 0 and each of the 30, in order
+    assert result.chunks == 31
+    assert result.evaluated < planned_evaluations(spec, problem.space.size)  # repeats dropped
