@@ -26,6 +26,7 @@ def test_every_shipped_study_loads_and_builds() -> None:
         spec = load_spec(path)
         problem = Problem(spec)
         assert problem.objectives, name
+        assert spec.notes == (), (name, spec.notes)  # no key the study's mode ignores
 
 
 BASE = """
