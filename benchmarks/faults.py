@@ -254,6 +254,9 @@ def fresh_postgres(base: str) -> Iterator[str]:
 
 
 # -- the campaign ---------------------------------------------------------------------------------
+TRACEBACKS: Path | None = None  # --tracebacks: where each traceback's stderr is appended
+
+
 @dataclass
 class Row:
     """One line of the fault matrix."""
@@ -285,6 +288,9 @@ class Row:
                 else:
                     self.tracebacks += 1
                 self.traces.append(err)
+                if TRACEBACKS is not None:  # kept as they come: a campaign cut short keeps them
+                    with TRACEBACKS.open("a") as fh:
+                        fh.write(f"## {self.fault}\n{err}\n")
             first = next((ln for ln in err.splitlines() if ln.strip()), "(nothing)")
             self.seen[_shorten(first)] += 1
 
@@ -316,7 +322,10 @@ def _storage_for(kind: str, folder: Path, pg: str | None) -> Iterator[str]:
 def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | None,
                 rng: random.Random) -> None:
     """``count`` faults at random moments on one study per storage, each followed by a re-run."""
-    n_trials = 300  # trial mode: longer than the window; sweep mode: unused
+    # Trial mode: more than a run does in the window even on an idle machine, few enough for
+    # the finishing run to end in minutes on a loaded one (300 took over 600 s on PostgreSQL at
+    # load 20); each study takes faults until a run finishes first. Sweep mode: unused.
+    n_trials = 150
     with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp:
         folder = Path(tmp)
         for storage in _storage_for(kind, folder, pg):
@@ -351,7 +360,7 @@ def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | 
                         row.add(Outcome(lost=sum(1 for n, v in before.items()
                                                  if now.get(n) != v)))
                         before = now
-                done = run(study, storage)
+                done = run(study, storage, timeout=3600)
                 row.saw(*(e for e in [done.stderr] if "Traceback" in e))
                 if mode == "trial":
                     row.add(audit_trials(before, storage, name, n_trials))
@@ -643,6 +652,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     counts = dict(c.rsplit("=", 1) for c in args.count_for)
+    global TRACEBACKS
+    TRACEBACKS = args.tracebacks
     rng = random.Random(args.seed)
     print(f"# fault campaign on {machine_line()}", flush=True)
     kinds = [k for k in args.kinds.split(",") if k == "journal" or (k == "postgresql"
@@ -698,9 +709,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|" + "---|" * len(head))
     for row in rows:
         print("| " + " | ".join(c.replace("|", "\\|") for c in row.cells()) + " |")
-    if args.tracebacks is not None:
-        args.tracebacks.write_text("".join(f"## {row.fault}\n{trace}\n" for row in rows
-                                           for trace in row.traces))
     return 0
 
 
