@@ -322,14 +322,33 @@ def ensure_ray(workers: int, address: str | None) -> float:
                 # other process left running (`ray start`), which would refuse num_cpus.
                 # Ray's default health checks (a node is dead after ~15-30 s of silence): tighter
                 # ones declared this very node dead on a loaded machine.
-                ray.init(address="local", num_cpus=workers, include_dashboard=False,
-                         log_to_driver=False, _node_ip_address="127.0.0.1")
+                _start_local(ray, workers)
     except DseError:
         raise
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DseError(f"cannot start or join Ray (address={address!r}): {first[:200]}") from None
     return time.perf_counter() - t0
+
+
+# Ray's raylet waits a fixed 15 s for its agents to write their port files; on a loaded machine
+# they can take longer and the start fails ("The current node timed out during startup")
+# although nothing is wrong: such a start is tried once more, from a clean shutdown.
+LOCAL_START_ATTEMPTS = 2
+
+
+def _start_local(ray: Any, workers: int) -> None:
+    """``ray.init`` of a new local instance on loopback, retried once after a start-up
+    time-out (see :data:`LOCAL_START_ATTEMPTS`)."""
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        try:
+            ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                     log_to_driver=False, _node_ip_address="127.0.0.1")
+            return
+        except Exception as exc:
+            if attempt == LOCAL_START_ATTEMPTS or "timed out" not in str(exc).lower():
+                raise
+            ray.shutdown()
 
 
 # -- actors ----------------------------------------------------------------------------------

@@ -264,3 +264,40 @@ def test_workers_set_up_failing_on_a_dead_node_are_no_build_error(make, tmp_path
     # with no worker at all the one line says none started, and why.
     with pytest.raises(executors.DseError, match="no Ray worker started.*its node has died"):
         make([("n1", {"ready": [_died(NODE_DIED, never_started=True)]})], cpus=1, workers=1)
+
+
+class _StartingRay:
+    """``ray.init`` failing as given (one exception, or None for success) per call."""
+
+    def __init__(self, outcomes: list[Exception | None]) -> None:
+        self.outcomes = outcomes
+        self.calls: list[str] = []
+
+    def init(self, **kwargs: Any) -> None:
+        self.calls.append("init")
+        outcome = self.outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    def shutdown(self) -> None:
+        self.calls.append("shutdown")
+
+
+STARTUP_TIMEOUT = RuntimeError("The current node timed out during startup. This could happen "
+                               "because some of the raylet failed to startup")
+
+
+def test_a_local_start_that_timed_out_is_tried_once_more_from_a_clean_shutdown() -> None:
+    ray = _StartingRay([STARTUP_TIMEOUT, None])
+    executors._start_local(ray, 2)
+    assert ray.calls == ["init", "shutdown", "init"]
+
+
+@pytest.mark.parametrize("outcomes", [[STARTUP_TIMEOUT, STARTUP_TIMEOUT],
+                                      [ValueError("num_cpus must be positive")]])
+def test_a_local_start_fails_after_its_retry_or_at_once_on_another_error(
+        outcomes: list[Exception | None]) -> None:
+    ray = _StartingRay(list(outcomes))
+    with pytest.raises(type(outcomes[0])):
+        executors._start_local(ray, 2)
+    assert ray.calls.count("init") == len(outcomes)
