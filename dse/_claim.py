@@ -36,7 +36,6 @@ poll takes over, from another host within :data:`LEASE_S`.
 from __future__ import annotations
 
 import json
-import os
 import random
 import socket
 import threading
@@ -46,7 +45,7 @@ from typing import Any
 
 import optuna
 
-from dse._runs import _boot_id, _start_ticks, is_alive
+from dse._runs import is_alive, process_identity
 
 
 __all__ = ["HEARTBEAT_S", "LEASE_S", "StudyClaim"]
@@ -56,11 +55,6 @@ HEARTBEAT_S = 20.0  # the holder renews its claim this often
 LEASE_S = 120.0  # a claim of another host whose heartbeat is older counts as dead
 POLL_S = 0.5  # a waiting driver looks at the claim this often
 _ABSENT = object()  # no row for the claim yet (relational storages)
-
-
-def _identity(nonce: str) -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "boot_id": _boot_id(),
-            "start": _start_ticks(os.getpid()), "nonce": nonce}
 
 
 def claim_alive(value: Any, now: float | None = None) -> bool:
@@ -98,7 +92,7 @@ class StudyClaim:
                  identity: dict[str, Any] | None = None) -> None:
         self.study = study
         self.key = CLAIM_PREFIX + job
-        self.identity = dict(identity) if identity is not None else _identity(nonce)
+        self.identity = dict(identity) if identity is not None else process_identity(nonce)
         self.held = False
         self._storage = study._storage
         self._sid = study._study_id

@@ -147,14 +147,17 @@ class RunRegistration:
                 storage.set_study_system_attr(self.study._study_id, k, None)
 
 
+def process_identity(nonce: str) -> dict[str, Any]:
+    """What :func:`is_alive` checks this process by: host, PID, boot id, start time, nonce."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "boot_id": _boot_id(),
+            "start": _start_ticks(os.getpid()), "nonce": nonce}
+
+
 def register_run(study: optuna.Study, seed: int | None) -> RunRegistration:
     """Register this process on ``study`` and choose its sampler seed (see the module doc)."""
     key = f"{RUN_PREFIX}{socket.gethostname()}:{os.getpid()}"
     nonce = secrets.token_hex(8)
-    value: dict[str, Any] = {
-        "host": socket.gethostname(), "pid": os.getpid(), "boot_id": _boot_id(),
-        "start": _start_ticks(os.getpid()), "nonce": nonce, "started": time.time(),
-    }
+    value: dict[str, Any] = {**process_identity(nonce), "started": time.time()}
     storage = study._storage
     storage.set_study_system_attr(study._study_id, key, value)
     alone = (not any(k != key for k in registrations(study))
