@@ -9,9 +9,16 @@ The Ray executor runs one actor per worker; each builds its own :class:`~dse._pr
 once (models, caches) and evaluates the jobs sent to it. Faults, and what each costs:
 
 * **a worker dies** (its process or its node): the job is queued again and runs on the next
-  free worker (at most ``max_attempts`` runs in all, then its points fail with the reason). A
-  replacement actor is started only when the cluster still has a CPU for it, so a lost node
-  shrinks the pool instead of leaving a job waiting forever for an actor that cannot be placed.
+  free worker, one on another node when there is one. A run lost with its worker's *process*
+  uses up one of the job's ``max_attempts`` (a job that crashes its worker fails with the
+  reason after that many); a run lost with its *node* does not, because the job is not to blame
+  (a job fails only after :data:`NODE_LOSS_BOUND` such runs, so one that brings its node down
+  on a cluster that keeps replacing nodes does not run forever). Whether a node died is known
+  from the GCS's cause line ("its node has died") or, for a worker that died first, from the
+  GCS declaring its node dead later: a run lost on a node now known dead is counted as a node
+  loss, whenever it happened. A replacement actor is started only when the cluster still has a
+  CPU for it, so a lost node shrinks the pool instead of leaving a job waiting forever for an
+  actor that cannot be placed.
 * **a worker is unreachable** (``ActorUnavailableError``: its connection broke, the GCS does not
   yet know whether it is dead): its job runs again elsewhere (an attempt), and the actor is
   probed until it answers (back to work) or the GCS declares it dead (lost). A live worker that
@@ -24,7 +31,9 @@ once (models, caches) and evaluates the jobs sent to it. Faults, and what each c
 * **a node dies**: Ray's GCS marks it dead after its health checks fail (by default after
   about 15-30 s of silence; tighter checks declared healthy nodes dead on a loaded machine), and
   the executor also asks the GCS for the nodes' state on each poll, so the worker actors of a
-  dead node are given up as soon as the GCS knows.
+  dead node are given up as soon as the GCS knows. The first worker death that names its node
+  as the cause gives up that node's other workers at once, so a job is never run again on a
+  worker of the node that just died.
 * **no worker is left** (no actor running, idle, starting or being probed, because the
   cluster has no CPU left for one): the queued and in-flight jobs fail with the reason
   (``interrupted: no Ray worker left ...``, so the next run retries their points) and
@@ -50,6 +59,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -69,8 +79,8 @@ from dse._shipping import Registrations, describe_models, registrations_for
 from dse._spec import StudySpec
 
 
-__all__ = ["CONNECT_TIMEOUT_S", "Done", "Executor", "Job", "PROBE_TIMEOUT_S", "RayExecutor",
-           "SerialExecutor", "START_BOUND_S", "ensure_ray", "make_executor"]
+__all__ = ["CONNECT_TIMEOUT_S", "Done", "Executor", "Job", "NODE_LOSS_BOUND", "PROBE_TIMEOUT_S",
+           "RayExecutor", "SerialExecutor", "START_BOUND_S", "ensure_ray", "make_executor"]
 
 # Joining a cluster: the whole of ray.init must answer within this, after the probe.
 CONNECT_TIMEOUT_S = 20.0
@@ -85,6 +95,8 @@ START_BOUND_S = 180.0
 # Prefix of the reason given to jobs that fail because no worker is left: the next run retries
 # their points (see dse._study, interrupted points are retried once).
 NO_WORKER_LEFT = "interrupted: no Ray worker left"
+# Runs of one job lost with their nodes before the job fails (they use up none of its attempts).
+NODE_LOSS_BOUND = 4
 
 
 @dataclass(frozen=True)
@@ -467,8 +479,11 @@ def _last_line(exc: BaseException) -> str:
 # Ray's ActorDiedError keeps only its message: the GCS's ``never_started`` flag (the actor died
 # while still being placed, DEPENDENCIES_UNREADY or PENDING_CREATION) survives as this sentence.
 _NEVER_STARTED = "The actor never ran"
-# The GCS's own cause line in an ActorDiedError ("... because its node has died. Node Id: ...").
-_CAUSE = "The actor is dead because"
+# The GCS's own cause line in an ActorDiedError: "The actor died because its node has died.
+# Node Id: ...", "The actor is dead because its worker process has died. ..." (gcs_server's
+# strings; the node's line alone says "died").
+_CAUSE = re.compile(r"^The actor (?:is dead|died) because")
+_NODE_DIED = "because its node has died"
 
 
 def _never_started(exc: BaseException) -> bool:
@@ -480,9 +495,26 @@ def _death_reason(exc: BaseException) -> str:
     """``Type: why`` for an actor that died: the GCS's cause line when it gave one (the node
     died, the worker process died, ``ray.kill``), else the message's last line."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    cause = [ln for ln in lines if ln.startswith(_CAUSE)]
+    cause = [ln for ln in lines if _CAUSE.match(ln)]
     why = cause[0] if cause else (lines[-1] if lines else "")
     return f"{type(exc).__name__}: {why[:300]}" if why else type(exc).__name__
+
+
+def _node_died(exc: BaseException) -> bool:
+    """Whether ``exc`` says the worker was lost with its node (not through its own process)."""
+    return isinstance(exc, _ray().exceptions.NodeDiedError) or _NODE_DIED in str(exc)
+
+
+@dataclass(eq=False)
+class _Tries:
+    """A job and the node of each run of it that was lost with its worker."""
+
+    job: Job
+    lost_on: list[str | None] = field(default_factory=list)
+
+    def charged(self, dead: set[str]) -> int:
+        """Runs lost through their worker's own death: those on nodes not known dead."""
+        return sum(1 for node in self.lost_on if node is None or node not in dead)
 
 
 class RayExecutor(Executor):
@@ -526,13 +558,14 @@ class RayExecutor(Executor):
             raise DseError(f"the Ray cluster has no CPU for a worker (address={address!r})")
         want = min(workers, cpus)
         self._idle: list[_Actor] = []
-        self._running: dict[Any, tuple[Job, _Actor, int]] = {}  # ref -> (job, actor, attempt)
+        self._running: dict[Any, tuple[_Tries, _Actor]] = {}  # run() ref -> (job, actor)
         self._starting: dict[Any, _Actor] = {}  # ready() ref -> actor
         self._probing: dict[Any, _Actor] = {}  # pid() ref -> an actor that was unreachable
         self._suspect: list[_Actor] = []  # unreachable actors waiting for their next probe
         self._last_loss: str | None = None  # why the last working worker was lost
         self._start_failure: str | None = None  # why the last replacement did not start
-        self._queue: deque[tuple[Job, int]] = deque()  # (job, attempt) waiting for a worker
+        self._queue: deque[_Tries] = deque()  # jobs waiting for a worker
+        self._dead: set[str] = set()  # nodes known dead
         self._done: list[Done] = []
         self._nodes_checked = 0.0
         for actor in pooled[want:]:
@@ -690,16 +723,28 @@ class RayExecutor(Executor):
             actor.unreachable_since = None
             self._idle.append(actor)
 
-    def _check_nodes(self) -> None:
-        """Give up the workers of nodes the GCS reports dead (at most once a second)."""
-        now = time.monotonic()
-        if now - self._nodes_checked < 1.0:
-            return
-        self._nodes_checked = now
+    def _dead_nodes(self) -> set[str]:
+        """The nodes the GCS reports dead, added to those already known (none if it does not
+        answer)."""
         try:
-            dead = {n["NodeID"] for n in self._ray.nodes() if not n.get("Alive", True)}
+            self._dead |= {n["NodeID"] for n in self._ray.nodes() if not n.get("Alive", True)}
         except Exception:
-            return
+            pass
+        return self._dead
+
+    def _check_nodes(self) -> None:
+        """Give up the workers of nodes the GCS reports dead (asked at most once a second)."""
+        now = time.monotonic()
+        if now - self._nodes_checked >= 1.0:
+            self._nodes_checked = now
+            self._dead_nodes()
+        self._give_up_dead()
+        # after the dead nodes' workers are given up, so they do not count against the CPUs
+        self._trim_starting()
+
+    def _give_up_dead(self) -> None:
+        """Give up every worker on a node known dead; their running jobs run again."""
+        dead = self._dead
         for group in (self._idle, self._suspect):
             for actor in [a for a in group if a.node in dead]:
                 group.remove(actor)
@@ -708,13 +753,11 @@ class RayExecutor(Executor):
             if actor.node in dead:
                 del self._probing[probe]
                 self._actor_lost(actor, "its node died")
-        for ref, (job, actor, attempt) in list(self._running.items()):
+        for ref, (tries, actor) in list(self._running.items()):
             if actor.node in dead:
                 del self._running[ref]
-                self._retry(job, attempt, "Ray worker died: its node died")
+                self._retry(tries, actor, "Ray worker died: its node died")
                 self._actor_lost(actor, "its node died")
-        # after the dead nodes' workers are given up, so they do not count against the CPUs
-        self._trim_starting()
 
     # -- jobs -------------------------------------------------------------------------------
     @property
@@ -733,22 +776,39 @@ class RayExecutor(Executor):
         if self._lost:
             self._done.append(Done(job.id, failure=f"{NO_WORKER_LEFT} ({self._lost})"))
             return
-        self._queue.append((job, 1))
+        self._queue.append(_Tries(job))
         self._dispatch()
+
+    def _pick(self, tries: _Tries) -> _Actor:
+        """An idle worker for ``tries``: one on a node where none of its runs was lost, if any."""
+        for i in range(len(self._idle) - 1, -1, -1):
+            if self._idle[i].node not in tries.lost_on:
+                return self._idle.pop(i)
+        return self._idle.pop()
 
     def _dispatch(self) -> None:
         while self._queue and self._idle:
-            job, attempt = self._queue.popleft()
-            actor = self._idle.pop()
+            tries = self._queue.popleft()
+            job, actor = tries.job, self._pick(tries)
             ref = actor.handle.run.remote(job.kind, job.payload, list(job.keys), self._board)
-            self._running[ref] = (job, actor, attempt)
+            self._running[ref] = (tries, actor)
 
-    def _retry(self, job: Job, attempt: int, reason: str) -> None:
-        if attempt < self.max_attempts:
-            self._queue.appendleft((job, attempt + 1))
+    def _retry(self, tries: _Tries, actor: _Actor, reason: str) -> None:
+        """A run of ``tries`` was lost with ``actor``: run it again, or fail it when its own
+        attempts, or the bound on runs lost with their nodes, are used up."""
+        tries.lost_on.append(actor.node)
+        charged = tries.charged(self._dead)
+        if charged >= self.max_attempts:  # before failing it, ask whether those nodes died
+            charged = tries.charged(self._dead_nodes())
+        node_losses = len(tries.lost_on) - charged
+        if charged >= self.max_attempts:
+            failure = f"Ray worker died {charged} times: {reason}"
+        elif node_losses >= NODE_LOSS_BOUND:
+            failure = f"Ray worker's node died {node_losses} times: {reason}"
         else:
-            self._done.append(Done(job.id, failure=f"Ray worker died {attempt} times: "
-                                                   f"{reason}"))
+            self._queue.appendleft(tries)
+            return
+        self._done.append(Done(tries.job.id, failure=failure))
 
     def _relay(self) -> None:
         if self._board is None:
@@ -772,23 +832,31 @@ class RayExecutor(Executor):
         if self._running:
             ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
             for ref in ready:
-                job, actor, attempt = self._running.pop(ref)
+                if ref not in self._running:  # given up with its node during this loop
+                    continue
+                tries, actor = self._running.pop(ref)
                 try:
-                    self._done.append(_done(job, ray.get(ref)))
+                    self._done.append(_done(tries.job, ray.get(ref)))
                     self._idle.append(actor)
                 except ray.exceptions.ActorUnavailableError as exc:
                     # The job may or may not have run; it runs again (an attempt), and the
                     # actor, perhaps alive, waits for a probe instead of being killed.
-                    self._retry(job, attempt, _death_reason(exc))
+                    self._retry(tries, actor, _death_reason(exc))
                     self._unreachable(actor)
                 except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                         ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError) as exc:
                     reason = _death_reason(exc)
-                    self._retry(job, attempt, reason)
+                    if _node_died(exc) and actor.node is not None:
+                        # Known before the GCS's node list says so: the run is not charged,
+                        # and the node's other workers are given up before any job goes there.
+                        self._dead.add(actor.node)
+                    self._retry(tries, actor, reason)
                     self._actor_lost(actor, reason)
+                    self._give_up_dead()
                 except ray.exceptions.RayTaskError as exc:
                     self._idle.append(actor)
-                    self._done.append(Done(job.id, failure=f"worker error: {_last_line(exc)}"))
+                    self._done.append(Done(tries.job.id,
+                                           failure=f"worker error: {_last_line(exc)}"))
         self._check_nodes()
         now = time.monotonic()
         self._give_up_starting(now)
@@ -797,21 +865,21 @@ class RayExecutor(Executor):
         if not self._live() and (self._queue or self._running):
             self._lost = self._last_loss or self._start_failure or "every worker died"
             while self._queue:
-                job, _ = self._queue.popleft()
-                self._done.append(Done(job.id, failure=f"{NO_WORKER_LEFT} ({self._lost})"))
+                tries = self._queue.popleft()
+                self._done.append(Done(tries.job.id, failure=f"{NO_WORKER_LEFT} ({self._lost})"))
         done, self._done = self._done, []
         return done
 
     def cancel(self) -> None:
         # Ray cannot force-cancel an actor task; ending the busy actors stops the work.
-        for _, actor, _attempt in list(self._running.values()):
+        for _, actor in list(self._running.values()):
             self._kill(actor)
         self._running.clear()
         self._queue.clear()
 
     def close(self) -> None:
         # Busy, starting and unreachable actors are ended; only idle ones are pooled.
-        for actor in [*(a for _, a, _n in self._running.values()), *self._starting.values(),
+        for actor in [*(a for _, a in self._running.values()), *self._starting.values(),
                       *self._probing.values(), *self._suspect]:
             self._kill(actor)
         self._running.clear()

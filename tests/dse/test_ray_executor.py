@@ -34,7 +34,8 @@ def _died(cause: str, never_started: bool = False) -> Exception:
     return ray_exceptions.ActorDiedError(ctx)
 
 
-NODE_DIED = "The actor is dead because its node has died. Node Id: n1"
+# gcs_server's own cause lines (the node's says "died", the process's "is dead").
+NODE_DIED = "The actor died because its node has died. Node Id: n1"
 WORKER_DIED = "The actor is dead because its worker process has died."
 
 
@@ -65,7 +66,8 @@ class _Handle:
 
 class FakeRay:
     """Just the calls :class:`RayExecutor` makes; ``placements`` gives, per actor created in
-    order, its node and the outcomes of its calls (missing outcomes succeed)."""
+    order, its node and the outcomes of its calls (missing outcomes succeed). Actors created
+    beyond ``placements`` are never placed (no CPU for them yet)."""
 
     exceptions = ray_exceptions
 
@@ -84,7 +86,9 @@ class FakeRay:
         return self
 
     def _new_actor(self, *args: Any) -> _Handle:
-        node, fates = self.placements[len(self.created)]
+        n = len(self.created)
+        node, fates = self.placements[n] if n < len(self.placements) else \
+            ("unplaced", {"ready": [PENDING]})
         handle = _Handle(node, {k: list(v) for k, v in fates.items()})
         self.created.append(handle)
         return handle
@@ -190,7 +194,7 @@ def test_a_replacement_cancelled_before_it_started_is_not_the_last_worker_lost(m
         if step == 1:
             fake.node_died("n1")
         if step == 3:  # n2 finishes its own job
-            busy = [r for r, (job, _, _) in ex._running.items() if job.id == 1]
+            busy = [r for r, (tries, _) in ex._running.items() if tries.job.id == 1]
             busy[0].outcome = ("value", (1,))
 
     done = _drain(ex, clock, jobs=2, between=gcs)
@@ -198,6 +202,59 @@ def test_a_replacement_cancelled_before_it_started_is_not_the_last_worker_lost(m
     assert ex.lost is None
     assert sorted(done) == [0, 1] and all(d.failure is None for d in done.values())
     assert fake.created[1] not in fake.killed  # n2's worker is never given up
+
+
+def _finish(ex: RayExecutor, job_id: int) -> None:
+    """The running job ``job_id`` returns its value."""
+    ref = next(r for r, (tries, _) in ex._running.items() if tries.job.id == job_id)
+    ref.outcome = ("value", (job_id,))
+
+
+@pytest.mark.parametrize("first_death", [NODE_DIED, WORKER_DIED])
+def test_runs_lost_with_a_node_use_up_no_attempt(make, first_death: str) -> None:  # type: ignore[no-untyped-def]
+    # n1 has two workers and dies under a job. When the first death names the node, n1's idle
+    # worker is given up at once and never gets the job. When it reads as the process's (the
+    # GCS does not know yet), the retry lands on n1's other worker, the only idle one, which
+    # then dies with the node: both runs were lost with the node, so neither is charged. Either
+    # way the job waits for n2's worker and completes there.
+    ex, fake, clock = make([
+        ("n1", {"run": [_died(NODE_DIED)]}),
+        ("n1", {"run": [_died(first_death)]}),
+        ("n2", {"run": [PENDING]}),
+    ], cpus=3, workers=3)
+    ex.submit(Job(1, "batch", None, (1,)))  # n2, busy
+    ex.submit(Job(0, "batch", None, (0,)))  # n1's second worker
+    done = _drain(ex, clock, jobs=2, between=lambda step: step == 2 and _finish(ex, 1))
+    assert sorted(done) == [0, 1] and all(d.failure is None for d in done.values())
+    assert fake.created[0] in fake.killed
+    assert ex.lost is None
+
+
+def test_a_job_that_crashes_its_worker_fails_after_its_attempts_on_two_nodes(make) -> None:  # type: ignore[no-untyped-def]
+    # A worker process dying under the job on each node (the nodes live on): the retry goes to
+    # the other node's worker, and after max_attempts the job fails with the reason.
+    ex, fake, clock = make([
+        ("n1", {"run": [_died(WORKER_DIED)]}),
+        ("n2", {"run": [_died(WORKER_DIED)]}),
+    ])
+    ex.submit(Job(0, "batch", None, (0,)))
+    done = _drain(ex, clock, jobs=1)
+    assert done[0].failure.startswith("Ray worker died 2 times: ActorDiedError: The actor is "
+                                      "dead because its worker process has died")
+    assert {fake.created[0], fake.created[1]} <= set(fake.killed)
+
+
+def test_a_job_that_brings_down_every_node_it_runs_on_fails_after_the_bound(make) -> None:  # type: ignore[no-untyped-def]
+    # A cluster that replaces each dead node: the job's runs use up none of its attempts, but
+    # it fails after NODE_LOSS_BOUND of them instead of running forever.
+    ex, fake, clock = make([(f"n{i}", {"run": [_died(NODE_DIED)]})
+                            for i in range(executors.NODE_LOSS_BOUND + 2)], cpus=1, workers=1)
+    ex.submit(Job(0, "batch", None, (0,)))
+    done = _drain(ex, clock, jobs=1)
+    assert done[0].failure.startswith(
+        f"Ray worker's node died {executors.NODE_LOSS_BOUND} times: ActorDiedError: The actor "
+        "died because its node has died")
+    assert len(fake.created) == executors.NODE_LOSS_BOUND + 1  # a replacement stands ready
 
 
 def test_an_unreachable_worker_is_probed_not_killed(make) -> None:  # type: ignore[no-untyped-def]
@@ -250,7 +307,7 @@ def test_a_worker_that_does_not_come_back_is_given_up_when_its_node_is_declared_
         if step == 2:
             fake.node_died("n1")
         if step == 4:
-            busy = [r for r, (job, _, _) in ex._running.items() if job.id == 1]
+            busy = [r for r, (tries, _) in ex._running.items() if tries.job.id == 1]
             busy[0].outcome = ("value", (1,))
 
     done = _drain(ex, clock, jobs=2, between=gcs)
