@@ -31,6 +31,17 @@ keep it); a claim of another host, which cannot be checked, while its holder's h
 ``renewed`` is younger than :data:`LEASE_S`. The holder refreshes it every
 :data:`HEARTBEAT_S` from a thread. So a killed holder blocks nobody: on this host the next
 poll takes over, from another host within :data:`LEASE_S`.
+
+**Fencing.** A holder on another host that is alive but stalled (a stopped or paused process,
+a partition, a call holding the GIL) for longer than :data:`LEASE_S` is taken over as if it
+had died. It must then write nothing more, so the holder calls :meth:`StudyClaim.check` before
+each write (a sweep chunk, the front, the recording). The check costs nothing while the last
+renewal is younger than :data:`FENCE_S`; after that it renews the claim first, through the same
+compare-and-set (relational) or after making sure that no other attempt is live (journal), and
+raises :class:`ClaimLost` when another driver took the claim over. The heartbeat renews the
+same way, so a stalled holder's late beat never revives a claim taken over. What is left: a
+write that follows a passing check by more than ``LEASE_S - FENCE_S`` (90 s) of wall clock
+skew between the hosts.
 """
 
 from __future__ import annotations
@@ -45,16 +56,22 @@ from typing import Any
 
 import optuna
 
+from dse._errors import DseError
 from dse._runs import is_alive, process_identity
 
 
-__all__ = ["HEARTBEAT_S", "LEASE_S", "StudyClaim"]
+__all__ = ["ClaimLost", "FENCE_S", "HEARTBEAT_S", "LEASE_S", "StudyClaim"]
 
 CLAIM_PREFIX = "dse.claim."
 HEARTBEAT_S = 20.0  # the holder renews its claim this often
 LEASE_S = 120.0  # a claim of another host whose heartbeat is older counts as dead
 POLL_S = 0.5  # a waiting driver looks at the claim this often
+FENCE_S = LEASE_S / 4  # a claim renewed more recently than this cannot have been taken over
 _ABSENT = object()  # no row for the claim yet (relational storages)
+
+
+class ClaimLost(DseError):
+    """Another driver took over the claim while this holder was stalled."""
 
 
 def claim_alive(value: Any, now: float | None = None) -> bool:
@@ -103,6 +120,8 @@ class StudyClaim:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        self._renewed_at = 0.0  # monotonic time of the last acquisition or renewal
+        self.lost_to: dict[str, Any] | None = None  # who took the claim over, once it did
 
     # -- what others see ------------------------------------------------------------------------
     def holder(self) -> dict[str, Any] | None:
@@ -123,9 +142,25 @@ class StudyClaim:
             if self.held:
                 return True
             self.held = self._cas_take() if self._rdb is not None else self._ordered_take()
+            if self.held:
+                self._renewed_at = time.monotonic()
+                self.lost_to = None
         if self.held:
             self._start_heartbeat()
         return self.held
+
+    def check(self) -> None:
+        """Raise :class:`ClaimLost` if another driver took the claim over (call before each
+        write done under the claim); renews the claim when its last renewal is not recent."""
+        with self._lock:
+            if self.held and time.monotonic() - self._renewed_at >= FENCE_S:
+                self._renew()
+            if self.lost_to is not None:
+                who = self.lost_to
+                raise ClaimLost(
+                    f"the study's {self.key[len(CLAIM_PREFIX):]} claim was taken over by "
+                    f"{who.get('host')}:{who.get('pid')} while this driver was stalled for "
+                    f"more than {LEASE_S:.0f} s; this driver stops without writing more")
 
     def acquire(self, on_wait: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Take the claim, waiting while another live driver holds it.
@@ -154,11 +189,12 @@ class StudyClaim:
         with self._lock:
             held, self.held = self.held, False
             if self._rdb is not None:
-                if held and self._raw is not None:
+                if held and self._raw is not None and self.lost_to is None:
                     self._cas(self._raw, json.dumps(None))
                 self._raw = None
             elif self._attempt_key is not None:
-                # held, or an attempt cut off before it decided: null it either way
+                # held, lost, or an attempt cut off before it decided: null it either way
+                # (nulling a lost attempt cannot revive it, and the new holder's is later)
                 self._storage.set_study_system_attr(self._sid, self._attempt_key, None)
                 self._attempt_key = None
 
@@ -188,12 +224,31 @@ class StudyClaim:
                     pass
 
     def _renew(self) -> None:
+        """Refresh the heartbeat, unless another driver took the claim over: then the claim
+        is lost (``held`` false, ``lost_to`` its new holder) and nothing is written."""
         if self._rdb is not None:
             new = json.dumps(self._value())
-            if self._raw is not None and self._cas(self._raw, new):
-                self._raw = new
+            if self._raw is None:
+                return
+            if not self._cas(self._raw, new):
+                raw = self._read_raw()
+                value = None if raw is _ABSENT or raw is None else json.loads(str(raw))
+                self._lose(value if isinstance(value, dict) else {})
+                return
+            self._raw = new
         elif self._attempt_key is not None:
+            others = [v for k, v in self._attempts_in_order()
+                      if k != self._attempt_key and claim_alive(v)]
+            if others:  # a live attempt after ours judged ours dead: it holds or will
+                self._lose(dict(others[0]))
+                return
             self._storage.set_study_system_attr(self._sid, self._attempt_key, self._value())
+        self._renewed_at = time.monotonic()
+
+    def _lose(self, holder: dict[str, Any]) -> None:
+        self.held = False
+        self.lost_to = holder
+        self._stop.set()
 
     # -- journal storages: the first live attempt in log order holds it -------------------------
     def _attempts_in_order(self) -> list[tuple[str, Any]]:

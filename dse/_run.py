@@ -20,6 +20,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -451,9 +452,11 @@ def _thin(front: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
 
 def _record_sweep(
     study: optuna.Study, problem: Problem, result: SweepResult, mode: str, max_front: int,
-    fingerprint: str,
+    fingerprint: str, guard: Callable[[], None] | None = None,
 ) -> int:
     """Record a sweep's front (every tie) and sample as trials, each point at most once.
+
+    ``guard`` is called before each of the two recordings (it raises to stop them).
 
     Each trial carries ``dse.sweep_key`` (the sweep's fingerprint and the point's row), and
     points whose key the study already holds are skipped, so a run killed while recording
@@ -468,6 +471,8 @@ def _record_sweep(
         fresh = np.asarray([k not in recorded for k in keys], dtype=bool)
         return {c: v[fresh] for c, v in cols.items()}, [k for k in keys if k not in recorded]
 
+    if guard is not None:
+        guard()
     front, keys = new(_thin(result.front, max_front))
     n = record_points(study, problem, front, mode, {"dse.pareto": True}, keys)
     sample = result.sample
@@ -476,6 +481,8 @@ def _record_sweep(
         sample = {c: v[~np.isin(sample["__row"], result.front["__row"])]
                   for c, v in sample.items()}
     sample, keys = new(sample)
+    if guard is not None:
+        guard()
     n += record_points(study, problem, sample, mode, {"dse.pareto": False}, keys)
     return n
 
@@ -591,13 +598,15 @@ def _run_sweep_mode(
                 _check_sweep_state(spec, study, fingerprint)
             return _recorded_sweep(study, summary)
         return _sweep_claimed(spec, problem, study, files, quiet, cache_dir, summary,
-                              fingerprint)
+                              fingerprint, claim.check)
 
 
 def _sweep_claimed(
     spec: StudySpec, problem: Problem, study: optuna.Study, files: Path, quiet: bool,
     cache_dir: str | Path | None, summary: RunSummary, fingerprint: str,
+    guard: Callable[[], None],
 ) -> RunSummary:
+    """Sweep and record; ``guard`` raises before any write once the claim was taken over."""
     _check_sweep_state(spec, study, fingerprint)
     total = problem.space.size if spec.sweep.method == "exhaustive" else \
         planned_evaluations(spec.sweep, problem.space.size)
@@ -623,7 +632,7 @@ def _sweep_claimed(
         population_evaluator = _executor_population(executor)
     try:
         result = run_sweep(problem, spec.sweep, spec.seed, files, fingerprint, hook,
-                           spec.budget.timeout_s, chunk_evaluator, population_evaluator)
+                           spec.budget.timeout_s, chunk_evaluator, population_evaluator, guard)
     except KeyboardInterrupt:
         summary.interrupted = True
         return summary
@@ -653,8 +662,9 @@ def _sweep_claimed(
         summary.n_finished = len(study.get_trials(deepcopy=False))
         return summary
     summary.n_new = _record_sweep(study, problem, result, "sweep", spec.sweep.max_front_trials,
-                                  fingerprint)
+                                  fingerprint, guard)
     summary.n_finished = len(study.get_trials(deepcopy=False))
+    guard()
     paths = sweep_files(files)
     for attr, key in (("dse.sweep_file", "points"), ("dse.sweep_front", "front")):
         if (paths[key] / "meta.json").is_file():

@@ -239,8 +239,12 @@ def run_sweep(
     timeout_s: float | None = None,
     chunk_evaluator: ChunkEvaluator | None = None,
     population_evaluator: PopulationEvaluator | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> SweepResult:
     """Run a sweep over ``problem.space``; resumes from ``sweep_dir``'s checkpoint if present.
+
+    ``guard`` is called before each write to ``sweep_dir`` (a chunk, the front) and raises to
+    stop the sweep there: a driver whose claim on the study was taken over writes nothing more.
 
     With a ``sweep_dir`` every chunk is durable when the next starts: the points table's rows
     and row count, then the checkpoint. A complete sweep writes its whole front (ties included)
@@ -281,6 +285,8 @@ def run_sweep(
 
     def on_batch(batch: Batch, ev: Any) -> None:
         nonlocal last_sync
+        if guard is not None:
+            guard()
         # Every chunk survives a killed process; fsyncs (for power loss) at most once a second.
         sync = time.monotonic() - last_sync >= SYNC_INTERVAL_S
         if sync:
@@ -311,6 +317,8 @@ def run_sweep(
         writer.close()  # syncs what the last chunks left unsynced
     front = distinct_designs(problem.space, state.front.payload)
     if complete and not state.complete:
+        if guard is not None:
+            guard()
         if files is not None and spec.save != "none":
             front_table = ColumnarWriter(files["front"], roles=table_roles(problem))
             if front:

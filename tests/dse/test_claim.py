@@ -131,3 +131,75 @@ def test_an_interrupted_wait_leaves_no_attempt(tmp_path, monkeypatch, job: str) 
     live = [v for k, v in b._storage.get_study_system_attrs(b._sid).items()
             if k.startswith("dse.claim.") and v is not None]
     assert live == []
+
+
+class _Clock:
+    """Wall and monotonic time for the claim module, moved by the test (the heartbeat thread
+    waits real time, HEARTBEAT_S, so it never beats during a test)."""
+
+    def __init__(self) -> None:
+        self.wall, self.mono = time.time(), time.monotonic()
+
+    def time(self) -> float:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def sleep(self, s: float) -> None:
+        self.advance(s)
+
+    def advance(self, s: float) -> None:
+        self.wall += s
+        self.mono += s
+
+
+def _stalled_and_taken_over(storage_url: str, monkeypatch) -> tuple[StudyClaim, StudyClaim]:  # type: ignore[no-untyped-def]
+    """A holder on another host stalls past its lease; a driver here takes the claim over."""
+    clock = _Clock()
+    monkeypatch.setattr("dse._claim.time", clock)
+    first = optuna.create_study(study_name="c", storage=open_storage(storage_url))
+    second = optuna.load_study(study_name="c", storage=open_storage(storage_url))
+    stalled = StudyClaim(first, "sweep", "s", _who("s", host="elsewhere"))
+    here = StudyClaim(second, "sweep", "h", _who("h", pid=os.getpid(),
+                                                 start=_start_ticks(os.getpid())))
+    assert stalled.try_acquire()
+    stalled.check()  # renewed just now: nothing to do
+    assert not here.try_acquire()
+    clock.advance(LEASE_S + 1.0)  # its heartbeat stalls past the lease
+    assert here.try_acquire()
+    return stalled, here
+
+
+def test_a_stalled_holder_taken_over_is_fenced_off(storage_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from dse._claim import ClaimLost
+
+    stalled, here = _stalled_and_taken_over(storage_url, monkeypatch)
+    # When it resumes, its next write's check stops it, naming the new holder.
+    with pytest.raises(ClaimLost, match=f"taken over by {socket.gethostname()}:{os.getpid()}"):
+        stalled.check()
+    assert not stalled.held
+    stalled.release()  # what the run's `with claim:` does next: it must not free the claim
+    assert here.holder() is not None and here.holder()["nonce"] == "h"
+    here.release()
+
+
+def test_a_late_heartbeat_never_revives_a_claim_taken_over(storage_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    stalled, here = _stalled_and_taken_over(storage_url, monkeypatch)
+    stalled._renew()  # the stalled holder's heartbeat thread beats once it runs again
+    assert not stalled.held and stalled.lost_to is not None
+    assert here.holder()["nonce"] == "h" and stalled.holder()["nonce"] == "h"
+    here.release()
+
+
+def test_a_stalled_holder_nobody_took_over_renews_and_keeps_it(
+        storage_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    clock = _Clock()
+    monkeypatch.setattr("dse._claim.time", clock)
+    a, b = _two(storage_url)
+    a.identity["host"] = "elsewhere"
+    assert a.try_acquire()
+    clock.advance(LEASE_S + 1.0)
+    a.check()  # nobody took it: the check renews it
+    assert a.held and not b.try_acquire() and b.holder()["nonce"] == "a"
+    a.release()

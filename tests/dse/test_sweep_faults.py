@@ -130,6 +130,32 @@ def test_a_kill_after_recording_before_marking_complete(
     _assert_clean(study_file, tmp_path)
 
 
+def test_a_driver_whose_claim_was_taken_over_writes_nothing_more(
+        study_file, tmp_path: Path, monkeypatch) -> None:
+    # Its heartbeat stalled past the lease and another driver took the claim over: the check
+    # before the fourth chunk's write stops it with one line; three chunks are on disk, no
+    # trial is recorded, and the run that holds the claim resumes from there.
+    from dse._claim import ClaimLost, StudyClaim
+
+    spec = _spec(study_file, tmp_path)
+    real, calls = StudyClaim.check, {"n": 0}
+
+    def taken_over_at_the_fourth(self):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise ClaimLost("the study's sweep claim was taken over by elsewhere:1")
+        real(self)
+
+    monkeypatch.setattr(StudyClaim, "check", taken_over_at_the_fourth)
+    with pytest.raises(ClaimLost):
+        run_study(spec)
+    monkeypatch.undo()
+    assert read_meta(artifacts_dir(spec.storage, "demo") / "points")["n"] == 3 * 50
+    assert not _study(tmp_path).trials
+    assert run_study(spec).sweep["complete"]
+    _assert_clean(study_file, tmp_path)
+
+
 def test_a_planted_pickle_is_never_loaded(tmp_path: Path) -> None:
     marker = tmp_path / "executed"
 
