@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import logging
 import os
 import random
@@ -175,6 +176,44 @@ def after(seconds: float) -> Callable[[], bool]:
     """A ``ready`` predicate true ``seconds`` from now (the campaign's random moments)."""
     at = time.monotonic() + seconds
     return lambda: time.monotonic() >= at
+
+
+def once_then(first: Callable[[], bool], seconds: float,
+              every: float = 0.05) -> Callable[[], bool]:
+    """A ``ready`` predicate true ``seconds`` after ``first()`` first holds (asked at most
+    every ``every`` s, since it may read the storage)."""
+    state: dict[str, float] = {}
+
+    def ready() -> bool:
+        now = time.monotonic()
+        if "at" not in state:
+            if now - state.get("asked", -1e9) < every:
+                return False
+            state["asked"] = now
+            if not first():
+                return False
+            state["at"] = now + seconds
+        return now >= state["at"]
+
+    return ready
+
+
+def _checkpointed(study: Path, storage: str, name: str) -> Callable[[], bool]:
+    """True once the sweep of ``name`` has a durable chunk (its checkpoint exists)."""
+    from dse._artifacts import artifacts_dir
+    from dse._sweep import sweep_files
+
+    checkpoint = sweep_files(study.parent / artifacts_dir(storage, name))["checkpoint"]
+    return checkpoint.exists
+
+
+def _ended_or(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> bool:
+    return proc.poll() is not None or ready()
+
+
+def _one_more_trial(storage: str, name: str, before: int) -> Callable[[], bool]:
+    """True once the study holds more than ``before`` COMPLETE trials."""
+    return lambda: len(complete_trials(storage, name)) > before
 
 
 # -- audits ---------------------------------------------------------------------------------------
@@ -320,8 +359,13 @@ def _storage_for(kind: str, folder: Path, pg: str | None) -> Iterator[str]:
 
 
 def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | None,
-                rng: random.Random) -> None:
-    """``count`` faults at random moments on one study per storage, each followed by a re-run."""
+                rng: random.Random, mid_run: bool = False) -> None:
+    """``count`` faults at random moments on one study per storage, each followed by a re-run.
+
+    With ``mid_run`` the moment is uniform over the part of the run after its first new trial
+    (trial mode: over 8 s) or its first durable chunk (sweep mode: over the rest of a clean
+    run) instead of over the whole run, so none lands in start-up however slow it is.
+    """
     # Trial mode: more than a run does in the window even on an idle machine, few enough for
     # the finishing run to end in minutes on a loaded one (300 took over 600 s on PostgreSQL at
     # load 20); each study takes faults until a run finishes first. Sweep mode: unused.
@@ -335,8 +379,18 @@ def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | 
             # a loaded machine's slow start-up does not take most of the faults.
             t0 = time.monotonic()
             ref_storage = str(folder / "reference.journal")
-            run(write_study(folder, mode, name="reference", n_trials=1), ref_storage)
+            ref_study = write_study(folder, mode, name="reference", n_trials=1)
+            if mid_run and mode == "sweep":  # the clean run's length after its first chunk
+                ref = start(ref_study, ref_storage)
+                chunk = _checkpointed(ref_study, ref_storage, "reference")
+                wait_until(functools.partial(_ended_or, ref, chunk), every=0.01)
+                t0 = time.monotonic()
+                ref.communicate(timeout=600)
+            else:
+                run(ref_study, ref_storage)
             window = time.monotonic() - t0 + (8.0 if mode == "trial" else 0.0)
+            if mid_run and mode == "trial":
+                window = 8.0
             if mode == "sweep":
                 reference = {tuple(sorted(t.params.items())) for t in _study(
                     ref_storage, "reference").best_trials}
@@ -348,7 +402,11 @@ def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | 
                 before: dict[int, tuple] = {}
                 while k < count:
                     proc = start(study, storage)
-                    hit = kill_when(proc, sig, after(rng.uniform(0.0, window)))
+                    moment = rng.uniform(0.0, window)
+                    ready = after(moment) if not mid_run else once_then(
+                        _one_more_trial(storage, name, len(complete_trials(storage, name)))
+                        if mode == "trial" else _checkpointed(study, storage, name), moment)
+                    hit = kill_when(proc, sig, ready)
                     out, err = proc.communicate(timeout=600)
                     if not hit:  # the run finished first: this study is done
                         break
@@ -649,6 +707,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="write the stderr of every process that printed a traceback here")
     ap.add_argument("--stale-lock", type=int, default=0, metavar="N",
                     help="also N kills -9 followed by a plain Optuna writer (the lock it waits)")
+    ap.add_argument("--mid-run", action="store_true",
+                    help="signal cases: moments after the run's first new trial or durable "
+                         "chunk, never in start-up")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     counts = dict(c.rsplit("=", 1) for c in args.count_for)
@@ -665,10 +726,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for sig, label in ((signal.SIGKILL, "kill -9"), (signal.SIGINT, "SIGINT")):
                 if {"kill -9": "kill", "SIGINT": "int"}[label] not in args.signals.split(","):
                     continue
-                row = Row(f"{label}, {mode} mode, {kind}",
-                          "signal at a uniform random moment of the run, then re-run")
+                row = Row(f"{label}, {mode} mode, {kind}" + (", mid-run" * args.mid_run),
+                          "signal at a uniform random moment " + (
+                              ("within 8 s of the run's first new trial" if mode == "trial"
+                               else "after the run's first durable chunk") if args.mid_run
+                              else "of the run") + ", then re-run")
                 signal_case(row, mode, kind, sig, int(counts.get(row.fault, args.count)),
-                            args.postgres, rng)
+                            args.postgres, rng, args.mid_run)
                 rows.append(row)
                 print(" | ".join(row.cells()), flush=True)
     if not args.skip_ray and not args.signals_only:
