@@ -37,11 +37,13 @@ a partition, a call holding the GIL) for longer than :data:`LEASE_S` is taken ov
 had died. It must then write nothing more, so the holder calls :meth:`StudyClaim.check` before
 each write (a sweep chunk, the front, the recording). The check costs nothing while the last
 renewal is younger than :data:`FENCE_S`; after that it renews the claim first, through the same
-compare-and-set (relational) or after making sure that no other attempt is live (journal), and
-raises :class:`ClaimLost` when another driver took the claim over. The heartbeat renews the
-same way, so a stalled holder's late beat never revives a claim taken over. What is left: a
-write that follows a passing check by more than ``LEASE_S - FENCE_S`` (90 s) of wall clock
-skew between the hosts.
+compare-and-set (relational; it fails once another driver took the claim over) and raises
+:class:`ClaimLost` when the claim is lost. Journal storages cannot compare-and-set, so a
+journal claim last renewed more than :data:`RENEW_LIMIT_S` ago is given up instead of renewed
+(even if nobody took it over), and a younger one is renewed whatever later attempts say: none
+of them can have judged it dead. The heartbeat renews the same way, so a stalled holder's late
+beat never revives a claim taken over. What is left: wall clocks of the hosts that differ by
+more than ``LEASE_S - FENCE_S`` (90 s; ``LEASE_S - RENEW_LIMIT_S``, 60 s, for the journal).
 """
 
 from __future__ import annotations
@@ -60,13 +62,16 @@ from dse._errors import DseError
 from dse._runs import is_alive, process_identity
 
 
-__all__ = ["ClaimLost", "FENCE_S", "HEARTBEAT_S", "LEASE_S", "StudyClaim"]
+__all__ = ["ClaimLost", "FENCE_S", "HEARTBEAT_S", "LEASE_S", "RENEW_LIMIT_S", "StudyClaim"]
 
 CLAIM_PREFIX = "dse.claim."
 HEARTBEAT_S = 20.0  # the holder renews its claim this often
 LEASE_S = 120.0  # a claim of another host whose heartbeat is older counts as dead
 POLL_S = 0.5  # a waiting driver looks at the claim this often
 FENCE_S = LEASE_S / 4  # a claim renewed more recently than this cannot have been taken over
+# Journal storages: a claim last renewed longer ago than this is given up, never renewed (the
+# log cannot compare-and-set); the margin to LEASE_S covers the hosts' clock skew.
+RENEW_LIMIT_S = LEASE_S / 2
 _ABSENT = object()  # no row for the claim yet (relational storages)
 
 
@@ -152,15 +157,25 @@ class StudyClaim:
     def check(self) -> None:
         """Raise :class:`ClaimLost` if another driver took the claim over (call before each
         write done under the claim); renews the claim when its last renewal is not recent."""
+        job = self.key[len(CLAIM_PREFIX):]
         with self._lock:
-            if self.held and time.monotonic() - self._renewed_at >= FENCE_S:
-                self._renew()
+            age = time.monotonic() - self._renewed_at
+            if self.held and age >= FENCE_S:
+                try:
+                    self._renew()
+                except Exception as exc:  # the storage did not answer: fail safe
+                    if age >= RENEW_LIMIT_S:
+                        raise DseError(
+                            f"cannot renew the study's {job} claim ({type(exc).__name__}: "
+                            f"{str(exc).strip()[:200]}); this driver stops without writing "
+                            "more") from None
             if self.lost_to is not None:
                 who = self.lost_to
+                by = f"taken over by {who.get('host')}:{who.get('pid')}" if who else "given up"
                 raise ClaimLost(
-                    f"the study's {self.key[len(CLAIM_PREFIX):]} claim was taken over by "
-                    f"{who.get('host')}:{who.get('pid')} while this driver was stalled for "
-                    f"more than {LEASE_S:.0f} s; this driver stops without writing more")
+                    f"the study's {job} claim was {by} while this driver was stalled for "
+                    f"more than {RENEW_LIMIT_S if not who else LEASE_S:.0f} s; this driver "
+                    "stops without writing more")
 
     def acquire(self, on_wait: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Take the claim, waiting while another live driver holds it.
@@ -237,10 +252,15 @@ class StudyClaim:
                 return
             self._raw = new
         elif self._attempt_key is not None:
-            others = [v for k, v in self._attempts_in_order()
-                      if k != self._attempt_key and claim_alive(v)]
-            if others:  # a live attempt after ours judged ours dead: it holds or will
-                self._lose(dict(others[0]))
+            if time.monotonic() - self._renewed_at >= RENEW_LIMIT_S:
+                # The log has no compare-and-set: a driver elsewhere may have judged this
+                # lease dead and hold the claim, or be about to decide that it does, between
+                # our read and our write. So a lease this old is never renewed. A younger one
+                # is renewed whatever later attempts say: none of them can have judged it
+                # dead, so each withdraws in decide().
+                others = [v for k, v in self._attempts_in_order()
+                          if k != self._attempt_key and claim_alive(v)]
+                self._lose(dict(others[0]) if others else {})
                 return
             self._storage.set_study_system_attr(self._sid, self._attempt_key, self._value())
         self._renewed_at = time.monotonic()

@@ -735,12 +735,13 @@ class RayExecutor(Executor):
     def _check_nodes(self) -> None:
         """Give up the workers of nodes the GCS reports dead (asked at most once a second)."""
         now = time.monotonic()
-        if now - self._nodes_checked >= 1.0:
+        asked = now - self._nodes_checked >= 1.0
+        if asked:
             self._nodes_checked = now
             self._dead_nodes()
         self._give_up_dead()
-        # after the dead nodes' workers are given up, so they do not count against the CPUs
-        self._trim_starting()
+        if asked:  # after the dead nodes' workers are given up, so they count against no CPU
+            self._trim_starting()
 
     def _give_up_dead(self) -> None:
         """Give up every worker on a node known dead; their running jobs run again."""
@@ -832,8 +833,6 @@ class RayExecutor(Executor):
         if self._running:
             ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
             for ref in ready:
-                if ref not in self._running:  # given up with its node during this loop
-                    continue
                 tries, actor = self._running.pop(ref)
                 try:
                     self._done.append(_done(tries.job, ray.get(ref)))
@@ -852,7 +851,6 @@ class RayExecutor(Executor):
                         self._dead.add(actor.node)
                     self._retry(tries, actor, reason)
                     self._actor_lost(actor, reason)
-                    self._give_up_dead()
                 except ray.exceptions.RayTaskError as exc:
                     self._idle.append(actor)
                     self._done.append(Done(tries.job.id,

@@ -474,7 +474,7 @@ def _record_sweep(
     if guard is not None:
         guard()
     front, keys = new(_thin(result.front, max_front))
-    n = record_points(study, problem, front, mode, {"dse.pareto": True}, keys)
+    n = record_points(study, problem, front, mode, {"dse.pareto": True}, keys, guard)
     sample = result.sample
     if sample and result.front and len(sample["__F"]):
         # "The rest" means off the front: the front holds every tie, so drop its rows.
@@ -483,7 +483,7 @@ def _record_sweep(
     sample, keys = new(sample)
     if guard is not None:
         guard()
-    n += record_points(study, problem, sample, mode, {"dse.pareto": False}, keys)
+    n += record_points(study, problem, sample, mode, {"dse.pareto": False}, keys, guard)
     return n
 
 

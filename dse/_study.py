@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -265,6 +265,9 @@ def _distributions(problem: Problem) -> dict[str, BaseDistribution]:
     return {p.name: distribution(p) for p in problem.space.params if not isinstance(p, Fixed)}
 
 
+RECORD_BATCH = 64  # trials written between two checks of a claim
+
+
 def record_points(
     study: optuna.Study,
     problem: Problem,
@@ -272,6 +275,7 @@ def record_points(
     mode: str,
     extra_attrs: Mapping[str, Any] | None = None,
     keys: Sequence[str] | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> int:
     """Write evaluated points (a column dict with ``__F``/``__G``) as COMPLETE trials.
 
@@ -311,11 +315,14 @@ def record_points(
                 state=TrialState.COMPLETE,
             )
         )
-    try:
-        study.add_trials(trials)
-    except ValueError as exc:
-        raise DseError(f"cannot record sweep points into study {study.study_name!r}: {exc}") \
-            from None
+    for i in range(0, n, RECORD_BATCH):
+        if guard is not None:
+            guard()  # a recording can outlast a lease: fence each batch of trials
+        try:
+            study.add_trials(trials[i:i + RECORD_BATCH])
+        except ValueError as exc:
+            raise DseError(f"cannot record sweep points into study {study.study_name!r}: "
+                           f"{exc}") from None
     return n
 
 

@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from dse import open_storage
-from dse._claim import LEASE_S, StudyClaim, claim_alive
+from dse._claim import FENCE_S, LEASE_S, StudyClaim, claim_alive
 from dse._runs import _start_ticks
 
 
@@ -192,14 +192,100 @@ def test_a_late_heartbeat_never_revives_a_claim_taken_over(storage_url: str, mon
     here.release()
 
 
-def test_a_stalled_holder_nobody_took_over_renews_and_keeps_it(
+def test_a_stalled_holder_nobody_took_over_renews_on_sql_and_gives_up_on_a_log(
         storage_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from dse._claim import ClaimLost
+
     clock = _Clock()
     monkeypatch.setattr("dse._claim.time", clock)
     a, b = _two(storage_url)
     a.identity["host"] = "elsewhere"
     assert a.try_acquire()
     clock.advance(LEASE_S + 1.0)
-    a.check()  # nobody took it: the check renews it
-    assert a.held and not b.try_acquire() and b.holder()["nonce"] == "a"
+    if a._rdb is not None:
+        a.check()  # nobody took it: the compare-and-set renews it
+        assert a.held and not b.try_acquire() and b.holder()["nonce"] == "a"
+    else:
+        # A log cannot compare-and-set: between reading that nobody took it and writing the
+        # renewal another host could take it, so a lease this old is given up.
+        with pytest.raises(ClaimLost, match="claim was given up"):
+            a.check()
+        assert not a.held and b.try_acquire()
+        b.release()
     a.release()
+
+
+def _journal_pair(tmp_path, monkeypatch, a_host: str | None = None):  # type: ignore[no-untyped-def]
+    clock = _Clock()
+    monkeypatch.setattr("dse._claim.time", clock)
+    a, b = _two(str(tmp_path / "s.journal"))
+    if a_host is not None:
+        a.identity["host"] = a_host
+    return clock, a, b
+
+
+def test_a_log_holder_keeps_its_claim_beside_a_later_attempt_that_will_withdraw(
+        tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Both saw the claim free; a's attempt is first, so a holds it. b is slow between its
+    # two halves (or killed there: its attempt then looks live for LEASE_S). a's heartbeat
+    # and its checks must keep the claim, and b withdraws when it decides.
+    clock, a, b = _journal_pair(tmp_path, monkeypatch)
+    b.identity["host"] = "elsewhere"
+    a.propose()
+    b.propose()
+    assert a.decide()
+    a.held, a._renewed_at = True, clock.monotonic()
+    clock.advance(20.0)  # HEARTBEAT_S
+    a._renew()
+    clock.advance(FENCE_S + 1.0)
+    a.check()
+    assert a.held and a.lost_to is None
+    assert not b.decide()
+    a.release()
+
+
+def test_a_stale_log_holder_is_not_revived_by_a_takeover_between_its_read_and_write(
+        tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # S (another host) stalls past its lease; when it checks, T takes the claim over right
+    # after S read the attempts. S must not renew: exactly one holder, T, is left.
+    from dse._claim import ClaimLost
+
+    clock, s, t = _journal_pair(tmp_path, monkeypatch, a_host="elsewhere")
+    assert s.try_acquire()
+    clock.advance(LEASE_S + 1.0)
+    real = StudyClaim._attempts_in_order
+
+    def read_then_takeover(self):  # type: ignore[no-untyped-def]
+        seen = real(self)
+        if self is s:
+            monkeypatch.setattr(StudyClaim, "_attempts_in_order", real)
+            assert t.try_acquire()
+        return seen
+
+    monkeypatch.setattr(StudyClaim, "_attempts_in_order", read_then_takeover)
+    with pytest.raises(ClaimLost):
+        s.check()
+    assert t.held and not s.held
+    clock.advance(FENCE_S + 1.0)
+    t.check()
+    assert t.held
+    t.release()
+
+
+def test_a_check_the_storage_cannot_answer_fails_safe_in_one_line(
+        tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from dse._errors import DseError
+
+    clock, a, _ = _journal_pair(tmp_path, monkeypatch)
+    assert a.try_acquire()
+
+    def down(*args: object) -> None:
+        raise ConnectionError("the storage server went away")
+
+    clock.advance(FENCE_S + 1.0)
+    monkeypatch.setattr(a, "_renew", down)
+    a.check()  # young enough: the next check tries again
+    clock.advance(LEASE_S)
+    with pytest.raises(DseError, match="cannot renew the study's sweep claim "
+                                       r"\(ConnectionError: the storage server went away\)"):
+        a.check()

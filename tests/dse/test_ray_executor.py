@@ -230,6 +230,25 @@ def test_runs_lost_with_a_node_use_up_no_attempt(make, first_death: str) -> None
     assert ex.lost is None
 
 
+@pytest.mark.parametrize("earlier_node_losses", [0, executors.NODE_LOSS_BOUND - 1])
+def test_a_value_returned_in_the_poll_of_a_node_death_on_its_node_is_kept(
+        make, earlier_node_losses: int) -> None:  # type: ignore[no-untyped-def]
+    # Two workers on n1: in one poll one's run dies with the node while the other's has
+    # already returned. That value is delivered, not dropped and run again (which, for a job
+    # already near the bound on node losses, would even fail it).
+    ex, fake, clock = make([("n1", {"run": [PENDING]}), ("n1", {"run": [PENDING]})])
+    ex.submit(Job(0, "batch", None, (0,)))
+    ex.submit(Job(1, "batch", None, (1,)))
+    (dies, _), (returns, (tries, _)) = list(ex._running.items())
+    tries.lost_on.extend(f"gone{i}" for i in range(earlier_node_losses))
+    ex._dead |= set(tries.lost_on)
+    dies.outcome = _died(NODE_DIED)
+    returns.outcome = ("value", (tries.job.id,))
+    done = {d.job: d for d in ex.poll(timeout=0.0)}
+    assert done[tries.job.id].failure is None
+    assert done[tries.job.id].value == ("value", (tries.job.id,))
+
+
 def test_a_job_that_crashes_its_worker_fails_after_its_attempts_on_two_nodes(make) -> None:  # type: ignore[no-untyped-def]
     # A worker process dying under the job on each node (the nodes live on): the retry goes to
     # the other node's worker, and after max_attempts the job fails with the reason.

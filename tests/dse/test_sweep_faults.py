@@ -156,6 +156,35 @@ def test_a_driver_whose_claim_was_taken_over_writes_nothing_more(
     _assert_clean(study_file, tmp_path)
 
 
+def test_a_recording_stops_at_the_batch_where_its_claim_was_taken_over(
+        study_file, tmp_path: Path, monkeypatch) -> None:
+    # The holder stalls past its lease after recording its first trial: the check before the
+    # next batch of trials stops it, so no trial is written after the takeover.
+    from dse._claim import ClaimLost, StudyClaim
+
+    spec = _spec(study_file, tmp_path)
+    state = {"taken": False, "after": 0}
+    monkeypatch.setattr("dse._study.RECORD_BATCH", 1)
+    real_check, real_add = StudyClaim.check, optuna.Study.add_trial
+
+    def check(self):  # type: ignore[no-untyped-def]
+        if state["taken"]:
+            raise ClaimLost("the study's sweep claim was taken over by elsewhere:1")
+        real_check(self)
+
+    def add_trial(self, trial):  # type: ignore[no-untyped-def]
+        state["after"] += state["taken"]
+        real_add(self, trial)
+        state["taken"] = True
+
+    monkeypatch.setattr(StudyClaim, "check", check)
+    monkeypatch.setattr(optuna.Study, "add_trial", add_trial)
+    with pytest.raises(ClaimLost):
+        run_study(spec)
+    monkeypatch.undo()
+    assert state["after"] == 0 and len(_study(tmp_path).trials) == 1
+
+
 def test_a_planted_pickle_is_never_loaded(tmp_path: Path) -> None:
     marker = tmp_path / "executed"
 
