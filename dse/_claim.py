@@ -242,9 +242,9 @@ class StudyClaim:
         """Refresh the heartbeat, unless another driver took the claim over: then the claim
         is lost (``held`` false, ``lost_to`` its new holder) and nothing is written."""
         if self._rdb is not None:
-            new = json.dumps(self._value())
             if self._raw is None:
                 return
+            new = json.dumps(self._value())
             if not self._cas(self._raw, new):
                 raw = self._read_raw()
                 value = None if raw is _ABSENT or raw is None else json.loads(str(raw))

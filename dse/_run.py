@@ -456,7 +456,8 @@ def _record_sweep(
 ) -> int:
     """Record a sweep's front (every tie) and sample as trials, each point at most once.
 
-    ``guard`` is called before each of the two recordings (it raises to stop them).
+    ``guard`` is passed on to :func:`record_points`, which calls it before every batch of
+    trials it writes (it raises to stop the recording).
 
     Each trial carries ``dse.sweep_key`` (the sweep's fingerprint and the point's row), and
     points whose key the study already holds are skipped, so a run killed while recording
@@ -471,8 +472,6 @@ def _record_sweep(
         fresh = np.asarray([k not in recorded for k in keys], dtype=bool)
         return {c: v[fresh] for c, v in cols.items()}, [k for k in keys if k not in recorded]
 
-    if guard is not None:
-        guard()
     front, keys = new(_thin(result.front, max_front))
     n = record_points(study, problem, front, mode, {"dse.pareto": True}, keys, guard)
     sample = result.sample
@@ -481,8 +480,6 @@ def _record_sweep(
         sample = {c: v[~np.isin(sample["__row"], result.front["__row"])]
                   for c, v in sample.items()}
     sample, keys = new(sample)
-    if guard is not None:
-        guard()
     n += record_points(study, problem, sample, mode, {"dse.pareto": False}, keys, guard)
     return n
 

@@ -280,6 +280,8 @@ def record_points(
     """Write evaluated points (a column dict with ``__F``/``__G``) as COMPLETE trials.
 
     ``keys``, when given, are stored per point as ``dse.sweep_key`` (idempotent recording).
+    ``guard``, when given, is called before each batch of :data:`RECORD_BATCH` trials and
+    raises to stop the recording (a sweep claim taken over).
     """
     if not cols or "__F" not in cols:
         return 0
