@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import functools
 import logging
 import os
 import random
@@ -58,8 +57,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 __all__ = [
-    "Outcome", "audit_sweep", "audit_trials", "complete_trials", "dse", "fresh_postgres",
-    "journal_lines", "kill_when", "start", "wait_until", "write_study",
+    "Outcome", "audit_sweep", "audit_trials", "checkpointed", "complete_trials", "dse",
+    "ended_or", "fresh_postgres", "has_trials", "journal_lines", "kill_when", "start",
+    "wait_until", "write_study",
 ]
 
 
@@ -198,22 +198,23 @@ def once_then(first: Callable[[], bool], seconds: float,
     return ready
 
 
-def _checkpointed(study: Path, storage: str, name: str) -> Callable[[], bool]:
-    """True once the sweep of ``name`` has a durable chunk (its checkpoint exists)."""
+def ended_or(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> Callable[[], bool]:
+    """A ``ready`` predicate true once ``proc`` ended or ``ready()`` holds."""
+    return lambda: proc.poll() is not None or ready()
+
+
+def has_trials(storage: str, name: str, n: int) -> Callable[[], bool]:
+    """A ``ready`` predicate true once study ``name`` holds ``n`` COMPLETE trials."""
+    return lambda: len(complete_trials(storage, name)) >= n
+
+
+def checkpointed(study: Path, storage: str, name: str) -> Callable[[], bool]:
+    """A ``ready`` predicate true once the sweep of ``name``, run from the study file
+    ``study``'s folder, has a durable chunk (its checkpoint exists)."""
     from dse._artifacts import artifacts_dir
     from dse._sweep import sweep_files
 
-    checkpoint = sweep_files(study.parent / artifacts_dir(storage, name))["checkpoint"]
-    return checkpoint.exists
-
-
-def _ended_or(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> bool:
-    return proc.poll() is not None or ready()
-
-
-def _one_more_trial(storage: str, name: str, before: int) -> Callable[[], bool]:
-    """True once the study holds more than ``before`` COMPLETE trials."""
-    return lambda: len(complete_trials(storage, name)) > before
+    return sweep_files(study.parent / artifacts_dir(storage, name))["checkpoint"].exists
 
 
 # -- audits ---------------------------------------------------------------------------------------
@@ -373,27 +374,7 @@ def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | 
     with tempfile.TemporaryDirectory(prefix="dse-faults-") as tmp:
         folder = Path(tmp)
         for storage in _storage_for(kind, folder, pg):
-            reference: set[tuple] = set()
-            # The moments are uniform over a run's length under the load of the moment: a
-            # clean run of the same study (sweep), or start-up plus 8 s of trials (trial), so
-            # a loaded machine's slow start-up does not take most of the faults.
-            t0 = time.monotonic()
-            ref_storage = str(folder / "reference.journal")
-            ref_study = write_study(folder, mode, name="reference", n_trials=1)
-            if mid_run and mode == "sweep":  # the clean run's length after its first chunk
-                ref = start(ref_study, ref_storage)
-                chunk = _checkpointed(ref_study, ref_storage, "reference")
-                wait_until(functools.partial(_ended_or, ref, chunk), every=0.01)
-                t0 = time.monotonic()
-                ref.communicate(timeout=600)
-            else:
-                run(ref_study, ref_storage)
-            window = time.monotonic() - t0 + (8.0 if mode == "trial" else 0.0)
-            if mid_run and mode == "trial":
-                window = 8.0
-            if mode == "sweep":
-                reference = {tuple(sorted(t.params.items())) for t in _study(
-                    ref_storage, "reference").best_trials}
+            window, reference = _fault_window(folder, mode, mid_run)
             k = 0
             serial = 0
             while k < count:
@@ -404,8 +385,8 @@ def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | 
                     proc = start(study, storage)
                     moment = rng.uniform(0.0, window)
                     ready = after(moment) if not mid_run else once_then(
-                        _one_more_trial(storage, name, len(complete_trials(storage, name)))
-                        if mode == "trial" else _checkpointed(study, storage, name), moment)
+                        has_trials(storage, name, len(before) + 1) if mode == "trial"
+                        else checkpointed(study, storage, name), moment)
                     hit = kill_when(proc, sig, ready)
                     out, err = proc.communicate(timeout=600)
                     if not hit:  # the run finished first: this study is done
@@ -425,6 +406,32 @@ def signal_case(row: Row, mode: str, kind: str, sig: int, count: int, pg: str | 
                 else:
                     row.add(audit_sweep(reference, storage, name))
                 serial += 1
+
+
+def _fault_window(folder: Path, mode: str, mid_run: bool) -> tuple[float, set[tuple]]:
+    """The span signal moments are drawn over, and (sweep mode) a clean run's front.
+
+    The moments are uniform over a run's length under the load of the moment: a clean run of
+    the same study (sweep), or start-up plus 8 s of trials (trial), so a loaded machine's slow
+    start-up does not take most of the faults. Mid-run they start at the run's first new
+    trial (8 s) or first durable chunk (the rest of a clean run).
+    """
+    if mid_run and mode == "trial":
+        return 8.0, set()
+    ref_storage = str(folder / "reference.journal")
+    ref_study = write_study(folder, mode, name="reference", n_trials=1)
+    t0 = time.monotonic()
+    if mid_run:  # sweep mode: the clean run's length after its first chunk
+        ref = start(ref_study, ref_storage)
+        wait_until(ended_or(ref, checkpointed(ref_study, ref_storage, "reference")), every=0.01)
+        t0 = time.monotonic()
+        ref.communicate(timeout=600)
+    else:
+        run(ref_study, ref_storage)
+    if mode == "trial":
+        return time.monotonic() - t0 + 8.0, set()
+    return time.monotonic() - t0, {tuple(sorted(t.params.items()))
+                                   for t in _study(ref_storage, "reference").best_trials}
 
 
 def ray_case(row: Row, count: int) -> None:
@@ -458,7 +465,8 @@ def ray_case(row: Row, count: int) -> None:
                     study = write_study(folder, "trial", n_trials=30, name=f"ray{i}",
                                         delay_s=0.2)
                     proc = start(study, storage, "--workers", "2", "--ray-address", head)
-                    killed = wait_until(_progressed(proc, storage, f"ray{i}", 5), every=0.2)
+                    killed = wait_until(ended_or(proc, has_trials(storage, f"ray{i}", 5)),
+                                        every=0.2)
                     killed = killed and proc.poll() is None
                     if killed:
                         os.killpg(node.pid, signal.SIGKILL)
@@ -532,12 +540,6 @@ def _ray_node(head: str, log: Path) -> subprocess.Popen[bytes]:
 
 def _alive_cpu_nodes(ray: Any) -> int:
     return sum(1 for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU"))
-
-
-def _progressed(proc: subprocess.Popen[str], storage: str, name: str,
-                n: int) -> Callable[[], bool]:
-    """True once the run ended or its study has ``n`` COMPLETE trials."""
-    return lambda: proc.poll() is not None or len(complete_trials(storage, name)) >= n
 
 
 _RAY_AGENTS = (b"ray::DashboardAgent", b"ray::RuntimeEnvAgent")

@@ -21,8 +21,11 @@ from benchmarks.faults import (  # noqa: E402
     _ray_workers,
     audit_sweep,
     audit_trials,
+    checkpointed,
     complete_trials,
+    ended_or,
     fresh_postgres,
+    has_trials,
     journal_lines,
     kill_when,
     run,
@@ -30,7 +33,6 @@ from benchmarks.faults import (  # noqa: E402
     wait_until,
     write_study,
 )
-from dse._artifacts import artifacts_dir  # noqa: E402
 
 
 POSTGRES = os.environ.get("DSE_TEST_POSTGRES_URL")
@@ -76,8 +78,7 @@ def test_kill_9_in_trial_mode_on_postgresql(tmp_path: Path) -> None:
     assert POSTGRES is not None
     with fresh_postgres(POSTGRES) as url:
         study = write_study(tmp_path, "trial", n_trials=20, name="p")
-        _kill_and_resume(study, url, signal.SIGKILL,
-                         lambda: len(complete_trials(url, "p")) >= 5, 20)
+        _kill_and_resume(study, url, signal.SIGKILL, has_trials(url, "p", 5), 20)
 
 
 def test_kill_9_in_sweep_mode(tmp_path: Path) -> None:
@@ -88,9 +89,8 @@ def test_kill_9_in_sweep_mode(tmp_path: Path) -> None:
     front = {tuple(sorted(t.params.items())) for t in _study(reference, "ref").best_trials}
     journal = str(tmp_path / "s.journal")
     study = write_study(tmp_path, "sweep", name="w")
-    checkpoint = artifacts_dir(journal, "w") / "checkpoint.npz"
     proc = start(study, journal)
-    assert kill_when(proc, signal.SIGKILL, checkpoint.exists)
+    assert kill_when(proc, signal.SIGKILL, checkpointed(study, journal, "w"))
     proc.communicate(timeout=300)
     done = run(study, journal)
     assert done.returncode == 0, done.stderr
@@ -151,8 +151,7 @@ def test_killed_ray_workers(tmp_path: Path) -> None:
     journal = str(tmp_path / "s.journal")
     study = write_study(tmp_path, "trial", n_trials=12, name="r", delay_s=0.2)
     proc = start(study, journal, "--workers", "2")
-    assert wait_until(lambda: proc.poll() is not None
-                      or len(complete_trials(journal, "r")) >= 3, timeout=600)
+    assert wait_until(ended_or(proc, has_trials(journal, "r", 3)), timeout=600)
     assert proc.poll() is None, proc.communicate()[1]
     workers = _ray_workers(proc.pid)
     if not workers:  # it joined a Ray cluster it did not start: never kill others' workers

@@ -136,15 +136,14 @@ def test_drivers_started_together_record_once_on_postgresql(tmp_path: Path) -> N
 
 @pytest.mark.skipif(not POSTGRES, reason="set DSE_TEST_POSTGRES_URL to run")
 def test_sigint_mid_sweep_on_postgresql(tmp_path: Path) -> None:
-    from benchmarks.faults import kill_when
-    from dse._artifacts import artifacts_dir
+    from benchmarks.faults import checkpointed, kill_when
 
     reference = _reference(tmp_path)
     study_path = write_study(tmp_path, "sweep", name="s")
     with fresh_postgres(str(POSTGRES)) as url:
-        checkpoint = tmp_path / artifacts_dir(url, "s") / "checkpoint.npz"
         proc = start(study_path, url)
-        hit = kill_when(proc, signal.SIGINT, checkpoint.exists)  # the first chunk is durable
+        # the first chunk is durable
+        hit = kill_when(proc, signal.SIGINT, checkpointed(study_path, url, "s"))
         out, err = proc.communicate(timeout=600)
         assert "Traceback" not in err, err
         if hit:  # the sweep may have ended first on a fast machine: then nothing to check here
